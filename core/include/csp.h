@@ -1,0 +1,612 @@
+/* csp.h - communicating sequential processes for C: Clojure core.async's
+ * channels, alts and go processes as a C11 library with a stable ABI.
+ *
+ * This is the only public header. The stable part comes first; the part
+ * guarded by CSP_EXPERIMENTAL may change between minor versions.
+ *
+ * Conventions (docs/abi.md, docs/errors.md):
+ *   - A function that can fail returns int: CSP_OK (0) or a negative CSP_E*
+ *     code. On error nothing changed: out-params are untouched and nothing
+ *     is held. CSP_PENDING (1) is not an error: a callback will follow.
+ *   - Objects are opaque and come from a csp_rt. Refcounted objects have
+ *     _retain/_release, single-owner ones _free; destructors accept NULL.
+ *   - Values are void *; NULL is never a value. A successful put hands the
+ *     value to the channel, a take hands it to the taker, a value the
+ *     channel discards goes to the channel's drop hook.
+ *   - Suffixes: csp_chan_put parks the calling go process; _blocking blocks
+ *     the calling OS thread; _cb never waits and completes via a callback;
+ *     offer/poll never wait and queue nothing.
+ *   - "Waits:" says whether a call can wait, "Threads:" from where it may be
+ *     called, "Callback:" when a callback it takes runs.
+ */
+#ifndef CSP_H
+#define CSP_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(CSP_STATIC)
+#define CSP_API
+#elif defined(_WIN32)
+#if defined(CSP_BUILDING)
+#define CSP_API __declspec(dllexport)
+#else
+#define CSP_API __declspec(dllimport)
+#endif
+#elif defined(__GNUC__)
+#define CSP_API __attribute__((visibility("default")))
+#else
+#define CSP_API
+#endif
+
+#if defined(__GNUC__)
+#define CSP_DEPRECATED(msg) __attribute__((deprecated(msg)))
+#else
+#define CSP_DEPRECATED(msg)
+#endif
+
+/* ------------------------------------------------------------------------
+ * Versions. Same major version = same ABI (the SONAME is libcsp.so.MAJOR).
+ */
+#define CSP_VERSION_MAJOR 0
+#define CSP_VERSION_MINOR 1
+#define CSP_VERSION_PATCH 0
+#define CSP_VERSION_NUMBER                                                   \
+    (CSP_VERSION_MAJOR * 10000 + CSP_VERSION_MINOR * 100 + CSP_VERSION_PATCH)
+
+/* The CSP_VERSION_NUMBER the library was built with; compare it with the
+ * header's to detect a mismatched shared library.
+ * Waits: never.  Threads: any. */
+CSP_API int csp_version(void);
+
+/* ------------------------------------------------------------------------
+ * Result codes. Values are pinned and never reused.
+ */
+#define CSP_OK 0
+#define CSP_PENDING 1      /* not an error: the callback will run once */
+#define CSP_REDUCED 2      /* not an error: a transform step stopped early */
+#define CSP_EINVAL (-1)    /* bad argument */
+#define CSP_ENOMEM (-2)    /* out of memory, threads or file descriptors */
+#define CSP_ECLOSED (-3)   /* channel closed (and drained, for takes) */
+#define CSP_EAGAIN (-4)    /* the operation would have to wait */
+#define CSP_ETIMEDOUT (-5) /* the deadline passed first */
+#define CSP_ECANCELED (-6) /* withdrawn (runtime shut down by force) */
+#define CSP_EBUSY (-7)     /* too many pending operations, or in use */
+#define CSP_EPERM (-8)     /* wrong context: parking outside a go process,
+                              blocking inside one, put on a timeout chan */
+
+/* A static English message for RC ("channel closed"); never NULL.
+ * Waits: never.  Threads: any. */
+CSP_API const char *csp_strerror(int rc);
+
+/* The code's name without the prefix ("ECLOSED", "OK", "PENDING"), or
+ * "UNKNOWN". Bindings name their exceptions after it.
+ * Waits: never.  Threads: any. */
+CSP_API const char *csp_errname(int rc);
+
+/* ------------------------------------------------------------------------
+ * Types.
+ */
+typedef struct csp_rt csp_rt;           /* a runtime: workers, timers, ids */
+typedef struct csp_chan csp_chan;       /* a channel; refcounted */
+typedef struct csp_pending csp_pending; /* a pending callback op; refcounted */
+typedef struct csp_xform csp_xform;     /* a transform recipe; refcounted */
+typedef struct csp_emit csp_emit;       /* where a transform step emits */
+typedef struct csp_loop csp_loop;       /* a loop executor for a host thread */
+
+/* Allocator: like Lua's lua_Alloc. new_size == 0 frees PTR (of OLD_SIZE
+ * bytes) and returns NULL; otherwise it returns a block of NEW_SIZE bytes
+ * (PTR NULL: a new block) or NULL on failure. It is called from any
+ * thread, concurrently. */
+typedef void *(*csp_alloc_fn)(void *ud, void *ptr, size_t old_size,
+                              size_t new_size);
+
+/* Gets each value a channel discards: evicted by a sliding buffer, refused
+ * by a full dropping buffer, ignored by a delivered promise, consumed by a
+ * transform that stopped early, or still buffered when the channel is
+ * freed. Runs on whichever thread discards, possibly under a channel lock:
+ * it must not block or call csp. */
+typedef void (*csp_drop_fn)(void *ud, void *val);
+
+/* Completion of a put or take issued with a _cb function. RC is CSP_OK
+ * (take: VAL is the value, now yours; put: VAL is NULL), CSP_ECLOSED (take
+ * from a closed and drained channel), or CSP_ECANCELED (forced runtime
+ * shutdown; a put's VAL is handed back). */
+typedef void (*csp_done_fn)(void *ud, int rc, void *val);
+
+/* Completion of csp_alts_cb: IDX is the index of the op that committed;
+ * RC and VAL as for csp_done_fn. */
+typedef void (*csp_alts_fn)(void *ud, int rc, size_t idx, void *val);
+
+/* The body of a go process or csp_thread; the return value, if not NULL,
+ * goes on the result channel. */
+typedef void *(*csp_go_fn)(void *arg);
+
+/* ------------------------------------------------------------------------
+ * Runtime.
+ *
+ * A runtime owns worker threads (started on first need), the timer thread
+ * (started on first timeout) and the allocator. Settings are key/value and
+ * may be changed until the first go process, pool callback or timeout.
+ */
+#define CSP_RT_THREADS 1            /* workers; default: CPUs, env CSP_THREADS */
+#define CSP_RT_STACK_SIZE 2         /* go process stack bytes; default 256 KiB */
+#define CSP_RT_STACK_GUARDS 3       /* guarded stacks at most; default 16384 */
+#define CSP_RT_STACK_CACHE 4        /* free stacks cached per worker; 64 */
+#define CSP_RT_TIMER_RESOLUTION_MS 5 /* timeout coalescing; default 1 */
+#define CSP_RT_DEBUG_DEADLOCK 6     /* 1: report likely deadlocks on stderr */
+#define CSP_RT_THREAD_POOL_MAX 7    /* csp_thread threads at most; 1024 */
+
+/* Create a runtime. ALLOC (NULL: the C library's realloc and free) with UD
+ * serves every allocation the runtime and its objects make.
+ * On CSP_OK *OUT is the new runtime; free it with csp_rt_free().
+ * Returns CSP_OK, CSP_EINVAL (OUT NULL) or CSP_ENOMEM.
+ * Waits: never.  Threads: any. */
+CSP_API int csp_rt_new(csp_rt **out, csp_alloc_fn alloc, void *ud);
+
+/* Set KEY (CSP_RT_*) to VALUE. Returns CSP_OK, CSP_EINVAL (NULL RT,
+ * unknown KEY, VALUE out of range) or CSP_EBUSY (the runtime has started
+ * the threads the setting shapes).
+ * Waits: never.  Threads: any. */
+CSP_API int csp_rt_set(csp_rt *rt, int key, int64_t value);
+
+/* Read setting KEY into *VALUE. Returns CSP_OK or CSP_EINVAL.
+ * Waits: never.  Threads: any. */
+CSP_API int csp_rt_get(csp_rt *rt, int key, int64_t *value);
+
+#define CSP_RT_FREE_FORCE 1
+
+/* Shut RT down. Without CSP_RT_FREE_FORCE: waits until every go process
+ * and csp_thread has finished, then stops the threads and frees RT;
+ * returns CSP_EBUSY and changes nothing if a go process is parked with no
+ * possible waker or a callback op is pending (it cannot know they will
+ * ever finish). With CSP_RT_FREE_FORCE: pending callback ops complete with
+ * CSP_ECANCELED, parked go processes are discarded with their stacks (what
+ * they held leaks, by design), then RT is freed. Channels must have been
+ * released. The default runtime cannot be freed (CSP_EPERM).
+ * Returns CSP_OK, CSP_EINVAL, CSP_EBUSY, CSP_EPERM (inside a go process of
+ * RT, or the default runtime).
+ * Waits: blocks the calling thread.  Threads: any but RT's own. */
+CSP_API int csp_rt_free(csp_rt *rt, int flags);
+
+/* The process-wide runtime, created on first call with the defaults (and
+ * CSP_THREADS from the environment). It lives until process exit and its
+ * threads never run atexit code that could crash. NULL only if creating it
+ * failed for lack of memory.
+ * Waits: never.  Threads: any. */
+CSP_API csp_rt *csp_rt_default(void);
+
+/* Counters, read with csp_rt_stat. */
+#define CSP_STAT_PROCS_LIVE 1      /* go processes started, not finished */
+#define CSP_STAT_PROCS_PARKED 2    /* of those, parked */
+#define CSP_STAT_PROCS_RUNNABLE 3  /* of those, queued to run */
+#define CSP_STAT_PROCS_SPAWNED 4   /* total ever started */
+#define CSP_STAT_CHANS_LIVE 5      /* channels not yet freed */
+#define CSP_STAT_TIMERS_PENDING 6  /* timeout channels not yet closed */
+#define CSP_STAT_OPS_PENDING 7     /* callback ops not yet completed */
+#define CSP_STAT_STACKS_MAPPED 8   /* stacks mapped, in use or cached */
+#define CSP_STAT_STACKS_REUSED 9   /* spawns served from a stack cache */
+#define CSP_STAT_THREADS_LIVE 10   /* csp_thread threads alive */
+#define CSP_STAT_WORKERS 11        /* worker threads running */
+
+/* Read counter KEY (CSP_STAT_*) into *VALUE. The value is a snapshot.
+ * Returns CSP_OK or CSP_EINVAL.
+ * Waits: never.  Threads: any. */
+CSP_API int csp_rt_stat(csp_rt *rt, int key, int64_t *value);
+
+/* Write a human-readable report of RT to F: counters, then each parked go
+ * process with what it waits on (put/take/alts, channel ids, deadline).
+ * Returns CSP_OK or CSP_EINVAL.
+ * Waits: never (takes internal locks briefly).  Threads: any. */
+CSP_API int csp_rt_dump(csp_rt *rt, FILE *f);
+
+/* Monotonic time in nanoseconds, the clock of every csp deadline.
+ * Waits: never.  Threads: any. */
+CSP_API int64_t csp_now_ns(void);
+
+/* A deadline that never passes. */
+#define CSP_FOREVER (-1)
+
+/* ------------------------------------------------------------------------
+ * Executors: where callbacks run.
+ *
+ * A task is a plain record the library owns; an executor queues it by its
+ * NEXT link and later calls RUN(task) exactly once, on a thread of its
+ * choosing. Custom executors embed csp_exec in their own struct. Both
+ * records are frozen.
+ */
+typedef struct csp_task csp_task;
+struct csp_task {
+    csp_task *next;               /* free for the executor's queue */
+    void (*run)(csp_task *self);  /* call exactly once */
+};
+
+typedef struct csp_exec csp_exec;
+struct csp_exec {
+    /* Queue TASK. Called from any thread, never under a csp lock, and
+     * must not run TASK before returning unless the executor is inline. */
+    void (*submit)(csp_exec *self, csp_task *task);
+};
+
+/* RT's pool executor: callbacks run on its worker threads (outside any go
+ * process). Starts the workers. NULL if RT is NULL.
+ * Waits: never.  Threads: any. */
+CSP_API csp_exec *csp_rt_executor(csp_rt *rt);
+
+/* The inline executor: a callback runs on the thread that completed the
+ * op, after it released every csp lock; possibly inside a go process, so
+ * it must not block.
+ * Waits: never.  Threads: any. */
+CSP_API csp_exec *csp_exec_inline(void);
+
+/* ------------------------------------------------------------------------
+ * Channels.
+ */
+#define CSP_BUF_NONE 0     /* unbuffered: a put waits for a take */
+#define CSP_BUF_FIXED 1    /* up to cap values, then puts wait */
+#define CSP_BUF_DROPPING 2 /* up to cap; when full a put succeeds and its
+                              value is dropped (the newest) */
+#define CSP_BUF_SLIDING 3  /* up to cap; when full a put succeeds and the
+                              oldest value is dropped */
+#define CSP_BUF_PROMISE 4  /* the first value goes to every taker forever;
+                              later puts succeed and are dropped */
+
+#define CSP_CAP_MAX ((size_t)1 << 28)
+#define CSP_PENDING_MAX 1024 /* pending puts, and pending takes, per chan */
+
+/* Create a channel on RT whose buffer is of kind BUF (CSP_BUF_*) and holds
+ * CAP values (CAP must be 0 for CSP_BUF_NONE and CSP_BUF_PROMISE, and
+ * 1..CSP_CAP_MAX for the others; the buffer is allocated here). DROP, if
+ * not NULL, gets DROP_UD and each value the channel discards.
+ * On CSP_OK *OUT holds one reference; give it back with csp_chan_release().
+ * Returns CSP_OK, CSP_EINVAL or CSP_ENOMEM.
+ * Waits: never.  Threads: any. */
+CSP_API int csp_chan_new(csp_chan **out, csp_rt *rt, int buf, size_t cap,
+                         csp_drop_fn drop, void *drop_ud);
+
+/* Add a reference to CH and return CH.
+ * Waits: never.  Threads: any. */
+CSP_API csp_chan *csp_chan_retain(csp_chan *ch);
+
+/* Drop a reference; the last one frees CH and hands values still buffered
+ * to its drop hook. Every op in flight holds a reference (a parking or
+ * blocking op borrows its caller's), so CH is never freed under one.
+ * Waits: never.  Threads: any. */
+CSP_API void csp_chan_release(csp_chan *ch);
+
+/* Close CH. Idempotent. Puts already pending stay queued and are delivered
+ * to later takers (their completions report success); later puts fail with
+ * CSP_ECLOSED; takes drain the buffer, then the pending puts, then get
+ * CSP_ECLOSED. A transform's completion runs exactly once.
+ * Returns CSP_OK, CSP_EINVAL (NULL), CSP_EPERM (a timeout channel).
+ * Waits: never.  Threads: any. */
+CSP_API int csp_chan_close(csp_chan *ch);
+
+/* 1 if CH is closed, else 0 (also for NULL).
+ * Waits: never.  Threads: any. */
+CSP_API int csp_chan_closed(const csp_chan *ch);
+
+/* CH's id: unique in the process, never reused, increasing with creation;
+ * the order in which alts locks channels. 0 for NULL.
+ * Waits: never.  Threads: any. */
+CSP_API uint64_t csp_chan_id(const csp_chan *ch);
+
+/* The number of values buffered in CH now (a snapshot); 0 for NULL.
+ * Waits: never.  Threads: any. */
+CSP_API size_t csp_chan_count(csp_chan *ch);
+
+/* Put VAL on CH, parking the calling go process until it is taken or
+ * buffered. Returns CSP_OK (the value is the channel's), CSP_ECLOSED (the
+ * value stays yours), CSP_EINVAL (NULL CH or VAL), CSP_EBUSY (1024 puts
+ * already pending), CSP_EPERM (not in a go process, or a timeout channel).
+ * Waits: parks the calling go process.  Threads: go processes. */
+CSP_API int csp_chan_put(csp_chan *ch, void *val);
+
+/* Take from CH, parking the calling go process until a value comes.
+ * Returns CSP_OK with *VAL the value (now yours), CSP_ECLOSED with *VAL
+ * NULL (closed and drained), CSP_EINVAL, CSP_EBUSY (1024 takes pending),
+ * CSP_EPERM (not in a go process).
+ * Waits: parks the calling go process.  Threads: go processes. */
+CSP_API int csp_chan_take(csp_chan *ch, void **val);
+
+/* As csp_chan_put, blocking the calling OS thread until DEADLINE
+ * (csp_now_ns() clock, or CSP_FOREVER). At the deadline the put is
+ * withdrawn atomically: CSP_ETIMEDOUT means it did not happen and the
+ * value stays yours. Returns CSP_OK, CSP_ECLOSED, CSP_ETIMEDOUT,
+ * CSP_EINVAL, CSP_EBUSY, CSP_EPERM (inside a go process).
+ * Waits: blocks the calling thread.  Threads: any but go processes. */
+CSP_API int csp_chan_put_blocking(csp_chan *ch, void *val, int64_t deadline);
+
+/* As csp_chan_take, blocking the calling OS thread until DEADLINE.
+ * Returns CSP_OK, CSP_ECLOSED, CSP_ETIMEDOUT (nothing was taken),
+ * CSP_EINVAL, CSP_EBUSY, CSP_EPERM (inside a go process).
+ * Waits: blocks the calling thread.  Threads: any but go processes. */
+CSP_API int csp_chan_take_blocking(csp_chan *ch, void **val,
+                                   int64_t deadline);
+
+/* Put VAL on CH only if that can happen now; queues nothing. Returns
+ * CSP_OK (done), CSP_EAGAIN (would wait; the value stays yours),
+ * CSP_ECLOSED, CSP_EINVAL, CSP_EPERM (a timeout channel).
+ * Waits: never.  Threads: any. */
+CSP_API int csp_chan_offer(csp_chan *ch, void *val);
+
+/* Take from CH only if a value is there now; queues nothing. Returns
+ * CSP_OK with *VAL, CSP_EAGAIN, CSP_ECLOSED (closed and drained; *VAL is
+ * set to NULL), CSP_EINVAL.
+ * Waits: never.  Threads: any. */
+CSP_API int csp_chan_poll(csp_chan *ch, void **val);
+
+/* Put VAL on CH; if that cannot happen now, queue the put and call
+ * CB(UD, rc, NULL) on executor EX (NULL: CH's runtime pool) when it
+ * completes. Returns CSP_OK (done now, no callback), CSP_ECLOSED (value
+ * stays yours, no callback), CSP_PENDING (queued: CB runs exactly once;
+ * if PENDING is not NULL, *PENDING holds a handle for
+ * csp_pending_cancel that you must release), CSP_EINVAL (NULL CH, VAL or
+ * CB), CSP_ENOMEM, CSP_EBUSY, CSP_EPERM (a timeout channel).
+ * Callback: exactly once if this returns CSP_PENDING, never otherwise;
+ * never under a csp lock.
+ * Waits: never.  Threads: any. */
+CSP_API int csp_chan_put_cb(csp_chan *ch, void *val, csp_exec *ex,
+                            csp_done_fn cb, void *ud, csp_pending **pending);
+
+/* Take from CH; a value there now is returned in *VAL with CSP_OK (no
+ * callback). Otherwise the take is queued and CB(UD, rc, val) runs on EX
+ * when it completes. Returns CSP_OK, CSP_ECLOSED (*VAL NULL), CSP_PENDING,
+ * CSP_EINVAL (NULL CH, VAL or CB), CSP_ENOMEM, CSP_EBUSY.
+ * Callback: exactly once if this returns CSP_PENDING, never otherwise.
+ * Waits: never.  Threads: any. */
+CSP_API int csp_chan_take_cb(csp_chan *ch, void **val, csp_exec *ex,
+                             csp_done_fn cb, void *ud,
+                             csp_pending **pending);
+
+/* Withdraw the pending op P atomically. Returns CSP_OK: withdrawn, the
+ * callback never runs, and for a put *VAL (if VAL is not NULL) gets the
+ * value back (NULL for takes and alts); or CSP_EAGAIN: it already
+ * completed, and its callback runs or ran exactly once. CSP_EINVAL for
+ * NULL P. Does not release P.
+ * Waits: never.  Threads: any. */
+CSP_API int csp_pending_cancel(csp_pending *p, void **val);
+
+/* Release the handle returned through a _cb call's PENDING argument.
+ * Releasing does not cancel. Accepts NULL.
+ * Waits: never.  Threads: any. */
+CSP_API void csp_pending_release(csp_pending *p);
+
+/* ------------------------------------------------------------------------
+ * alts: wait for the first of several puts and takes.
+ *
+ * csp_op is a plain, frozen argument record. Exactly one op commits. An
+ * alts never matches its own put with its own take (it parks, as in Go).
+ */
+#define CSP_OP_TAKE 0
+#define CSP_OP_PUT 1
+
+typedef struct csp_op {
+    csp_chan *ch; /* the channel */
+    int kind;     /* CSP_OP_TAKE or CSP_OP_PUT */
+    void *val;    /* the value to put (not NULL); ignored for takes */
+} csp_op;
+
+#define CSP_ALTS_PRIORITY 1 /* try ops in array order, not at random */
+#define CSP_ALTS_DEFAULT 2  /* if no op is ready now, return CSP_EAGAIN */
+#define CSP_ALTS_MAX 65536  /* ops per alts */
+
+/* Commit exactly one of the N ops, parking the calling go process until
+ * one can. *IDX gets the committed op's index; for a take, *VAL its value
+ * (NULL when closed), for a put NULL. Returns CSP_OK, CSP_ECLOSED (the op
+ * at *IDX found its channel closed), CSP_EAGAIN (CSP_ALTS_DEFAULT and
+ * nothing ready; nothing changed), CSP_EINVAL (N 0 or over CSP_ALTS_MAX,
+ * NULL channel, NULL put value, bad kind or flags), CSP_EBUSY (a channel
+ * has 1024 ops pending on that side; nothing queued), CSP_EPERM (not in a
+ * go process, or a put on a timeout channel). Values of puts that did not
+ * commit stay yours.
+ * Waits: parks the calling go process.  Threads: go processes. */
+CSP_API int csp_alts(const csp_op *ops, size_t n, int flags, size_t *idx,
+                     void **val);
+
+/* As csp_alts, blocking the calling OS thread until DEADLINE; at the
+ * deadline every op is withdrawn and CSP_ETIMEDOUT is returned.
+ * Waits: blocks the calling thread.  Threads: any but go processes. */
+CSP_API int csp_alts_blocking(const csp_op *ops, size_t n, int flags,
+                              int64_t deadline, size_t *idx, void **val);
+
+/* As csp_alts, never waiting: an op ready now commits at once (CSP_OK or
+ * CSP_ECLOSED with *IDX and *VAL set, no callback); with CSP_ALTS_DEFAULT
+ * and nothing ready, CSP_EAGAIN. Otherwise every op is queued and
+ * CSP_PENDING returned; CB(UD, rc, idx, val) then runs once on EX.
+ * Callback: exactly once if this returns CSP_PENDING, never otherwise.
+ * Waits: never.  Threads: any. */
+CSP_API int csp_alts_cb(const csp_op *ops, size_t n, int flags, size_t *idx,
+                        void **val, csp_exec *ex, csp_alts_fn cb, void *ud,
+                        csp_pending **pending);
+
+/* ------------------------------------------------------------------------
+ * Timeouts.
+ */
+
+/* A channel that closes MS milliseconds from now: never early, late by at
+ * most the timer resolution plus scheduling delay. Deadlines in the same
+ * resolution bucket share one channel, so it refuses put and close
+ * (CSP_EPERM), and any number of takes may wait on it (the pending-take
+ * limit does not apply). On CSP_OK *OUT holds one reference.
+ * Returns CSP_OK, CSP_EINVAL, CSP_ENOMEM (also: no timer thread).
+ * Waits: never.  Threads: any. */
+CSP_API int csp_timeout(csp_chan **out, csp_rt *rt, uint64_t ms);
+
+/* ------------------------------------------------------------------------
+ * Go processes and threads.
+ *
+ * A go process is a stackful coroutine run by RT's workers; parking calls
+ * free the worker. Processes migrate between workers, so across any call
+ * that can park, errno and thread-local variables belong to whichever
+ * worker runs the process next, and compilers may even keep the old
+ * thread's address: read errno right after the failing call, keep no
+ * thread-local address across a park, or spawn with CSP_GO_PINNED. A go
+ * process must not change the floating-point environment across a park,
+ * must not block its worker (use csp_thread for blocking calls), and is
+ * never preempted (call csp_yield in long loops).
+ */
+#define CSP_GO_PINNED 1 /* always run on the worker that spawned it */
+
+/* Start FN(ARG) as a go process of RT. If RESULT is not NULL, *RESULT gets
+ * a channel (one reference) on which FN's return value, if not NULL, is put
+ * before it closes, as core.async's go block.
+ * Returns CSP_OK, CSP_EINVAL (NULL RT or FN), CSP_ENOMEM (no memory or no
+ * stack), CSP_EPERM (RT is shutting down).
+ * Waits: never.  Threads: any, go processes included. */
+CSP_API int csp_go(csp_rt *rt, csp_go_fn fn, void *arg, csp_chan **result);
+
+/* As csp_go with FLAGS (CSP_GO_*) and a stack of STACK_SIZE bytes (0: the
+ * runtime's setting; else at least 16 KiB, rounded up to pages).
+ * Waits: never.  Threads: any. */
+CSP_API int csp_go_ex(csp_rt *rt, csp_go_fn fn, void *arg, unsigned flags,
+                      size_t stack_size, csp_chan **result);
+
+/* Run FN(ARG) on an OS thread from RT's cached, growing pool, for blocking
+ * work; RESULT as for csp_go.
+ * Returns CSP_OK, CSP_EINVAL, CSP_ENOMEM (also: no thread could start),
+ * CSP_EBUSY (CSP_RT_THREAD_POOL_MAX threads busy), CSP_EPERM.
+ * Waits: never.  Threads: any. */
+CSP_API int csp_thread(csp_rt *rt, csp_go_fn fn, void *arg,
+                       csp_chan **result);
+
+/* Park the calling go process for MS milliseconds (take from a timeout).
+ * Returns CSP_OK, CSP_ENOMEM, CSP_EPERM (not in a go process).
+ * Waits: parks the calling go process.  Threads: go processes. */
+CSP_API int csp_sleep(uint64_t ms);
+
+/* Let other runnable go processes run; the caller goes to the back of its
+ * worker's queue. Returns CSP_OK or CSP_EPERM (not in a go process).
+ * Waits: parks the calling go process.  Threads: go processes. */
+CSP_API int csp_yield(void);
+
+/* 1 if the caller is a go process, else 0.
+ * Waits: never.  Threads: any. */
+CSP_API int csp_in_go(void);
+
+/* ------------------------------------------------------------------------
+ * Loop executor: callbacks queued for one host thread (a Lua state, an
+ * asyncio loop, a game loop), signalled through a file descriptor.
+ */
+
+/* Create a loop executor for RT. On CSP_OK *OUT owns an eventfd (a pipe
+ * where there is none). Returns CSP_OK, CSP_EINVAL, CSP_ENOMEM (also: no
+ * file descriptor).
+ * Waits: never.  Threads: any. */
+CSP_API int csp_loop_new(csp_loop **out, csp_rt *rt);
+
+/* Run every task still queued, then free LOOP and close its descriptor.
+ * No op that completes on LOOP may still be pending. Accepts NULL.
+ * Waits: never.  Threads: the host thread. */
+CSP_API void csp_loop_free(csp_loop *loop);
+
+/* The descriptor that becomes readable when tasks are queued; register it
+ * with the host's poller. -1 for NULL.
+ * Waits: never.  Threads: any. */
+CSP_API int csp_loop_fd(csp_loop *loop);
+
+/* The executor to pass to _cb calls so their callbacks run in
+ * csp_loop_run on the host thread. NULL for NULL.
+ * Waits: never.  Threads: any. */
+CSP_API csp_exec *csp_loop_executor(csp_loop *loop);
+
+/* Run up to MAX queued tasks (MAX < 0: all queued now) on the calling
+ * thread and return how many ran (>= 0), or CSP_EINVAL.
+ * Waits: never.  Threads: the host thread. */
+CSP_API int csp_loop_run(csp_loop *loop, int max);
+
+/* Wait until a task is queued or TIMEOUT_MS passes (< 0: no limit; 0:
+ * just check). Returns 1 (tasks are queued), 0 (timed out), CSP_EINVAL.
+ * Waits: blocks the calling thread.  Threads: the host thread. */
+CSP_API int csp_loop_wait(csp_loop *loop, int timeout_ms);
+
+/* ------------------------------------------------------------------------
+ * Transforms (transducers).
+ *
+ * A csp_xform is a recipe; each channel (or pipeline item) that uses it
+ * gets a fresh instance: INIT makes its state, STEP takes one value and
+ * emits zero or more with csp_emit, COMPLETE flushes exactly once when the
+ * channel closes, FINI frees the state. Steps run under the channel's lock
+ * and must not call any csp function other than csp_emit/csp_emit_drop.
+ */
+
+/* Create instance state for recipe data UD in *STATE (may be NULL).
+ * Return CSP_OK or a negative code (the channel creation fails with it). */
+typedef int (*csp_xf_init_fn)(void *ud, void **state);
+
+/* Process VAL, which the step now owns: emit it or others with csp_emit,
+ * keep it in STATE, or hand it back with csp_emit_drop. Return CSP_OK,
+ * CSP_REDUCED (stop: the channel closes after this step), or a negative
+ * code (an error: the channel's exception handler decides; VAL must have
+ * been emitted, kept or dropped first). */
+typedef int (*csp_xf_step_fn)(void *state, void *val, csp_emit *out);
+
+/* Flush STATE at close, emitting what it holds. Return CSP_OK or an error
+ * code (the exception handler decides). */
+typedef int (*csp_xf_complete_fn)(void *state, csp_emit *out);
+
+/* Free instance STATE. */
+typedef void (*csp_xf_fini_fn)(void *state);
+
+/* Free the recipe data UD when the recipe's last reference goes. */
+typedef void (*csp_xf_free_fn)(void *ud);
+
+/* A step failed with ERR (negative). Return a value to add to the channel
+ * (added as is, not transformed) or NULL to add nothing. The put that
+ * caused it still succeeds. */
+typedef void *(*csp_exh_fn)(void *ud, int err);
+
+/* Create a transform recipe from the functions above (STEP required, the
+ * others may be NULL) and UD. On CSP_OK *OUT holds one reference.
+ * Returns CSP_OK, CSP_EINVAL, CSP_ENOMEM.
+ * Waits: never.  Threads: any. */
+CSP_API int csp_xform_new(csp_xform **out, csp_rt *rt, csp_xf_init_fn init,
+                          csp_xf_step_fn step, csp_xf_complete_fn complete,
+                          csp_xf_fini_fn fini, void *ud,
+                          csp_xf_free_fn ud_free);
+
+/* Compose N recipes, outermost first as core.async's comp: values pass
+ * through XFS[0], then XFS[1], ... Retains each. On CSP_OK *OUT holds one
+ * reference. Returns CSP_OK, CSP_EINVAL (N 0, NULL entry), CSP_ENOMEM.
+ * Waits: never.  Threads: any. */
+CSP_API int csp_xform_comp(csp_xform **out, csp_xform *const *xfs, size_t n);
+
+/* Reference counting for recipes. */
+CSP_API csp_xform *csp_xform_retain(csp_xform *xf);
+CSP_API void csp_xform_release(csp_xform *xf);
+
+/* Emit VAL (not NULL) downstream: to the next step, or into the channel's
+ * buffer (a transform may fill it past its capacity). Returns CSP_OK, or
+ * CSP_REDUCED when downstream stopped (the step should return
+ * CSP_REDUCED), or CSP_EINVAL (NULL VAL; VAL is not taken).
+ * Waits: never.  Threads: inside a step or completion. */
+CSP_API int csp_emit(csp_emit *out, void *val);
+
+/* Hand VAL to the channel's drop hook (a value the step discards).
+ * Waits: never.  Threads: inside a step or completion. */
+CSP_API void csp_emit_drop(csp_emit *out, void *val);
+
+/* Create a channel as csp_chan_new whose puts pass through a fresh
+ * instance of XF (retained). BUF must not be CSP_BUF_NONE (a transform
+ * needs a buffer, as in core.async). EXH (may be NULL: failing values are
+ * dropped) with EXH_UD handles step errors.
+ * Returns CSP_OK, CSP_EINVAL, CSP_ENOMEM, or the error INIT returned.
+ * Waits: never.  Threads: any. */
+CSP_API int csp_chan_new_xf(csp_chan **out, csp_rt *rt, int buf, size_t cap,
+                            csp_drop_fn drop, void *drop_ud, csp_xform *xf,
+                            csp_exh_fn exh, void *exh_ud);
+
+#ifdef CSP_EXPERIMENTAL
+/* Nothing yet. */
+#endif
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* CSP_H */

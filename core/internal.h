@@ -1,0 +1,302 @@
+/* internal.h - structs and csp__ declarations shared by more than one core
+ * file. Nothing here is visible outside core/ (STYLE §1).
+ *
+ * Lock order (DESIGN §5.1): channel locks in increasing id order; every
+ * other lock (scheduler, timer, loop, stack pool, runtime) is a leaf that
+ * is never held while a channel lock is taken, and vice versa.
+ */
+#ifndef CSP_INTERNAL_H
+#define CSP_INTERNAL_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "csp.h"
+#include "platform.h"
+
+#if defined(CSP_DEBUG) || !defined(NDEBUG)
+#include <stdio.h>
+#include <stdlib.h>
+#define CSP_ASSERT(x)                                                        \
+    do {                                                                     \
+        if (!(x)) {                                                          \
+            fprintf(stderr, "csp: assertion failed: %s (%s:%d)\n", #x,       \
+                    __FILE__, __LINE__);                                     \
+            abort();                                                         \
+        }                                                                    \
+    } while (0)
+#else
+#define CSP_ASSERT(x) ((void)0)
+#endif
+
+#define CSP__LIKELY(x) __builtin_expect(!!(x), 1)
+#define CSP__UNLIKELY(x) __builtin_expect(!!(x), 0)
+
+/* ------------------------------------------------------------------------
+ * Runtime (rt.c). */
+
+#define CSP__NSETTINGS 8
+
+struct csp__sched; /* sched.c */
+struct csp__timer; /* timer.c */
+
+struct csp_rt {
+    csp_alloc_fn alloc;          /* immutable */
+    void *alloc_ud;              /* immutable */
+    csp__mutex lock;             /* guards settings, started, the starts */
+    int64_t settings[CSP__NSETTINGS]; /* indexed by CSP_RT_*; lock */
+    int started;                 /* 1 once workers or timer ran; lock */
+    int is_default;              /* immutable */
+    _Atomic(struct csp__sched *) sched; /* set once by csp__sched_start */
+    _Atomic(struct csp__timer *) timer; /* set once by csp__timer_start */
+    _Atomic int64_t nchans;      /* live channels */
+    _Atomic int64_t nops;        /* pending callback ops */
+    csp__mutex ops_lock;         /* leaf; guards ops list */
+    struct csp_pending *ops;     /* pending callback ops, for forced free */
+};
+
+/* Allocation through the runtime's allocator. csp__alloc returns NULL on
+ * failure; csp__free accepts NULL and must get the size allocated. */
+void *csp__alloc(csp_rt *rt, size_t size);
+void *csp__calloc(csp_rt *rt, size_t size);
+void csp__free(csp_rt *rt, void *p, size_t size);
+
+int64_t csp__rt_setting(csp_rt *rt, int key);
+/* Mark RT started (settings frozen from now on). */
+void csp__rt_mark_started(csp_rt *rt);
+
+/* ------------------------------------------------------------------------
+ * Waiters and nodes (handler.c). A waiter is one pending op (a single put
+ * or take, or one alts); a node is one case of it, linked into one channel
+ * queue. The waiter's state word decides who completes it: whoever wins
+ * CAS(state, WAITING, CLAIMED) under the node's channel lock.
+ */
+
+enum { CSP__W_WAITING = 0, CSP__W_CLAIMED = 1, CSP__W_CANCELLED = 2 };
+enum { CSP__CONT_PROC = 1, CSP__CONT_THREAD = 2, CSP__CONT_CB = 3 };
+
+struct csp__parker;
+struct csp__proc;
+
+struct csp__node {
+    struct csp__node *prev, *next; /* guarded by ch->lock */
+    struct csp__waiter *w;         /* immutable */
+    csp_chan *ch;                  /* immutable */
+    void *val;                     /* put value; immutable */
+    uint32_t idx;                  /* case index; immutable */
+    uint8_t is_put;                /* immutable */
+    uint8_t linked;                /* guarded by ch->lock */
+};
+
+struct csp__waiter {
+    _Atomic uint32_t state;        /* WAITING -> CLAIMED | CANCELLED, once */
+    uint32_t ncases;               /* immutable */
+    uint32_t won;                  /* written by the claimer before wake */
+    int rc;                        /* likewise */
+    void *val;                     /* likewise: value for a take */
+    struct csp__waiter *wnext;     /* local wake list; owned by the claimer */
+    uint8_t kind;                  /* CSP__CONT_*; immutable */
+    union {
+        struct csp__proc *proc;
+        struct csp__parker *parker;   /* claimer retains before waking */
+        struct csp_pending *pending;  /* the callback op owning us */
+    } u;
+    struct csp__node *nodes;       /* ncases nodes */
+};
+
+/* A wake list: waiters claimed under a lock, woken after unlocking. */
+struct csp__wakes {
+    struct csp__waiter *head, **tail;
+};
+
+/* Values to drop after unlocking. Overflow beyond the array is dropped at
+ * once (under the lock), which drop's contract allows. */
+#define CSP__DROPS_MAX 16
+struct csp__drops {
+    csp_drop_fn fn;
+    void *ud;
+    unsigned n;
+    void *vals[CSP__DROPS_MAX];
+};
+
+/* Wake every waiter on WL (claimed, results written). No lock held. */
+void csp__wake_all(struct csp__wakes *wl);
+void csp__run_drops(struct csp__drops *dl);
+
+/* OS-thread parker (Rust std's futex protocol, DESIGN §5.5). */
+struct csp__parker *csp__parker_self(void); /* NULL on ENOMEM */
+void csp__parker_retain(struct csp__parker *p);
+void csp__parker_release(struct csp__parker *p);
+/* Consume the token or wait for it until DEADLINE; 0 or CSP_ETIMEDOUT. */
+int csp__parker_park(struct csp__parker *p, int64_t deadline);
+void csp__parker_unpark(struct csp__parker *p);
+
+/* ------------------------------------------------------------------------
+ * Pending callback ops (chan.c). */
+struct csp_pending {
+    atomic_uint refs;             /* one for the completion, one per handle */
+    csp_rt *rt;                   /* immutable */
+    struct csp__waiter w;
+    csp_task task;                /* submitted to EX on completion */
+    csp_exec *ex;                 /* immutable */
+    uint8_t is_alts;
+    union {
+        csp_done_fn done;
+        csp_alts_fn alts;
+    } cb;
+    void *ud;
+    struct csp_pending *rprev, *rnext; /* rt->ops list; rt->ops_lock */
+    size_t size;                  /* bytes allocated, for csp__free */
+    struct csp__node nodes[];     /* ncases */
+};
+
+/* ------------------------------------------------------------------------
+ * Transforms (xform.c). An instance is a chain of step states; the last
+ * stage emits into the channel's buffer. */
+struct csp_xform {
+    atomic_uint refs;
+    csp_rt *rt;
+    size_t nstages;               /* 1 for a plain recipe */
+    struct csp__xstage {
+        csp_xf_init_fn init;
+        csp_xf_step_fn step;
+        csp_xf_complete_fn complete;
+        csp_xf_fini_fn fini;
+        void *ud;
+        csp_xf_free_fn ud_free;
+        struct csp_xform *owner;  /* retained recipe this stage came from */
+    } stages[];
+};
+
+/* Where a stage emits: the next stage, or the channel's buffer. */
+struct csp_emit {
+    struct csp__xinst *inst;
+    size_t stage;                 /* the stage whose output this is */
+};
+
+struct csp__xinst {
+    csp_xform *xf;                /* retained */
+    csp_chan *ch;                 /* the channel whose buffer is the sink */
+    struct csp__drops *dl;        /* set for the duration of a step */
+    int reduced;                  /* a stage said CSP_REDUCED */
+    size_t nstages;
+    struct csp_emit emits[8];     /* emits[i]: output of stage i; more: heap */
+    struct csp_emit *emitp;
+    void *states[];               /* nstages */
+};
+
+int csp__xinst_new(struct csp__xinst **out, csp_rt *rt, csp_xform *xf,
+                   csp_chan *ch);
+void csp__xinst_free(csp_rt *rt, struct csp__xinst *xi);
+/* Run VAL through the instance (ch->lock held). Returns CSP_OK,
+ * CSP_REDUCED, or a negative step error (VAL already disposed of). */
+int csp__xinst_step(struct csp__xinst *xi, void *val, struct csp__drops *dl);
+/* Flush every stage once (ch->lock held). */
+int csp__xinst_complete(struct csp__xinst *xi, struct csp__drops *dl);
+
+/* ------------------------------------------------------------------------
+ * Channels (chan.c, buffer.c). */
+
+enum { CSP__KIND_NORMAL = 0, CSP__KIND_TIMEOUT = 1 };
+
+struct csp__nq {                  /* intrusive FIFO of nodes */
+    struct csp__node *head, *tail;
+};
+
+struct csp__buf {                 /* ring buffer; cap may grow (xform) */
+    void **slots;
+    size_t cap;                   /* logical capacity (full at count==cap) */
+    size_t size;                  /* slots allocated (power of two) */
+    size_t head, count;
+};
+
+struct csp_chan {
+    atomic_uint refs;             /* atomic; the last release frees */
+    uint64_t id;                  /* immutable; lock order; never reused */
+    csp_rt *rt;                   /* immutable */
+    csp__mutex lock;              /* guards every field below */
+    struct csp__nq takes;         /* pending take nodes, FIFO */
+    struct csp__nq puts;          /* pending put nodes, FIFO */
+    uint32_t ntakes, nputs;       /* linked nodes, for the 1024 limit */
+    uint8_t buf_kind;             /* immutable: CSP_BUF_* */
+    uint8_t kind;                 /* immutable: CSP__KIND_* */
+    uint8_t closed;               /* 0 -> 1, never back */
+    uint8_t flushed;              /* the transform completed */
+    uint8_t promised;             /* a promise holds its value */
+    struct csp__buf buf;          /* unused for CSP_BUF_NONE */
+    void *promise;                /* the promise value */
+    struct csp__xinst *xf;        /* NULL or the transform instance */
+    csp_exh_fn exh;               /* immutable */
+    void *exh_ud;                 /* immutable */
+    csp_drop_fn drop;             /* immutable */
+    void *drop_ud;                /* immutable */
+};
+
+/* Create a channel of kind KIND (timer.c uses CSP__KIND_TIMEOUT). */
+int csp__chan_new_kind(csp_chan **out, csp_rt *rt, int buf, size_t cap,
+                       int kind);
+/* Close regardless of kind (the timer closes timeout channels). */
+void csp__chan_close(csp_chan *ch);
+
+/* Buffer (buffer.c); all with ch->lock held except init/fini. */
+int csp__buf_init(csp_rt *rt, struct csp__buf *b, size_t cap);
+void csp__buf_fini(csp_rt *rt, struct csp__buf *b);
+/* Append, growing past cap if needed (a transform's expansion). Returns
+ * CSP_OK or CSP_ENOMEM (only when growing). */
+int csp__buf_push(csp_rt *rt, struct csp__buf *b, void *v);
+void *csp__buf_pop(struct csp__buf *b);
+static inline bool csp__buf_full(const struct csp__buf *b)
+{
+    return b->count >= b->cap;
+}
+
+/* ------------------------------------------------------------------------
+ * Scheduler and go processes (sched.c, proc.c): the contract chan.c uses.
+ */
+
+/* The go process running on this thread, or NULL. Reads TLS: call only at
+ * the entry of a public function, before anything that can park. */
+struct csp__proc *csp__proc_current(void);
+
+/* Park P (the caller) until csp__proc_wake(P). P holds no lock. Before
+ * calling, the caller may describe what it waits on with
+ * csp__proc_note_wait for csp_rt_dump. */
+void csp__proc_park(struct csp__proc *p);
+
+/* Make P runnable after a park; exactly once per park, by the claimer of
+ * its waiter, with no lock held. Never runs P inline. */
+void csp__proc_wake(struct csp__proc *p);
+
+enum { CSP__WAIT_NONE = 0, CSP__WAIT_PUT, CSP__WAIT_TAKE, CSP__WAIT_ALTS,
+       CSP__WAIT_SLEEP, CSP__WAIT_YIELD };
+/* Record, for csp_rt_dump, what P is about to wait on: KIND and up to 4
+ * channel ids from IDS (N in all). */
+void csp__proc_note_wait(struct csp__proc *p, int kind, const uint64_t *ids,
+                         size_t n);
+
+/* Start RT's workers if not yet started (idempotent, thread-safe).
+ * Returns CSP_OK or CSP_ENOMEM. */
+int csp__sched_start(csp_rt *rt);
+/* Queue a task on RT's workers (the pool executor). Workers are started. */
+void csp__sched_submit(csp_rt *rt, csp_task *t);
+/* Wait for live go processes and csp_thread threads to finish, then stop
+ * the workers and free everything (rt_free). Returns CSP_OK or CSP_EBUSY
+ * (parked forever, non-forced: nothing changed). */
+int csp__sched_shutdown(csp_rt *rt, int force);
+int csp__sched_stat(csp_rt *rt, int key, int64_t *value);
+void csp__sched_dump(csp_rt *rt, FILE *f);
+/* 1 when every live go process is parked (deadlock diagnosis). */
+int csp__sched_all_parked(csp_rt *rt);
+
+/* ------------------------------------------------------------------------
+ * Timers (timer.c). */
+int csp__timer_shutdown(csp_rt *rt);
+int64_t csp__timer_pending(csp_rt *rt);
+
+/* ------------------------------------------------------------------------
+ * Ids. */
+uint64_t csp__next_chan_id(void);
+
+#endif /* CSP_INTERNAL_H */
