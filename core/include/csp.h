@@ -530,16 +530,17 @@ CSP_API int csp_loop_wait(csp_loop *loop, int timeout_ms);
  *
  * A csp_xform is a recipe; each channel (or pipeline item) that uses it
  * gets a fresh instance: INIT makes its state, STEP takes one value and
- * emits zero or more with csp_emit, COMPLETE flushes exactly once when the
+ * emits zero or more with csp_emit_value, COMPLETE flushes exactly once when the
  * channel closes, FINI frees the state. Steps run under the channel's lock
- * and must not call any csp function other than csp_emit/csp_emit_drop.
+ * and must not call any csp function other than csp_emit_value and
+ * csp_emit_drop.
  */
 
 /* Create instance state for recipe data UD in *STATE (may be NULL).
  * Return CSP_OK or a negative code (the channel creation fails with it). */
 typedef int (*csp_xf_init_fn)(void *ud, void **state);
 
-/* Process VAL, which the step now owns: emit it or others with csp_emit,
+/* Process VAL, which the step now owns: emit it or others with csp_emit_value,
  * keep it in STATE, or hand it back with csp_emit_drop. Return CSP_OK,
  * CSP_REDUCED (stop: the channel closes after this step), or a negative
  * code (an error: the channel's exception handler decides; VAL must have
@@ -585,7 +586,7 @@ CSP_API void csp_xform_release(csp_xform *xf);
  * CSP_REDUCED when downstream stopped (the step should return
  * CSP_REDUCED), or CSP_EINVAL (NULL VAL; VAL is not taken).
  * Waits: never.  Threads: inside a step or completion. */
-CSP_API int csp_emit(csp_emit *out, void *val);
+CSP_API int csp_emit_value(csp_emit *out, void *val);
 
 /* Hand VAL to the channel's drop hook (a value the step discards).
  * Waits: never.  Threads: inside a step or completion. */
