@@ -115,11 +115,19 @@ struct csp__wakes {
  * once (under the lock), which drop's contract allows. */
 #define CSP__DROPS_MAX 16
 struct csp__drops {
-    csp_drop_fn fn;
-    void *ud;
     unsigned n;
-    void *vals[CSP__DROPS_MAX];
+    struct {
+        csp_drop_fn fn;
+        void *ud;
+        void *val;
+    } d[CSP__DROPS_MAX];
 };
+
+static inline void csp__wakes_init(struct csp__wakes *wl)
+{
+    wl->head = NULL;
+    wl->tail = &wl->head;
+}
 
 /* Wake every waiter on WL (claimed, results written). No lock held. */
 void csp__wake_all(struct csp__wakes *wl);
@@ -239,6 +247,30 @@ int csp__chan_new_kind(csp_chan **out, csp_rt *rt, int buf, size_t cap,
                        int kind);
 /* Close regardless of kind (the timer closes timeout channels). */
 void csp__chan_close(csp_chan *ch);
+
+/* The single-case core shared by chan.c and alts.c; all with ch->lock
+ * held. try_* return CSP_OK, CSP_ECLOSED or CSP_EAGAIN (not ready). */
+int csp__chan_try_take(csp_chan *ch, void **val, struct csp__wakes *wl,
+                       struct csp__drops *dl);
+int csp__chan_try_put(csp_chan *ch, void *val, struct csp__wakes *wl,
+                      struct csp__drops *dl);
+/* 1 if a node may be queued on that side (purging dead nodes at the
+ * 1024 limit), else 0. */
+int csp__chan_has_room(csp_chan *ch, int is_put);
+void csp__chan_link(csp_chan *ch, struct csp__node *n);
+void csp__chan_unlink(csp_chan *ch, struct csp__node *n);
+/* The transform's sink: add V to the buffer by the buffer's policy. */
+void csp__chan_sink(csp_chan *ch, void *v, struct csp__drops *dl);
+/* Hand V to CH's drop hook, deferred through DL. */
+void csp__chan_drop(csp_chan *ch, struct csp__drops *dl, void *v);
+
+/* Pending callback ops (chan.c): allocate one with N nodes, enter it in
+ * the runtime's list; finish runs pass 3, the callback and the releases. */
+struct csp_pending *csp__pending_new(csp_rt *rt, size_t n);
+void csp__pending_discard(struct csp_pending *op); /* never registered */
+void csp__pending_finish(struct csp_pending *op);
+/* Cancel every pending callback op of RT (forced csp_rt_free). */
+void csp__pending_cancel_all(csp_rt *rt);
 
 /* Buffer (buffer.c); all with ch->lock held except init/fini. */
 int csp__buf_init(csp_rt *rt, struct csp__buf *b, size_t cap);

@@ -551,8 +551,9 @@ typedef int (*csp_xf_step_fn)(void *state, void *val, csp_emit *out);
  * code (the exception handler decides). */
 typedef int (*csp_xf_complete_fn)(void *state, csp_emit *out);
 
-/* Free instance STATE. */
-typedef void (*csp_xf_fini_fn)(void *state);
+/* Free instance STATE. Values it still holds go to csp_emit_drop(OUT, v),
+ * which is all OUT may be used for here. */
+typedef void (*csp_xf_fini_fn)(void *state, csp_emit *out);
 
 /* Free the recipe data UD when the recipe's last reference goes. */
 typedef void (*csp_xf_free_fn)(void *ud);
