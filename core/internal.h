@@ -47,7 +47,8 @@ struct csp_rt {
     void *alloc_ud;              /* immutable */
     csp__mutex lock;             /* guards settings, started, the starts */
     int64_t settings[CSP__NSETTINGS]; /* indexed by CSP_RT_*; lock */
-    int started;                 /* 1 once workers or timer ran; lock */
+    _Atomic int started;         /* 1 once workers or timer ran */
+    csp_exec pool_exec;          /* immutable; submits to the workers */
     int is_default;              /* immutable */
     _Atomic(struct csp__sched *) sched; /* set once by csp__sched_start */
     _Atomic(struct csp__timer *) timer; /* set once by csp__timer_start */
@@ -64,7 +65,7 @@ void *csp__calloc(csp_rt *rt, size_t size);
 void csp__free(csp_rt *rt, void *p, size_t size);
 
 int64_t csp__rt_setting(csp_rt *rt, int key);
-/* Mark RT started (settings frozen from now on). */
+/* Mark RT started (settings frozen from now on). No lock needed. */
 void csp__rt_mark_started(csp_rt *rt);
 
 /* ------------------------------------------------------------------------

@@ -583,9 +583,10 @@ CSP_API csp_xform *csp_xform_retain(csp_xform *xf);
 CSP_API void csp_xform_release(csp_xform *xf);
 
 /* Emit VAL (not NULL) downstream: to the next step, or into the channel's
- * buffer (a transform may fill it past its capacity). Returns CSP_OK, or
- * CSP_REDUCED when downstream stopped (the step should return
- * CSP_REDUCED), or CSP_EINVAL (NULL VAL; VAL is not taken).
+ * buffer (a transform may fill it past its capacity). Returns CSP_OK;
+ * CSP_REDUCED when downstream stopped, or a negative code when a
+ * downstream step failed: either way the step returns that value at once.
+ * CSP_EINVAL for NULL OUT or VAL (VAL is not taken).
  * Waits: never.  Threads: inside a step or completion. */
 CSP_API int csp_emit_value(csp_emit *out, void *val);
 

@@ -1,0 +1,214 @@
+/* loop.c - the loop executor: callbacks queued for one host thread (a Lua
+ * state, an asyncio loop), signalled through a file descriptor
+ * (DESIGN §8). Written only against csp.h, like every binding.
+ *
+ * submit (any thread, never under a csp lock): append the task under
+ * loop->lock, then, if the pending flag was clear, write the wake-up fd.
+ * run (host thread): drain the fd, clear pending, take the whole queue,
+ * run it. Wake-ups coalesce and are never lost: a task appended before
+ * run cleared pending is in this batch, and the submitter of any task
+ * appended after it sees pending == 0 and writes (libuv's uv_async_send).
+ *
+ * Memory comes from malloc: the loop belongs to a host thread, not to a
+ * runtime's allocator. csp__loop_fail_fd lets tests make the descriptor's
+ * creation fail.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#ifdef __linux__
+#include <sys/eventfd.h>
+#endif
+
+#include "csp.h"
+
+_Atomic long csp__loop_fail_fd;
+
+struct csp_loop {
+    csp_exec exec;          /* first: csp_loop_executor returns &exec */
+    csp_rt *rt;             /* immutable */
+    pthread_mutex_t lock;   /* guards head and tail */
+    csp_task *head, *tail;
+    _Atomic int pending;    /* 1: a wake-up is in flight */
+    int rfd, wfd;           /* eventfd (rfd == wfd) or a pipe */
+};
+
+static void loop_submit(csp_exec *self, csp_task *t)
+{
+    struct csp_loop *loop = (struct csp_loop *)self;
+
+    t->next = NULL;
+    pthread_mutex_lock(&loop->lock);
+    if (loop->tail)
+        loop->tail->next = t;
+    else
+        loop->head = t;
+    loop->tail = t;
+    pthread_mutex_unlock(&loop->lock);
+    /* seq_cst: pairs with the store of 0 in csp_loop_run. */
+    if (atomic_exchange(&loop->pending, 1) == 0) {
+        static const uint64_t one = 1;
+        ssize_t r;
+        do
+            r = write(loop->wfd, &one, loop->rfd == loop->wfd ? 8 : 1);
+        while (r < 0 && errno == EINTR);
+    }
+}
+
+static int fault(void)
+{
+    long n = atomic_load(&csp__loop_fail_fd);
+
+    while (n > 0) {
+        if (atomic_compare_exchange_weak(&csp__loop_fail_fd, &n, n - 1))
+            return n == 1;
+    }
+    return 0;
+}
+
+static int open_fds(struct csp_loop *loop)
+{
+    if (fault())
+        return CSP_ENOMEM;
+#ifdef __linux__
+    loop->rfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (loop->rfd >= 0) {
+        loop->wfd = loop->rfd;
+        return CSP_OK;
+    }
+#endif
+    {
+        int fds[2];
+        if (pipe(fds) != 0)
+            return CSP_ENOMEM;
+        for (int i = 0; i < 2; i++) {
+            fcntl(fds[i], F_SETFL, fcntl(fds[i], F_GETFL) | O_NONBLOCK);
+            fcntl(fds[i], F_SETFD, FD_CLOEXEC);
+        }
+        loop->rfd = fds[0];
+        loop->wfd = fds[1];
+    }
+    return CSP_OK;
+}
+
+int csp_loop_new(csp_loop **out, csp_rt *rt)
+{
+    struct csp_loop *loop;
+
+    if (!out || !rt)
+        return CSP_EINVAL;
+    loop = calloc(1, sizeof *loop);
+    if (!loop)
+        return CSP_ENOMEM;
+    loop->exec.submit = loop_submit;
+    loop->rt = rt;
+    if (pthread_mutex_init(&loop->lock, NULL) != 0)
+        goto fail_lock;
+    if (open_fds(loop) != CSP_OK)
+        goto fail_fds;
+    atomic_init(&loop->pending, 0);
+    *out = loop;
+    return CSP_OK;
+
+fail_fds:
+    pthread_mutex_destroy(&loop->lock);
+fail_lock:
+    free(loop);
+    return CSP_ENOMEM;
+}
+
+void csp_loop_free(csp_loop *loop)
+{
+    if (!loop)
+        return;
+    while (csp_loop_run(loop, -1) > 0)
+        ;
+    if (loop->wfd != loop->rfd)
+        close(loop->wfd);
+    close(loop->rfd);
+    pthread_mutex_destroy(&loop->lock);
+    free(loop);
+}
+
+int csp_loop_fd(csp_loop *loop) { return loop ? loop->rfd : -1; }
+
+csp_exec *csp_loop_executor(csp_loop *loop)
+{
+    return loop ? &loop->exec : NULL;
+}
+
+static void drain_fd(struct csp_loop *loop)
+{
+    char buf[64];
+
+    while (read(loop->rfd, buf, sizeof buf) > 0)
+        ;
+}
+
+int csp_loop_run(csp_loop *loop, int max)
+{
+    csp_task *batch, *t;
+    int ran = 0;
+
+    if (!loop)
+        return CSP_EINVAL;
+    drain_fd(loop);
+    atomic_store(&loop->pending, 0); /* before taking the batch */
+    pthread_mutex_lock(&loop->lock);
+    batch = loop->head;
+    loop->head = loop->tail = NULL;
+    pthread_mutex_unlock(&loop->lock);
+    while (batch && (max < 0 || ran < max)) {
+        t = batch;
+        batch = t->next;
+        t->run(t);
+        ran++;
+    }
+    if (batch) {
+        /* MAX reached: put the rest back in front and signal again. */
+        csp_task *last = batch;
+        while (last->next)
+            last = last->next;
+        pthread_mutex_lock(&loop->lock);
+        last->next = loop->head;
+        loop->head = batch;
+        if (!loop->tail)
+            loop->tail = last;
+        pthread_mutex_unlock(&loop->lock);
+        if (atomic_exchange(&loop->pending, 1) == 0) {
+            static const uint64_t one = 1;
+            ssize_t r;
+            do
+                r = write(loop->wfd, &one, loop->rfd == loop->wfd ? 8 : 1);
+            while (r < 0 && errno == EINTR);
+        }
+    }
+    return ran;
+}
+
+int csp_loop_wait(csp_loop *loop, int timeout_ms)
+{
+    struct pollfd pfd;
+    int r;
+
+    if (!loop)
+        return CSP_EINVAL;
+    pthread_mutex_lock(&loop->lock);
+    r = loop->head != NULL;
+    pthread_mutex_unlock(&loop->lock);
+    if (r)
+        return 1;
+    pfd.fd = loop->rfd;
+    pfd.events = POLLIN;
+    pfd.revents = 0;
+    do
+        r = poll(&pfd, 1, timeout_ms < 0 ? -1 : timeout_ms);
+    while (r < 0 && errno == EINTR);
+    return r > 0 ? 1 : 0;
+}

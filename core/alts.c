@@ -1,0 +1,425 @@
+/* alts.c - wait for the first of several puts and takes (DESIGN §5.7).
+ *
+ * Go's selectgo, with core.async's semantics:
+ *   1. lock every distinct channel in increasing id order;
+ *   2. pass 1: in random (or priority) order, complete the first op that
+ *      can proceed now, unlock, return;
+ *   3. with CSP_ALTS_DEFAULT, unlock and return CSP_EAGAIN;
+ *   4. pass 2: check every queue has room (all or nothing), then link one
+ *      node per op, all sharing one waiter, and unlock;
+ *   5. wait (park, block, or return CSP_PENDING for callbacks);
+ *   6. pass 3: unlink the nodes that did not win, one lock at a time.
+ *
+ * Exactly one op commits: pass 1 completes at most one and returns; after
+ * pass 2 only the winner of the waiter's single CAS completes it. An alts
+ * never matches itself: its nodes do not exist during pass 1, and matching
+ * is always between an active op and queued nodes (ALT-015 parks).
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+#define SMALL 8
+
+int csp__wait_thread(struct csp__waiter *w, struct csp__parker *pk,
+                     int64_t deadline);
+
+struct alts {
+    const csp_op *ops;
+    size_t n;
+    csp_rt *rt;          /* the first channel's runtime, for scratch */
+    uint32_t *poll;      /* poll order */
+    uint32_t *lock;      /* indices sorted by channel id */
+    uint32_t small_poll[SMALL], small_lock[SMALL];
+    size_t scratch_size;
+};
+
+static int validate(const csp_op *ops, size_t n, int flags)
+{
+    if (!ops || n == 0 || n > CSP_ALTS_MAX ||
+        (flags & ~(CSP_ALTS_PRIORITY | CSP_ALTS_DEFAULT)))
+        return CSP_EINVAL;
+    for (size_t i = 0; i < n; i++) {
+        if (!ops[i].ch)
+            return CSP_EINVAL;
+        if (ops[i].kind == CSP_OP_PUT) {
+            if (!ops[i].val)
+                return CSP_EINVAL;
+            if (ops[i].ch->kind == CSP__KIND_TIMEOUT)
+                return CSP_EPERM;
+        } else if (ops[i].kind != CSP_OP_TAKE) {
+            return CSP_EINVAL;
+        }
+    }
+    return CSP_OK;
+}
+
+static int cmp_by_id(const void *a, const void *b, const csp_op *ops)
+{
+    uint64_t x = ops[*(const uint32_t *)a].ch->id;
+    uint64_t y = ops[*(const uint32_t *)b].ch->id;
+
+    return x < y ? -1 : x > y;
+}
+
+/* Heap sort of IDX by channel id (n > SMALL; no allocation, no qsort_r). */
+static void sift(uint32_t *idx, size_t root, size_t end, const csp_op *ops)
+{
+    for (;;) {
+        size_t child = 2 * root + 1;
+        if (child >= end)
+            return;
+        if (child + 1 < end && cmp_by_id(&idx[child], &idx[child + 1], ops) < 0)
+            child++;
+        if (cmp_by_id(&idx[root], &idx[child], ops) >= 0)
+            return;
+        uint32_t t = idx[root];
+        idx[root] = idx[child];
+        idx[child] = t;
+        root = child;
+    }
+}
+
+static void sort_lock_order(uint32_t *idx, size_t n, const csp_op *ops)
+{
+    if (n <= SMALL) {
+        for (size_t i = 1; i < n; i++) {
+            uint32_t v = idx[i];
+            size_t j = i;
+            while (j > 0 && cmp_by_id(&idx[j - 1], &v, ops) > 0) {
+                idx[j] = idx[j - 1];
+                j--;
+            }
+            idx[j] = v;
+        }
+        return;
+    }
+    for (size_t i = n / 2; i-- > 0;)
+        sift(idx, i, n, ops);
+    for (size_t end = n - 1; end > 0; end--) {
+        uint32_t t = idx[0];
+        idx[0] = idx[end];
+        idx[end] = t;
+        sift(idx, 0, end, ops);
+    }
+}
+
+static int alts_setup(struct alts *a, const csp_op *ops, size_t n, int flags)
+{
+    a->ops = ops;
+    a->n = n;
+    a->rt = ops[0].ch->rt;
+    a->scratch_size = 0;
+    if (n <= SMALL) {
+        a->poll = a->small_poll;
+        a->lock = a->small_lock;
+    } else {
+        a->scratch_size = 2 * n * sizeof(uint32_t);
+        a->poll = csp__alloc(a->rt, a->scratch_size);
+        if (!a->poll)
+            return CSP_ENOMEM;
+        a->lock = a->poll + n;
+    }
+    for (size_t i = 0; i < n; i++)
+        a->poll[i] = a->lock[i] = (uint32_t)i;
+    if (!(flags & CSP_ALTS_PRIORITY)) {
+        for (size_t i = n - 1; i > 0; i--) { /* Fisher-Yates */
+            size_t j = (size_t)(csp__rand() % (i + 1));
+            uint32_t t = a->poll[i];
+            a->poll[i] = a->poll[j];
+            a->poll[j] = t;
+        }
+    }
+    sort_lock_order(a->lock, n, ops);
+    return CSP_OK;
+}
+
+static void alts_teardown(struct alts *a)
+{
+    if (a->scratch_size)
+        csp__free(a->rt, a->poll, a->scratch_size);
+}
+
+static void lock_all(struct alts *a)
+{
+    csp_chan *prev = NULL;
+
+    for (size_t i = 0; i < a->n; i++) {
+        csp_chan *ch = a->ops[a->lock[i]].ch;
+        if (ch != prev)
+            csp__mutex_lock(&ch->lock);
+        prev = ch;
+    }
+}
+
+static void unlock_all(struct alts *a)
+{
+    csp_chan *prev = NULL;
+
+    for (size_t i = a->n; i-- > 0;) {
+        csp_chan *ch = a->ops[a->lock[i]].ch;
+        if (ch != prev)
+            csp__mutex_unlock(&ch->lock);
+        prev = ch;
+    }
+}
+
+/* Pass 1 with every lock held. Returns CSP_EAGAIN if nothing was ready,
+ * else the op's result with *IDX and *VAL set. */
+static int pass1(struct alts *a, size_t *idx, void **val,
+                 struct csp__wakes *wl, struct csp__drops *dl)
+{
+    for (size_t k = 0; k < a->n; k++) {
+        uint32_t i = a->poll[k];
+        const csp_op *op = &a->ops[i];
+        void *v = NULL;
+        int rc = op->kind == CSP_OP_PUT
+                     ? csp__chan_try_put(op->ch, op->val, wl, dl)
+                     : csp__chan_try_take(op->ch, &v, wl, dl);
+        if (rc != CSP_EAGAIN) {
+            *idx = i;
+            *val = v;
+            return rc;
+        }
+    }
+    return CSP_EAGAIN;
+}
+
+static int all_have_room(struct alts *a)
+{
+    for (size_t i = 0; i < a->n; i++)
+        if (!csp__chan_has_room(a->ops[i].ch, a->ops[i].kind == CSP_OP_PUT))
+            return 0;
+    return 1;
+}
+
+static void link_all(struct alts *a, struct csp__waiter *w,
+                     struct csp__node *nodes)
+{
+    for (size_t i = 0; i < a->n; i++) {
+        struct csp__node *nd = &nodes[i];
+        nd->w = w;
+        nd->ch = a->ops[i].ch;
+        nd->is_put = a->ops[i].kind == CSP_OP_PUT;
+        nd->val = nd->is_put ? a->ops[i].val : NULL;
+        nd->idx = (uint32_t)i;
+        nd->linked = 0;
+        csp__chan_link(nd->ch, nd);
+    }
+}
+
+/* Pass 3 for a proc or thread waiter: every node but the winner may still
+ * be linked; unlink under each channel's own lock. */
+static void unlink_losers(struct csp__waiter *w)
+{
+    for (uint32_t i = 0; i < w->ncases; i++) {
+        struct csp__node *nd = &w->nodes[i];
+        csp__mutex_lock(&nd->ch->lock);
+        csp__chan_unlink(nd->ch, nd);
+        csp__mutex_unlock(&nd->ch->lock);
+    }
+}
+
+static void finish(struct csp__wakes *wl, struct csp__drops *dl)
+{
+    if (dl->n)
+        csp__run_drops(dl);
+    if (wl->head)
+        csp__wake_all(wl);
+}
+
+static void note_wait(struct csp__proc *p, struct alts *a)
+{
+    uint64_t ids[4];
+    size_t k = a->n < 4 ? a->n : 4;
+
+    for (size_t i = 0; i < k; i++)
+        ids[i] = a->ops[i].ch->id;
+    csp__proc_note_wait(p, CSP__WAIT_ALTS, ids, a->n);
+}
+
+enum { MODE_PARK, MODE_BLOCK };
+
+static int alts_wait(const csp_op *ops, size_t n, int flags, size_t *idx,
+                     void **val, int mode, int64_t deadline)
+{
+    struct csp__proc *p = NULL;
+    struct csp__parker *pk = NULL;
+    struct csp__wakes wl;
+    struct csp__drops dl;
+    struct csp__waiter w;
+    struct csp__node small_nodes[SMALL], *nodes = small_nodes;
+    size_t nodes_size = 0, i0 = 0;
+    struct alts a;
+    void *v = NULL;
+    int rc;
+
+    rc = validate(ops, n, flags);
+    if (rc != CSP_OK)
+        return rc;
+    if (mode == MODE_PARK) {
+        p = csp__proc_current();
+        if (!p)
+            return CSP_EPERM;
+    } else {
+        if (deadline < 0 && deadline != CSP_FOREVER)
+            return CSP_EINVAL;
+        if (csp__proc_current())
+            return CSP_EPERM;
+        pk = csp__parker_self();
+        if (!pk)
+            return CSP_ENOMEM;
+    }
+    rc = alts_setup(&a, ops, n, flags);
+    if (rc != CSP_OK)
+        return rc;
+    if (n > SMALL && !(flags & CSP_ALTS_DEFAULT)) {
+        nodes_size = n * sizeof *nodes;
+        nodes = csp__alloc(a.rt, nodes_size);
+        if (!nodes) {
+            alts_teardown(&a);
+            return CSP_ENOMEM;
+        }
+    }
+    csp__wakes_init(&wl);
+    dl.n = 0;
+    lock_all(&a);
+    rc = pass1(&a, &i0, &v, &wl, &dl);
+    if (rc == CSP_EAGAIN && !(flags & CSP_ALTS_DEFAULT)) {
+        if (mode == MODE_BLOCK && deadline != CSP_FOREVER &&
+            deadline <= csp__now_ns()) {
+            rc = CSP_ETIMEDOUT;
+        } else if (!all_have_room(&a)) {
+            rc = CSP_EBUSY;
+        } else {
+            atomic_init(&w.state, CSP__W_WAITING);
+            w.ncases = (uint32_t)n;
+            w.nodes = nodes;
+            w.val = NULL;
+            if (mode == MODE_PARK) {
+                w.kind = CSP__CONT_PROC;
+                w.u.proc = p;
+            } else {
+                w.kind = CSP__CONT_THREAD;
+                w.u.parker = pk;
+            }
+            link_all(&a, &w, nodes);
+            rc = CSP_PENDING;
+        }
+    }
+    unlock_all(&a);
+    finish(&wl, &dl);
+    if (rc == CSP_PENDING) {
+        if (mode == MODE_PARK) {
+            note_wait(p, &a);
+            csp__proc_park(p);
+            rc = CSP_OK;
+        } else {
+            rc = csp__wait_thread(&w, pk, deadline);
+        }
+        if (rc == CSP_OK) {
+            unlink_losers(&w);
+            i0 = w.won;
+            v = w.val;
+            rc = w.rc;
+        }
+    }
+    if (nodes_size)
+        csp__free(a.rt, nodes, nodes_size);
+    alts_teardown(&a);
+    if (rc == CSP_OK || rc == CSP_ECLOSED) {
+        if (idx)
+            *idx = i0;
+        if (val)
+            *val = v;
+    }
+    return rc;
+}
+
+int csp_alts(const csp_op *ops, size_t n, int flags, size_t *idx, void **val)
+{
+    return alts_wait(ops, n, flags, idx, val, MODE_PARK, CSP_FOREVER);
+}
+
+int csp_alts_blocking(const csp_op *ops, size_t n, int flags,
+                      int64_t deadline, size_t *idx, void **val)
+{
+    return alts_wait(ops, n, flags, idx, val, MODE_BLOCK, deadline);
+}
+
+int csp_alts_cb(const csp_op *ops, size_t n, int flags, size_t *idx,
+                void **val, csp_exec *ex, csp_alts_fn cb, void *ud,
+                csp_pending **pending)
+{
+    struct csp__wakes wl;
+    struct csp__drops dl;
+    struct csp_pending *op = NULL;
+    struct alts a;
+    size_t i0 = 0;
+    void *v = NULL;
+    int rc;
+
+    if (!cb)
+        return CSP_EINVAL;
+    rc = validate(ops, n, flags);
+    if (rc != CSP_OK)
+        return rc;
+    if (!ex) {
+        ex = csp_rt_executor(ops[0].ch->rt);
+        if (!ex)
+            return CSP_ENOMEM;
+    }
+    rc = alts_setup(&a, ops, n, flags);
+    if (rc != CSP_OK)
+        return rc;
+    csp__wakes_init(&wl);
+    dl.n = 0;
+    for (;;) {
+        lock_all(&a);
+        rc = pass1(&a, &i0, &v, &wl, &dl);
+        if (rc != CSP_EAGAIN || (flags & CSP_ALTS_DEFAULT))
+            break;
+        if (!all_have_room(&a)) {
+            rc = CSP_EBUSY;
+            break;
+        }
+        if (op) {
+            op->is_alts = 1;
+            op->ex = ex;
+            op->cb.alts = cb;
+            op->ud = ud;
+            for (size_t i = 0; i < n; i++)
+                csp_chan_retain(ops[i].ch);
+            if (pending)
+                atomic_fetch_add_explicit(&op->refs, 1,
+                                          memory_order_relaxed);
+            link_all(&a, &op->w, op->nodes);
+            rc = CSP_PENDING;
+            break;
+        }
+        unlock_all(&a);
+        op = csp__pending_new(a.rt, n);
+        if (!op) {
+            alts_teardown(&a);
+            return CSP_ENOMEM;
+        }
+    }
+    unlock_all(&a);
+    finish(&wl, &dl);
+    alts_teardown(&a);
+    if (rc == CSP_PENDING) {
+        if (pending)
+            *pending = op;
+        return rc;
+    }
+    if (op)
+        csp__pending_discard(op);
+    if (rc == CSP_OK || rc == CSP_ECLOSED) {
+        if (idx)
+            *idx = i0;
+        if (val)
+            *val = v;
+    }
+    return rc;
+}

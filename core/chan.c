@@ -1,0 +1,1023 @@
+/* chan.c - channels: pending puts and takes, buffer, close, refcounts, and
+ * every single-case operation (parking, blocking, callback, offer/poll).
+ *
+ * Invariants, with ch->lock held (DESIGN §5, STYLE §6):
+ *   - At most one of ch->puts and ch->takes holds live nodes, except when
+ *     one alts has both a put and a take queued on an unbuffered ch.
+ *   - If the buffer holds a value, ch->takes is empty; if it has room,
+ *     ch->puts is empty. Dropping, sliding and promise buffers are never
+ *     full, so puts never wait on them.
+ *   - ch->closed never returns to 0. Puts then fail with CSP_ECLOSED;
+ *     takes drain the buffer, then the pending puts (core.async keeps
+ *     them), then get CSP_ECLOSED.
+ *   - ntakes/nputs count linked nodes, at most CSP_PENDING_MAX each
+ *     (takes on timeout channels are unlimited).
+ *   - A node is completed only by the thread that wins
+ *     CAS(w->state, WAITING, CLAIMED) while holding its channel's lock.
+ *     Nodes whose CAS fails are dead: unlinked and skipped.
+ *
+ * Under the lock nothing runs but the transform: wake-ups are collected
+ * on a local list (struct csp__wakes) and drops on another (struct
+ * csp__drops), both run after unlocking (STYLE §5).
+ *
+ * A parking or blocking op borrows its caller's reference to the channel
+ * and keeps its waiter and node on its own stack; a callback op retains
+ * the channel and lives in a struct csp_pending until its completion task
+ * ran or it was cancelled.
+ */
+#include <string.h>
+
+#include "internal.h"
+
+static _Atomic uint64_t next_chan_id = 1;
+
+uint64_t csp__next_chan_id(void)
+{
+    return atomic_fetch_add_explicit(&next_chan_id, 1, memory_order_relaxed);
+}
+
+/* ------------------------------------------------------------------------
+ * Queues of nodes. */
+
+static void nq_append(struct csp__nq *q, struct csp__node *n)
+{
+    n->next = NULL;
+    n->prev = q->tail;
+    if (q->tail)
+        q->tail->next = n;
+    else
+        q->head = n;
+    q->tail = n;
+}
+
+static void nq_remove(struct csp__nq *q, struct csp__node *n)
+{
+    if (n->prev)
+        n->prev->next = n->next;
+    else
+        q->head = n->next;
+    if (n->next)
+        n->next->prev = n->prev;
+    else
+        q->tail = n->prev;
+    n->prev = n->next = NULL;
+}
+
+void csp__chan_link(csp_chan *ch, struct csp__node *n)
+{
+    if (n->is_put) {
+        nq_append(&ch->puts, n);
+        ch->nputs++;
+    } else {
+        nq_append(&ch->takes, n);
+        ch->ntakes++;
+    }
+    n->linked = 1;
+}
+
+void csp__chan_unlink(csp_chan *ch, struct csp__node *n)
+{
+    if (!n->linked)
+        return;
+    if (n->is_put) {
+        nq_remove(&ch->puts, n);
+        ch->nputs--;
+    } else {
+        nq_remove(&ch->takes, n);
+        ch->ntakes--;
+    }
+    n->linked = 0;
+}
+
+/* Go's waitq.dequeue: unlink nodes from the head until one's waiter is
+ * claimed by us. Called with ch->lock held. */
+static struct csp__node *claim_first(csp_chan *ch, int puts)
+{
+    struct csp__nq *q = puts ? &ch->puts : &ch->takes;
+    struct csp__node *n;
+
+    while ((n = q->head) != NULL) {
+        uint32_t expect = CSP__W_WAITING;
+
+        csp__chan_unlink(ch, n);
+        /* acq_rel: pairs with the owner's CAS to CANCELLED; exactly one of
+         * the two wins and the loser leaves the waiter alone. */
+        if (atomic_compare_exchange_strong_explicit(
+                &n->w->state, &expect, CSP__W_CLAIMED, memory_order_acq_rel,
+                memory_order_relaxed))
+            return n;
+    }
+    return NULL;
+}
+
+/* Record the result of claimed node N and queue its waiter for waking. */
+static void complete(struct csp__node *n, int rc, void *val,
+                     struct csp__wakes *wl)
+{
+    struct csp__waiter *w = n->w;
+
+    w->won = n->idx;
+    w->rc = rc;
+    w->val = val;
+    if (w->kind == CSP__CONT_THREAD)
+        csp__parker_retain(w->u.parker); /* the thread is still blocked */
+    w->wnext = NULL;
+    *wl->tail = w;
+    wl->tail = &w->wnext;
+}
+
+static void purge_dead(csp_chan *ch, struct csp__nq *q)
+{
+    struct csp__node *n = q->head;
+
+    while (n) {
+        struct csp__node *next = n->next;
+        if (atomic_load_explicit(&n->w->state, memory_order_acquire) !=
+            CSP__W_WAITING)
+            csp__chan_unlink(ch, n);
+        n = next;
+    }
+}
+
+int csp__chan_has_room(csp_chan *ch, int is_put)
+{
+    if (is_put) {
+        if (ch->nputs < CSP_PENDING_MAX)
+            return 1;
+        purge_dead(ch, &ch->puts);
+        return ch->nputs < CSP_PENDING_MAX;
+    }
+    if (ch->kind == CSP__KIND_TIMEOUT || ch->ntakes < CSP_PENDING_MAX)
+        return 1;
+    purge_dead(ch, &ch->takes);
+    return ch->ntakes < CSP_PENDING_MAX;
+}
+
+/* ------------------------------------------------------------------------
+ * Values in and out of the buffer. */
+
+void csp__chan_drop(csp_chan *ch, struct csp__drops *dl, void *v)
+{
+    if (!ch->drop)
+        return;
+    if (dl->n < CSP__DROPS_MAX) {
+        dl->d[dl->n].fn = ch->drop;
+        dl->d[dl->n].ud = ch->drop_ud;
+        dl->d[dl->n].val = v;
+        dl->n++;
+    } else {
+        ch->drop(ch->drop_ud, v); /* drop's contract allows the lock */
+    }
+}
+
+void csp__chan_sink(csp_chan *ch, void *v, struct csp__drops *dl)
+{
+    struct csp__buf *b = &ch->buf;
+
+    switch (ch->buf_kind) {
+    case CSP_BUF_DROPPING:
+        if (b->count >= b->cap) {
+            csp__chan_drop(ch, dl, v);
+            return;
+        }
+        break;
+    case CSP_BUF_SLIDING:
+        if (b->count >= b->cap)
+            csp__chan_drop(ch, dl, csp__buf_pop(b));
+        break;
+    default:
+        break;
+    }
+    if (csp__buf_push(ch->rt, b, v) != CSP_OK)
+        csp__chan_drop(ch, dl, v); /* a transform overfilled; no memory */
+}
+
+/* Add V through the transform, if any. Returns CSP_OK or CSP_REDUCED. */
+static int add_value(csp_chan *ch, void *v, struct csp__drops *dl)
+{
+    int r;
+
+    if (!ch->xf) {
+        csp__chan_sink(ch, v, dl);
+        return CSP_OK;
+    }
+    r = csp__xinst_step(ch->xf, v, dl);
+    if (r < 0) {
+        void *x = ch->exh ? ch->exh(ch->exh_ud, r) : NULL;
+        if (x)
+            csp__chan_sink(ch, x, dl);
+        r = CSP_OK;
+    }
+    return r;
+}
+
+static void flush_xform(csp_chan *ch, struct csp__drops *dl)
+{
+    int r;
+
+    ch->flushed = 1;
+    r = csp__xinst_complete(ch->xf, dl);
+    if (r < 0 && ch->exh) {
+        void *x = ch->exh(ch->exh_ud, r);
+        if (x)
+            csp__chan_sink(ch, x, dl);
+    }
+}
+
+static void close_locked(csp_chan *ch, struct csp__wakes *wl,
+                         struct csp__drops *dl)
+{
+    struct csp__node *t;
+
+    if (ch->closed)
+        return;
+    ch->closed = 1;
+    if (ch->xf && !ch->flushed && ch->puts.head == NULL)
+        flush_xform(ch, dl);
+    while ((t = claim_first(ch, 0)) != NULL) {
+        if (ch->buf.count > 0)
+            complete(t, CSP_OK, csp__buf_pop(&ch->buf), wl);
+        else
+            complete(t, CSP_ECLOSED, NULL, wl);
+    }
+}
+
+/* A transform stopped early: pending puts succeed with their values
+ * discarded, then the channel closes (core.async's abort + close!). */
+static void abort_locked(csp_chan *ch, struct csp__wakes *wl,
+                         struct csp__drops *dl)
+{
+    struct csp__node *p;
+
+    while ((p = claim_first(ch, 1)) != NULL) {
+        csp__chan_drop(ch, dl, p->val);
+        complete(p, CSP_OK, NULL, wl);
+    }
+    close_locked(ch, wl, dl);
+}
+
+int csp__chan_try_take(csp_chan *ch, void **val, struct csp__wakes *wl,
+                       struct csp__drops *dl)
+{
+    struct csp__node *p;
+
+    if (ch->buf_kind == CSP_BUF_PROMISE) {
+        if (ch->promised) {
+            *val = ch->promise;
+            return CSP_OK;
+        }
+        return ch->closed ? CSP_ECLOSED : CSP_EAGAIN;
+    }
+    if (ch->buf.count > 0) {
+        *val = csp__buf_pop(&ch->buf);
+        /* A take made room: move pending puts into the buffer. */
+        while (!csp__buf_full(&ch->buf) && (p = claim_first(ch, 1))) {
+            int r = add_value(ch, p->val, dl);
+            complete(p, CSP_OK, NULL, wl);
+            if (r == CSP_REDUCED) {
+                abort_locked(ch, wl, dl);
+                break;
+            }
+        }
+        return CSP_OK;
+    }
+    if ((p = claim_first(ch, 1)) != NULL) {
+        CSP_ASSERT(ch->buf_kind == CSP_BUF_NONE);
+        *val = p->val;
+        complete(p, CSP_OK, NULL, wl);
+        return CSP_OK;
+    }
+    if (ch->closed) {
+        if (ch->xf && !ch->flushed) {
+            flush_xform(ch, dl);
+            if (ch->buf.count > 0) {
+                *val = csp__buf_pop(&ch->buf);
+                return CSP_OK;
+            }
+        }
+        return CSP_ECLOSED;
+    }
+    return CSP_EAGAIN;
+}
+
+int csp__chan_try_put(csp_chan *ch, void *val, struct csp__wakes *wl,
+                      struct csp__drops *dl)
+{
+    struct csp__node *t;
+
+    if (ch->closed)
+        return CSP_ECLOSED;
+    if (ch->buf_kind == CSP_BUF_PROMISE) {
+        if (ch->promised) {
+            csp__chan_drop(ch, dl, val);
+            return CSP_OK;
+        }
+        ch->promised = 1;
+        ch->promise = val;
+        while ((t = claim_first(ch, 0)) != NULL)
+            complete(t, CSP_OK, val, wl);
+        return CSP_OK;
+    }
+    if (ch->xf) {
+        int r;
+
+        if (csp__buf_full(&ch->buf))
+            return CSP_EAGAIN;
+        r = add_value(ch, val, dl);
+        while (ch->buf.count > 0 && (t = claim_first(ch, 0)))
+            complete(t, CSP_OK, csp__buf_pop(&ch->buf), wl);
+        if (r == CSP_REDUCED)
+            abort_locked(ch, wl, dl);
+        return CSP_OK;
+    }
+    if ((t = claim_first(ch, 0)) != NULL) {
+        complete(t, CSP_OK, val, wl); /* direct hand-off */
+        return CSP_OK;
+    }
+    switch (ch->buf_kind) {
+    case CSP_BUF_NONE:
+        return CSP_EAGAIN;
+    case CSP_BUF_FIXED:
+        if (csp__buf_full(&ch->buf))
+            return CSP_EAGAIN;
+        break;
+    default:
+        break;
+    }
+    csp__chan_sink(ch, val, dl);
+    return CSP_OK;
+}
+
+/* ------------------------------------------------------------------------
+ * Creation, references, close. */
+
+static int valid_buf(int buf, size_t cap)
+{
+    switch (buf) {
+    case CSP_BUF_NONE:
+    case CSP_BUF_PROMISE:
+        return cap == 0;
+    case CSP_BUF_FIXED:
+    case CSP_BUF_DROPPING:
+    case CSP_BUF_SLIDING:
+        return cap >= 1 && cap <= CSP_CAP_MAX;
+    default:
+        return 0;
+    }
+}
+
+static int chan_alloc(csp_chan **out, csp_rt *rt, int buf, size_t cap,
+                      int kind)
+{
+    csp_chan *ch = csp__calloc(rt, sizeof *ch);
+    int rc;
+
+    if (!ch)
+        return CSP_ENOMEM;
+    atomic_init(&ch->refs, 1);
+    ch->id = csp__next_chan_id();
+    ch->rt = rt;
+    ch->buf_kind = (uint8_t)buf;
+    ch->kind = (uint8_t)kind;
+    if (buf == CSP_BUF_FIXED || buf == CSP_BUF_DROPPING ||
+        buf == CSP_BUF_SLIDING) {
+        rc = csp__buf_init(rt, &ch->buf, cap);
+        if (rc != CSP_OK)
+            goto fail_buf;
+    }
+    rc = csp__mutex_init(&ch->lock);
+    if (rc != CSP_OK)
+        goto fail_mutex;
+    atomic_fetch_add_explicit(&rt->nchans, 1, memory_order_relaxed);
+    *out = ch;
+    return CSP_OK;
+
+fail_mutex:
+    csp__buf_fini(rt, &ch->buf);
+fail_buf:
+    csp__free(rt, ch, sizeof *ch);
+    return rc;
+}
+
+int csp__chan_new_kind(csp_chan **out, csp_rt *rt, int buf, size_t cap,
+                       int kind)
+{
+    return chan_alloc(out, rt, buf, cap, kind);
+}
+
+int csp_chan_new(csp_chan **out, csp_rt *rt, int buf, size_t cap,
+                 csp_drop_fn drop, void *drop_ud)
+{
+    csp_chan *ch;
+    int rc;
+
+    if (!out || !rt || !valid_buf(buf, cap))
+        return CSP_EINVAL;
+    rc = chan_alloc(&ch, rt, buf, cap, CSP__KIND_NORMAL);
+    if (rc != CSP_OK)
+        return rc;
+    ch->drop = drop;
+    ch->drop_ud = drop_ud;
+    *out = ch;
+    return CSP_OK;
+}
+
+int csp_chan_new_xf(csp_chan **out, csp_rt *rt, int buf, size_t cap,
+                    csp_drop_fn drop, void *drop_ud, csp_xform *xf,
+                    csp_exh_fn exh, void *exh_ud)
+{
+    csp_chan *ch;
+    int rc;
+
+    if (!out || !rt || !xf || buf == CSP_BUF_NONE ||
+        buf == CSP_BUF_PROMISE || !valid_buf(buf, cap))
+        return CSP_EINVAL;
+    rc = chan_alloc(&ch, rt, buf, cap, CSP__KIND_NORMAL);
+    if (rc != CSP_OK)
+        return rc;
+    ch->drop = drop;
+    ch->drop_ud = drop_ud;
+    ch->exh = exh;
+    ch->exh_ud = exh_ud;
+    rc = csp__xinst_new(&ch->xf, rt, xf, ch);
+    if (rc != CSP_OK) {
+        csp_chan_release(ch);
+        return rc;
+    }
+    *out = ch;
+    return CSP_OK;
+}
+
+csp_chan *csp_chan_retain(csp_chan *ch)
+{
+    if (ch)
+        atomic_fetch_add_explicit(&ch->refs, 1, memory_order_relaxed);
+    return ch;
+}
+
+void csp_chan_release(csp_chan *ch)
+{
+    csp_rt *rt;
+    struct csp__drops dl;
+
+    if (!ch)
+        return;
+    /* acq_rel: the last releaser sees every earlier user's writes. */
+    if (atomic_fetch_sub_explicit(&ch->refs, 1, memory_order_acq_rel) != 1)
+        return;
+    rt = ch->rt;
+    CSP_ASSERT(ch->puts.head == NULL && ch->takes.head == NULL);
+    dl.n = 0;
+    if (ch->buf.slots) {
+        while (ch->buf.count > 0)
+            csp__chan_drop(ch, &dl, csp__buf_pop(&ch->buf));
+        csp__run_drops(&dl);
+        csp__buf_fini(rt, &ch->buf);
+    }
+    if (ch->promised && ch->drop)
+        ch->drop(ch->drop_ud, ch->promise);
+    if (ch->xf)
+        csp__xinst_free(rt, ch->xf);
+    csp__mutex_destroy(&ch->lock);
+    csp__free(rt, ch, sizeof *ch);
+    atomic_fetch_sub_explicit(&rt->nchans, 1, memory_order_relaxed);
+}
+
+static void finish_unlocked(struct csp__wakes *wl, struct csp__drops *dl)
+{
+    if (dl->n)
+        csp__run_drops(dl);
+    if (wl->head)
+        csp__wake_all(wl);
+}
+
+void csp__chan_close(csp_chan *ch)
+{
+    struct csp__wakes wl;
+    struct csp__drops dl;
+
+    csp__wakes_init(&wl);
+    dl.n = 0;
+    csp__mutex_lock(&ch->lock);
+    close_locked(ch, &wl, &dl);
+    csp__mutex_unlock(&ch->lock);
+    finish_unlocked(&wl, &dl);
+}
+
+int csp_chan_close(csp_chan *ch)
+{
+    if (!ch)
+        return CSP_EINVAL;
+    if (ch->kind == CSP__KIND_TIMEOUT)
+        return CSP_EPERM;
+    csp__chan_close(ch);
+    return CSP_OK;
+}
+
+int csp_chan_closed(const csp_chan *ch)
+{
+    int closed;
+
+    if (!ch)
+        return 0;
+    csp__mutex_lock((csp__mutex *)&ch->lock);
+    closed = ch->closed;
+    csp__mutex_unlock((csp__mutex *)&ch->lock);
+    return closed;
+}
+
+uint64_t csp_chan_id(const csp_chan *ch) { return ch ? ch->id : 0; }
+
+size_t csp_chan_count(csp_chan *ch)
+{
+    size_t n;
+
+    if (!ch)
+        return 0;
+    csp__mutex_lock(&ch->lock);
+    n = ch->buf_kind == CSP_BUF_PROMISE ? (size_t)ch->promised
+                                        : ch->buf.count;
+    csp__mutex_unlock(&ch->lock);
+    return n;
+}
+
+/* ------------------------------------------------------------------------
+ * Never-waiting ops. */
+
+static int in_xform_guard(void)
+{
+#ifdef CSP_DEBUG
+    return csp__tls()->in_xform;
+#else
+    return 0;
+#endif
+}
+
+int csp_chan_offer(csp_chan *ch, void *val)
+{
+    struct csp__wakes wl;
+    struct csp__drops dl;
+    int rc;
+
+    if (!ch || !val)
+        return CSP_EINVAL;
+    if (ch->kind == CSP__KIND_TIMEOUT || in_xform_guard())
+        return CSP_EPERM;
+    csp__wakes_init(&wl);
+    dl.n = 0;
+    csp__mutex_lock(&ch->lock);
+    rc = csp__chan_try_put(ch, val, &wl, &dl);
+    csp__mutex_unlock(&ch->lock);
+    finish_unlocked(&wl, &dl);
+    return rc;
+}
+
+int csp_chan_poll(csp_chan *ch, void **val)
+{
+    struct csp__wakes wl;
+    struct csp__drops dl;
+    void *v = NULL;
+    int rc;
+
+    if (!ch || !val)
+        return CSP_EINVAL;
+    if (in_xform_guard())
+        return CSP_EPERM;
+    csp__wakes_init(&wl);
+    dl.n = 0;
+    csp__mutex_lock(&ch->lock);
+    rc = csp__chan_try_take(ch, &v, &wl, &dl);
+    csp__mutex_unlock(&ch->lock);
+    finish_unlocked(&wl, &dl);
+    if (rc == CSP_OK)
+        *val = v;
+    else if (rc == CSP_ECLOSED)
+        *val = NULL;
+    return rc;
+}
+
+/* ------------------------------------------------------------------------
+ * Parking and blocking ops: the waiter and node live on the caller's
+ * stack; the caller's reference keeps CH alive. */
+
+static int try_op(csp_chan *ch, int is_put, void **val,
+                  struct csp__wakes *wl, struct csp__drops *dl)
+{
+    return is_put ? csp__chan_try_put(ch, *val, wl, dl)
+                  : csp__chan_try_take(ch, val, wl, dl);
+}
+
+static int park_op(csp_chan *ch, int is_put, void **val)
+{
+    struct csp__proc *p = csp__proc_current();
+    struct csp__wakes wl;
+    struct csp__drops dl;
+    struct csp__waiter w;
+    struct csp__node n;
+    void *v = is_put ? *val : NULL;
+    int rc;
+
+    if (!p)
+        return CSP_EPERM;
+    csp__wakes_init(&wl);
+    dl.n = 0;
+    csp__mutex_lock(&ch->lock);
+    rc = try_op(ch, is_put, &v, &wl, &dl);
+    if (rc == CSP_EAGAIN) {
+        if (!csp__chan_has_room(ch, is_put)) {
+            rc = CSP_EBUSY;
+        } else {
+            atomic_init(&w.state, CSP__W_WAITING);
+            w.ncases = 1;
+            w.kind = CSP__CONT_PROC;
+            w.u.proc = p;
+            w.nodes = &n;
+            w.val = NULL;
+            n.w = &w;
+            n.ch = ch;
+            n.val = v;
+            n.idx = 0;
+            n.is_put = (uint8_t)is_put;
+            csp__chan_link(ch, &n);
+            rc = CSP_PENDING;
+        }
+    }
+    csp__mutex_unlock(&ch->lock);
+    finish_unlocked(&wl, &dl);
+    if (rc != CSP_PENDING) {
+        if (!is_put && (rc == CSP_OK || rc == CSP_ECLOSED))
+            *val = v;
+        return rc;
+    }
+    csp__proc_note_wait(p, is_put ? CSP__WAIT_PUT : CSP__WAIT_TAKE, &ch->id,
+                        1);
+    csp__proc_park(p);
+    /* Only P's pointer survives the switch; TLS is not read again. */
+    if (!is_put)
+        *val = w.val;
+    return w.rc;
+}
+
+int csp_chan_put(csp_chan *ch, void *val)
+{
+    if (!ch || !val)
+        return CSP_EINVAL;
+    if (ch->kind == CSP__KIND_TIMEOUT || in_xform_guard())
+        return CSP_EPERM;
+    return park_op(ch, 1, &val);
+}
+
+int csp_chan_take(csp_chan *ch, void **val)
+{
+    if (!ch || !val)
+        return CSP_EINVAL;
+    if (in_xform_guard())
+        return CSP_EPERM;
+    return park_op(ch, 0, val);
+}
+
+/* Wait for W's token until DEADLINE; withdraw W at the deadline unless it
+ * was claimed meanwhile. Returns CSP_OK (completed) or CSP_ETIMEDOUT. */
+int csp__wait_thread(struct csp__waiter *w, struct csp__parker *pk,
+                     int64_t deadline)
+{
+    uint32_t expect = CSP__W_WAITING;
+
+    if (csp__parker_park(pk, deadline) == 0)
+        return CSP_OK;
+    if (atomic_compare_exchange_strong_explicit(&w->state, &expect,
+                                                CSP__W_CANCELLED,
+                                                memory_order_acq_rel,
+                                                memory_order_acquire)) {
+        for (uint32_t i = 0; i < w->ncases; i++) {
+            csp_chan *ch = w->nodes[i].ch;
+            csp__mutex_lock(&ch->lock);
+            csp__chan_unlink(ch, &w->nodes[i]);
+            csp__mutex_unlock(&ch->lock);
+        }
+        return CSP_ETIMEDOUT;
+    }
+    /* Claimed concurrently: its token is on the way. */
+    csp__parker_park(pk, CSP_FOREVER);
+    return CSP_OK;
+}
+
+static int block_op(csp_chan *ch, int is_put, void **val, int64_t deadline)
+{
+    struct csp__parker *pk;
+    struct csp__wakes wl;
+    struct csp__drops dl;
+    struct csp__waiter w;
+    struct csp__node n;
+    void *v = is_put ? *val : NULL;
+    int rc;
+
+    if (deadline < 0 && deadline != CSP_FOREVER)
+        return CSP_EINVAL;
+    if (csp__proc_current())
+        return CSP_EPERM;
+    pk = csp__parker_self();
+    if (!pk)
+        return CSP_ENOMEM;
+    csp__wakes_init(&wl);
+    dl.n = 0;
+    csp__mutex_lock(&ch->lock);
+    rc = try_op(ch, is_put, &v, &wl, &dl);
+    if (rc == CSP_EAGAIN) {
+        if (deadline != CSP_FOREVER && deadline <= csp__now_ns()) {
+            rc = CSP_ETIMEDOUT;
+        } else if (!csp__chan_has_room(ch, is_put)) {
+            rc = CSP_EBUSY;
+        } else {
+            atomic_init(&w.state, CSP__W_WAITING);
+            w.ncases = 1;
+            w.kind = CSP__CONT_THREAD;
+            w.u.parker = pk;
+            w.nodes = &n;
+            w.val = NULL;
+            n.w = &w;
+            n.ch = ch;
+            n.val = v;
+            n.idx = 0;
+            n.is_put = (uint8_t)is_put;
+            csp__chan_link(ch, &n);
+            rc = CSP_PENDING;
+        }
+    }
+    csp__mutex_unlock(&ch->lock);
+    finish_unlocked(&wl, &dl);
+    if (rc != CSP_PENDING) {
+        if (!is_put && (rc == CSP_OK || rc == CSP_ECLOSED))
+            *val = v;
+        return rc;
+    }
+    rc = csp__wait_thread(&w, pk, deadline);
+    if (rc != CSP_OK)
+        return rc;
+    if (!is_put)
+        *val = w.val;
+    return w.rc;
+}
+
+int csp_chan_put_blocking(csp_chan *ch, void *val, int64_t deadline)
+{
+    if (!ch || !val)
+        return CSP_EINVAL;
+    if (ch->kind == CSP__KIND_TIMEOUT || in_xform_guard())
+        return CSP_EPERM;
+    return block_op(ch, 1, &val, deadline);
+}
+
+int csp_chan_take_blocking(csp_chan *ch, void **val, int64_t deadline)
+{
+    if (!ch || !val)
+        return CSP_EINVAL;
+    if (in_xform_guard())
+        return CSP_EPERM;
+    return block_op(ch, 0, val, deadline);
+}
+
+/* ------------------------------------------------------------------------
+ * Callback ops. The fast path tries under the lock with nothing
+ * allocated; only when the op must wait is a csp_pending allocated
+ * (outside the lock) and the op retried and queued. */
+
+struct csp_pending *csp__pending_new(csp_rt *rt, size_t n)
+{
+    size_t size = sizeof(struct csp_pending) + n * sizeof(struct csp__node);
+    struct csp_pending *op = csp__alloc(rt, size);
+
+    if (!op)
+        return NULL;
+    memset(op, 0, sizeof *op);
+    op->size = size;
+    op->rt = rt;
+    atomic_init(&op->refs, 1);
+    atomic_init(&op->w.state, CSP__W_WAITING);
+    op->w.ncases = (uint32_t)n;
+    op->w.kind = CSP__CONT_CB;
+    op->w.u.pending = op;
+    op->w.nodes = op->nodes;
+    csp__mutex_lock(&rt->ops_lock);
+    op->rprev = NULL;
+    op->rnext = rt->ops;
+    if (rt->ops)
+        rt->ops->rprev = op;
+    rt->ops = op;
+    csp__mutex_unlock(&rt->ops_lock);
+    atomic_fetch_add_explicit(&rt->nops, 1, memory_order_relaxed);
+    return op;
+}
+
+static void pending_unlist(struct csp_pending *op)
+{
+    csp_rt *rt = op->rt;
+
+    csp__mutex_lock(&rt->ops_lock);
+    if (op->rprev)
+        op->rprev->rnext = op->rnext;
+    else
+        rt->ops = op->rnext;
+    if (op->rnext)
+        op->rnext->rprev = op->rprev;
+    csp__mutex_unlock(&rt->ops_lock);
+    atomic_fetch_sub_explicit(&rt->nops, 1, memory_order_relaxed);
+}
+
+static void pending_release(struct csp_pending *op)
+{
+    if (atomic_fetch_sub_explicit(&op->refs, 1, memory_order_acq_rel) == 1)
+        csp__free(op->rt, op, op->size);
+}
+
+void csp__pending_discard(struct csp_pending *op)
+{
+    pending_unlist(op);
+    pending_release(op);
+}
+
+/* Unlink every node of OP that is still linked (pass 3), one channel lock
+ * at a time, and give back the channel references the op took. */
+static void pending_unlink_all(struct csp_pending *op)
+{
+    for (uint32_t i = 0; i < op->w.ncases; i++) {
+        csp_chan *ch = op->nodes[i].ch;
+        csp__mutex_lock(&ch->lock);
+        csp__chan_unlink(ch, &op->nodes[i]);
+        csp__mutex_unlock(&ch->lock);
+    }
+}
+
+static void pending_release_chans(struct csp_pending *op)
+{
+    for (uint32_t i = 0; i < op->w.ncases; i++)
+        csp_chan_release(op->nodes[i].ch);
+}
+
+void csp__pending_finish(struct csp_pending *op)
+{
+    struct csp__waiter *w = &op->w;
+
+    if (w->ncases > 1)
+        pending_unlink_all(op);
+    pending_unlist(op);
+    if (op->is_alts)
+        op->cb.alts(op->ud, w->rc, w->won, w->val);
+    else
+        op->cb.done(op->ud, w->rc, w->val);
+    pending_release_chans(op);
+    pending_release(op);
+}
+
+int csp_pending_cancel(csp_pending *op, void **val)
+{
+    uint32_t expect = CSP__W_WAITING;
+
+    if (!op)
+        return CSP_EINVAL;
+    if (!atomic_compare_exchange_strong_explicit(
+            &op->w.state, &expect, CSP__W_CANCELLED, memory_order_acq_rel,
+            memory_order_acquire))
+        return CSP_EAGAIN;
+    pending_unlink_all(op);
+    pending_unlist(op);
+    if (val)
+        *val = (!op->is_alts && op->nodes[0].is_put) ? op->nodes[0].val
+                                                     : NULL;
+    pending_release_chans(op);
+    pending_release(op);
+    return CSP_OK;
+}
+
+void csp_pending_release(csp_pending *op)
+{
+    if (op)
+        pending_release(op);
+}
+
+void csp__pending_cancel_all(csp_rt *rt)
+{
+    for (;;) {
+        struct csp_pending *op, *mine = NULL;
+        uint32_t expect = CSP__W_WAITING;
+
+        csp__mutex_lock(&rt->ops_lock);
+        for (op = rt->ops; op; op = op->rnext) {
+            expect = CSP__W_WAITING;
+            if (atomic_compare_exchange_strong_explicit(
+                    &op->w.state, &expect, CSP__W_CANCELLED,
+                    memory_order_acq_rel, memory_order_acquire)) {
+                mine = op;
+                break;
+            }
+        }
+        csp__mutex_unlock(&rt->ops_lock);
+        if (!mine)
+            return;
+        pending_unlink_all(mine);
+        pending_unlist(mine);
+        /* Forced shutdown: the callback runs here, inline. */
+        if (mine->is_alts)
+            mine->cb.alts(mine->ud, CSP_ECANCELED, 0, NULL);
+        else
+            mine->cb.done(mine->ud, CSP_ECANCELED,
+                          mine->nodes[0].is_put ? mine->nodes[0].val : NULL);
+        pending_release_chans(mine);
+        pending_release(mine);
+    }
+}
+
+static int cb_op(csp_chan *ch, int is_put, void **val, csp_exec *ex,
+                 csp_done_fn cb, void *ud, csp_pending **pending)
+{
+    struct csp__wakes wl;
+    struct csp__drops dl;
+    struct csp_pending *op = NULL;
+    void *v = is_put ? *val : NULL;
+    int rc;
+
+    if (!ex) {
+        ex = csp_rt_executor(ch->rt);
+        if (!ex)
+            return CSP_ENOMEM;
+    }
+    csp__wakes_init(&wl);
+    dl.n = 0;
+    for (;;) {
+        csp__mutex_lock(&ch->lock);
+        rc = try_op(ch, is_put, &v, &wl, &dl);
+        if (rc != CSP_EAGAIN)
+            break;
+        if (!csp__chan_has_room(ch, is_put)) {
+            rc = CSP_EBUSY;
+            break;
+        }
+        if (op) {
+            struct csp__node *n = &op->nodes[0];
+            op->ex = ex;
+            op->cb.done = cb;
+            op->ud = ud;
+            n->w = &op->w;
+            n->ch = csp_chan_retain(ch);
+            n->val = v;
+            n->idx = 0;
+            n->is_put = (uint8_t)is_put;
+            if (pending)
+                atomic_fetch_add_explicit(&op->refs, 1,
+                                          memory_order_relaxed);
+            csp__chan_link(ch, n);
+            rc = CSP_PENDING;
+            break;
+        }
+        /* Must wait: allocate outside the lock, then try again. */
+        csp__mutex_unlock(&ch->lock);
+        op = csp__pending_new(ch->rt, 1);
+        if (!op)
+            return CSP_ENOMEM;
+    }
+    csp__mutex_unlock(&ch->lock);
+    finish_unlocked(&wl, &dl);
+    if (rc == CSP_PENDING) {
+        if (pending)
+            *pending = op;
+        return rc;
+    }
+    if (op)
+        csp__pending_discard(op);
+    if (!is_put && (rc == CSP_OK || rc == CSP_ECLOSED))
+        *val = v;
+    return rc;
+}
+
+int csp_chan_put_cb(csp_chan *ch, void *val, csp_exec *ex, csp_done_fn cb,
+                    void *ud, csp_pending **pending)
+{
+    if (!ch || !val || !cb)
+        return CSP_EINVAL;
+    if (ch->kind == CSP__KIND_TIMEOUT || in_xform_guard())
+        return CSP_EPERM;
+    return cb_op(ch, 1, &val, ex, cb, ud, pending);
+}
+
+int csp_chan_take_cb(csp_chan *ch, void **val, csp_exec *ex, csp_done_fn cb,
+                     void *ud, csp_pending **pending)
+{
+    if (!ch || !val || !cb)
+        return CSP_EINVAL;
+    if (in_xform_guard())
+        return CSP_EPERM;
+    return cb_op(ch, 0, val, ex, cb, ud, pending);
+}
+
+/* ------------------------------------------------------------------------
+ * The inline executor. */
+
+static void inline_submit(csp_exec *self, csp_task *t)
+{
+    (void)self;
+    t->run(t);
+}
+
+static csp_exec inline_exec = {inline_submit};
+
+csp_exec *csp_exec_inline(void) { return &inline_exec; }
