@@ -313,7 +313,7 @@ static int alts_wait(const csp_op *ops, size_t n, int flags, size_t *idx,
     if (rc == CSP_PENDING) {
         if (mode == MODE_PARK) {
             note_wait(p, &a);
-            csp__proc_park(p);
+            csp__proc_park(p, &w);
             rc = CSP_OK;
         } else {
             rc = csp__wait_thread(&w, pk, deadline);

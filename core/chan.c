@@ -651,7 +651,7 @@ static int park_op(csp_chan *ch, int is_put, void **val)
     }
     csp__proc_note_wait(p, is_put ? CSP__WAIT_PUT : CSP__WAIT_TAKE, &ch->id,
                         1);
-    csp__proc_park(p);
+    csp__proc_park(p, &w);
     /* Only P's pointer survives the switch; TLS is not read again. */
     if (!is_put)
         *val = w.val;

@@ -293,10 +293,11 @@ static inline bool csp__buf_full(const struct csp__buf *b)
  * the entry of a public function, before anything that can park. */
 struct csp__proc *csp__proc_current(void);
 
-/* Park P (the caller) until csp__proc_wake(P). P holds no lock. Before
- * calling, the caller may describe what it waits on with
+/* Park P (the caller) until csp__proc_wake(P). P holds no lock. W is the
+ * op it waits on, with its nodes linked (a forced csp_rt_free withdraws
+ * it). Before calling, the caller may describe what it waits on with
  * csp__proc_note_wait for csp_rt_dump. */
-void csp__proc_park(struct csp__proc *p);
+void csp__proc_park(struct csp__proc *p, struct csp__waiter *w);
 
 /* Make P runnable after a park; exactly once per park, by the claimer of
  * its waiter, with no lock held. Never runs P inline. */
@@ -322,6 +323,11 @@ int csp__sched_stat(csp_rt *rt, int key, int64_t *value);
 void csp__sched_dump(csp_rt *rt, FILE *f);
 /* 1 when every live go process is parked (deadlock diagnosis). */
 int csp__sched_all_parked(csp_rt *rt);
+/* With CSP_RT_DEBUG_DEADLOCK set: if every go process of RT is parked and
+ * no timer is pending, print a likely-deadlock report and csp_rt_dump to
+ * stderr. WHAT names the caller ("csp_chan_take_blocking"). Call before a
+ * blocking op waits, with no lock held. */
+void csp__sched_deadlock_check(csp_rt *rt, const char *what);
 
 /* ------------------------------------------------------------------------
  * Timers (timer.c). */

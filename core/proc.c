@@ -1,0 +1,332 @@
+/* proc.c - go processes: spawn, entry and exit, the result channel, park
+ * and wake, sleep and yield, and the per-proc report line.
+ *
+ * A proc is a struct csp__proc from the runtime's allocator plus a stack
+ * from the scheduler's stack pool (the spawning worker's cache when
+ * spawned on a worker). The scheduler frees both after the proc switched
+ * out for the last time (csp__proc_destroy), never on the proc's stack.
+ *
+ * Ownership: the proc holds one reference to its result channel; on
+ * return it offers the value (if not NULL), closes the channel and
+ * releases that reference, as core.async's go block does with its return
+ * value. Every live proc is on one shard list of the scheduler (for
+ * csp_rt_dump and a forced shutdown), linked at spawn and unlinked at
+ * destroy, under that shard's leaf lock.
+ *
+ * Migration (DESIGN §4.4): a proc may resume on another worker after any
+ * park. Nothing here reads TLS after a switch; the current worker is
+ * p->worker, which the scheduler sets before every resume.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "sched_internal.h"
+
+#define STACK_MIN (16 * 1024)
+#define STACK_MAX ((size_t)1 << 30)
+
+struct csp__proc *csp__proc_current(void)
+{
+    return csp__tls()->proc;
+}
+
+int csp_in_go(void)
+{
+    return csp__tls()->proc != NULL;
+}
+
+/* The first frame on a proc's stack. ARG is the worker's pointer handed
+ * over by the scheduler's first transfer (unused: p->worker has it). */
+static void proc_entry(void *arg0, void *arg)
+{
+    struct csp__proc *p = arg0;
+    void *v;
+
+    (void)arg;
+#if defined(CSP__SCHED_CHECKS)
+    p->fpenv = csp__coro_fpenv();
+#endif
+    v = p->fn(p->arg);
+    if (p->result) {
+        csp_chan *ch = p->result;
+
+        p->result = NULL;
+        /* A fresh fixed(1) channel has room; if a user filled it, the
+         * value is not delivered (documented on csp_go). */
+        if (v)
+            csp_chan_offer(ch, v);
+        csp_chan_close(ch);
+        csp_chan_release(ch);
+    }
+    csp__stack_check(p->stack);
+    p->after = CSP__AFTER_EXIT;
+    /* p->worker, not TLS: the proc may have migrated. */
+    csp__coro_exit(&p->ctx, &p->worker->ctx, NULL);
+}
+
+int csp_go_ex(csp_rt *rt, csp_go_fn fn, void *arg, unsigned flags,
+              size_t stack_size, csp_chan **result)
+{
+    struct csp__sched *s;
+    struct csp__worker *self;
+    struct csp__proc *p;
+    struct csp__shard *sh;
+    csp_chan *ch = NULL;
+    int rc;
+
+    if (!rt || !fn || (flags & ~(unsigned)CSP_GO_PINNED))
+        return CSP_EINVAL;
+    if (stack_size && (stack_size < STACK_MIN || stack_size > STACK_MAX))
+        return CSP_EINVAL;
+    rc = csp__sched_start(rt);
+    if (rc != CSP_OK)
+        return rc;
+    s = csp__sched_get(rt);
+    if (atomic_load_explicit(&s->closing, memory_order_acquire))
+        return CSP_EPERM;
+    /* TLS at entry; nothing here parks. */
+    self = csp__tls()->worker;
+    if (self && self->s != s)
+        self = NULL;
+    p = csp__calloc(rt, sizeof *p);
+    if (!p)
+        return CSP_ENOMEM;
+    if (result) {
+        rc = csp_chan_new(&ch, rt, CSP_BUF_FIXED, 1, NULL, NULL);
+        if (rc != CSP_OK)
+            goto fail_chan;
+    }
+    p->stack = self ? csp__stack_get(self->stacks, stack_size)
+                    : csp__stack_pool_get(s->stacks, stack_size);
+    if (!p->stack) {
+        rc = CSP_ENOMEM;
+        goto fail_stack;
+    }
+    p->size = sizeof *p;
+    p->task.run = csp__proc_marker;
+    p->s = s;
+    p->fn = fn;
+    p->arg = arg;
+    atomic_init(&p->pstate, CSP__P_RUNNING);
+    if (flags & CSP_GO_PINNED) {
+        p->pinned = 1;
+        p->home = self ? self : csp__sched_pick_home(s);
+    }
+    csp__coro_make(&p->ctx, p->stack->lo, p->stack->size, proc_entry, p);
+    p->id = (uint64_t)atomic_fetch_add_explicit(&s->nspawned, 1,
+                                                memory_order_relaxed) +
+            1;
+    p->shard = self ? self->index : s->nworkers;
+    sh = &s->shards[p->shard];
+    csp__mutex_lock(&sh->lock);
+    p->lprev = NULL;
+    p->lnext = sh->head;
+    if (sh->head)
+        sh->head->lprev = p;
+    sh->head = p;
+    csp__mutex_unlock(&sh->lock);
+    atomic_fetch_add_explicit(&s->nlive, 1, memory_order_relaxed);
+    if (result) {
+        p->result = csp_chan_retain(ch);
+        *result = ch;
+    }
+    csp__sched_spawn(s, self, p);
+    return CSP_OK;
+
+fail_stack:
+    csp_chan_release(ch);
+fail_chan:
+    csp__free(rt, p, sizeof *p);
+    return rc;
+}
+
+int csp_go(csp_rt *rt, csp_go_fn fn, void *arg, csp_chan **result)
+{
+    return csp_go_ex(rt, fn, arg, 0, 0, result);
+}
+
+void csp__proc_destroy(struct csp__proc *p, struct csp__stack_cache *cache)
+{
+    struct csp__sched *s = p->s;
+    struct csp__shard *sh = &s->shards[p->shard];
+
+    csp__mutex_lock(&sh->lock);
+    if (p->lprev)
+        p->lprev->lnext = p->lnext;
+    else
+        sh->head = p->lnext;
+    if (p->lnext)
+        p->lnext->lprev = p->lprev;
+    csp__mutex_unlock(&sh->lock);
+    csp__coro_destroy(&p->ctx);
+    if (cache)
+        csp__stack_put(cache, p->stack);
+    else
+        csp__stack_pool_put(s->stacks, p->stack);
+    /* Set only for a proc discarded by a forced shutdown. */
+    csp_chan_release(p->result);
+    csp__free(s->rt, p, p->size);
+    /* release: a shutdown that reads 0 sees the proc's whole life. */
+    atomic_fetch_sub_explicit(&s->nlive, 1, memory_order_release);
+}
+
+/* ------------------------------------------------------------------------
+ * Park and wake (DESIGN §5.4). */
+
+void csp__proc_park(struct csp__proc *p, struct csp__waiter *w)
+{
+    csp__stack_check(p->stack);
+#if defined(CSP__SCHED_CHECKS)
+    /* The switch does not save MXCSR/FPCR (DESIGN §4.1). */
+    CSP_ASSERT(csp__coro_fpenv() == p->fpenv);
+#endif
+    p->waiter = w;
+    p->after = CSP__AFTER_PARK;
+    csp__coro_transfer(&p->ctx, &p->worker->ctx, NULL);
+    /* Resumed, perhaps on another worker: p is all we may use. */
+    atomic_store_explicit(&p->wait_kind, CSP__WAIT_NONE,
+                          memory_order_relaxed);
+}
+
+void csp__proc_wake(struct csp__proc *p)
+{
+    struct csp__sched *s = p->s;
+    struct csp__worker *self;
+    /* acq_rel: release publishes the claimer's results to whoever runs
+     * P next; acquire pairs with the scheduler's PARKED CAS. */
+    uint32_t old = atomic_exchange_explicit(&p->pstate, CSP__P_NOTIFIED,
+                                            memory_order_acq_rel);
+
+    if (old != CSP__P_PARKED) {
+        /* RUNNING: its scheduler sees NOTIFIED and runs it again.
+         * WITHDRAWN: a forced shutdown holds it and requeues it. */
+        CSP_ASSERT(old == CSP__P_RUNNING || old == CSP__P_WITHDRAWN);
+        return;
+    }
+    self = csp__tls()->worker;
+    if (self && self->s == s)
+        /* Only this thread writes its worker's counter. */
+        atomic_store_explicit(
+            &self->nparked,
+            atomic_load_explicit(&self->nparked, memory_order_relaxed) - 1,
+            memory_order_relaxed);
+    else
+        atomic_fetch_sub_explicit(&s->nparked_ext, 1, memory_order_relaxed);
+    atomic_store_explicit(&p->pstate, CSP__P_RUNNING, memory_order_relaxed);
+    csp__sched_ready(s, self, p);
+}
+
+int csp__proc_withdraw(struct csp__proc *p)
+{
+    uint32_t st = CSP__P_PARKED, ws = CSP__W_WAITING;
+    struct csp__waiter *w;
+
+    /* acquire: pairs with the scheduler's PARKED CAS, so p->waiter and
+     * the waiter are visible. From here no waker can queue P. */
+    if (!atomic_compare_exchange_strong_explicit(&p->pstate, &st,
+                                                 CSP__P_WITHDRAWN,
+                                                 memory_order_acq_rel,
+                                                 memory_order_acquire))
+        return st == CSP__P_WITHDRAWN;
+    w = p->waiter;
+    if (!w)
+        return 1;
+    if (atomic_compare_exchange_strong_explicit(&w->state, &ws,
+                                                CSP__W_CANCELLED,
+                                                memory_order_acq_rel,
+                                                memory_order_acquire)) {
+        for (uint32_t i = 0; i < w->ncases; i++) {
+            csp_chan *ch = w->nodes[i].ch;
+            csp__mutex_lock(&ch->lock);
+            csp__chan_unlink(ch, &w->nodes[i]);
+            csp__mutex_unlock(&ch->lock);
+        }
+        return 1;
+    }
+    /* Claimed: its waker will find WITHDRAWN and leave P to us. Wait for
+     * that XCHG (it publishes the results), then queue P. */
+    while (atomic_load_explicit(&p->pstate, memory_order_acquire) !=
+           CSP__P_NOTIFIED)
+        csp__futex_wait(&p->pstate, CSP__P_WITHDRAWN,
+                        csp__now_ns() + 100000);
+    atomic_fetch_sub_explicit(&p->s->nparked_ext, 1, memory_order_relaxed);
+    atomic_store_explicit(&p->pstate, CSP__P_RUNNING, memory_order_relaxed);
+    csp__sched_ready(p->s, NULL, p);
+    return 0;
+}
+
+void csp__proc_note_wait(struct csp__proc *p, int kind, const uint64_t *ids,
+                         size_t n)
+{
+    size_t k = n < 4 ? n : 4;
+
+    if (p->sleeping)
+        kind = CSP__WAIT_SLEEP;
+    for (size_t i = 0; i < k; i++)
+        atomic_store_explicit(&p->wait_ids[i], ids[i], memory_order_relaxed);
+    atomic_store_explicit(&p->wait_n, (uint32_t)n, memory_order_relaxed);
+    atomic_store_explicit(&p->wait_kind, kind, memory_order_relaxed);
+}
+
+void csp__proc_describe(struct csp__proc *p, FILE *f)
+{
+    static const char *const kinds[] = {
+        [CSP__WAIT_NONE] = "?",      [CSP__WAIT_PUT] = "put",
+        [CSP__WAIT_TAKE] = "take",   [CSP__WAIT_ALTS] = "alts",
+        [CSP__WAIT_SLEEP] = "sleep", [CSP__WAIT_YIELD] = "yield",
+    };
+    uint32_t st = atomic_load_explicit(&p->pstate, memory_order_relaxed);
+    int kind = atomic_load_explicit(&p->wait_kind, memory_order_relaxed);
+    uint32_t n = atomic_load_explicit(&p->wait_n, memory_order_relaxed);
+
+    fprintf(f, "    proc %llu", (unsigned long long)p->id);
+    if (st == CSP__P_PARKED || st == CSP__P_WITHDRAWN) {
+        fprintf(f, " parked: %s",
+                kind >= 0 && kind <= CSP__WAIT_YIELD ? kinds[kind] : "?");
+        for (uint32_t i = 0; i < n && i < 4; i++)
+            fprintf(f, " ch %llu",
+                    (unsigned long long)atomic_load_explicit(
+                        &p->wait_ids[i], memory_order_relaxed));
+        if (n > 4)
+            fprintf(f, " (+%u more)", n - 4);
+    } else {
+        fprintf(f, " runnable or running");
+    }
+    if (p->pinned)
+        fprintf(f, ", pinned to csp-worker-%u", p->home->index);
+    fputc('\n', f);
+}
+
+/* ------------------------------------------------------------------------
+ * Sleep and yield. */
+
+int csp_sleep(uint64_t ms)
+{
+    struct csp__proc *p = csp__proc_current();
+    csp_chan *t;
+    void *v = NULL;
+    int rc;
+
+    if (!p)
+        return CSP_EPERM;
+    rc = csp_timeout(&t, p->s->rt, ms);
+    if (rc != CSP_OK)
+        return rc;
+    p->sleeping = 1;
+    rc = csp_chan_take(t, &v);
+    p->sleeping = 0;
+    csp_chan_release(t);
+    return rc == CSP_ECLOSED || rc == CSP_OK ? CSP_OK : rc;
+}
+
+int csp_yield(void)
+{
+    struct csp__proc *p = csp__proc_current();
+
+    if (!p)
+        return CSP_EPERM;
+    csp__stack_check(p->stack);
+    p->after = CSP__AFTER_YIELD;
+    csp__coro_transfer(&p->ctx, &p->worker->ctx, NULL);
+    return CSP_OK;
+}

@@ -1,0 +1,1179 @@
+/* sched.c - the worker pool: run queues, running and parking go
+ * processes, the pool executor, the idle/spinning protocol, counters, the
+ * report, and shutdown (DESIGN §6, "Go without P's").
+ *
+ * Each worker is an OS thread with a scheduler context (its own stack). It
+ * runs csp_task entries: a go process (task.run == csp__proc_marker) is
+ * switched to; any other task is a pool callback and runs right there, on
+ * the scheduler stack, outside any proc. Where entries wait:
+ *
+ *   runnext   one slot per worker: a proc woken by code running on that
+ *             worker runs next (Go's runnext); at most CSP__RUNNEXT_CAP
+ *             runs in a row come from it, then it goes to the ring tail.
+ *   ring      per worker, CSP__RING entries, Go's SPMC ring: the owner
+ *             pushes at the tail, the owner and thieves pop the head by
+ *             CAS. When full, half moves to the inject queue.
+ *   pinned    per worker FIFO (pin_lock) of CSP_GO_PINNED procs; only the
+ *             owner pops it.
+ *   inject    global FIFO (inject_lock) for spawns, wakes and callbacks
+ *             from non-worker threads, and ring overflow; every 61st tick
+ *             a worker looks there first.
+ *
+ * Invariants:
+ *   - A proc is in at most one queue, and in none while it runs or is
+ *     parked. It runs on at most one worker at a time (debug builds check
+ *     running_on at every switch).
+ *   - A resumed proc is always queued, never run inline by its waker.
+ *   - The park handshake (DESIGN §5.4): the proc releases its own locks,
+ *     sets after = PARK and switches to its worker's scheduler context;
+ *     the scheduler then CASes pstate RUNNING -> PARKED. A waker XCHGs
+ *     NOTIFIED: if it saw PARKED it queues the proc, if it saw RUNNING the
+ *     scheduler's CAS fails and the scheduler runs the proc again at once.
+ *   - After a switch the scheduler context is still on its own thread, so
+ *     it may keep its TLS pointer; a proc never reads TLS after a switch
+ *     and finds its worker in proc->worker (DESIGN §4.4).
+ *
+ * No lost wake-up (Go's "delicate dance", proc.go): a submitter stores
+ * its entry, issues a seq_cst fence, then reads nspinning and nidle
+ * (wakep). A spinner that stops decrements nspinning, fences, and
+ * rechecks every queue; a worker going idle joins the idle list, fences,
+ * and rechecks. One of the two sides always sees the other.
+ *
+ * Locks: inject_lock, idle_lock, pin_lock and the shard locks are leaves:
+ * none is held while another lock is taken, except idle_lock around the
+ * worker wake-up bookkeeping, which takes nothing else. No lock is held
+ * across a switch. The scheduler never takes a channel lock, except in a
+ * forced shutdown, where it withdraws discarded procs' nodes one channel
+ * at a time with nothing else held.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "sched_internal.h"
+
+#define STEAL_ROUNDS 4
+#define BACKOFF_NS 3000          /* runnext steal backoff (Go's usleep(3)) */
+#define DRAIN_POLL_NS 1000000    /* shutdown's recheck period */
+#define STUCK_CONFIRM_NS 2000000 /* quiet this long before CSP_EBUSY */
+#define DUMP_MAX 1024            /* procs listed by csp_rt_dump */
+
+void csp__proc_marker(csp_task *t)
+{
+    (void)t;
+    fputs("csp: a go process was run as a task\n", stderr);
+    abort();
+}
+
+static int is_proc(const csp_task *t)
+{
+    return t->run == csp__proc_marker;
+}
+
+/* ------------------------------------------------------------------------
+ * The inject queue. */
+
+/* Append the chain FIRST..LAST (N entries). Takes inject_lock. */
+static void inject_push(struct csp__sched *s, csp_task *first, csp_task *last,
+                        uint32_t n)
+{
+    last->next = NULL;
+    csp__mutex_lock(&s->inject_lock);
+    if (s->inject_tail)
+        s->inject_tail->next = first;
+    else
+        s->inject_head = first;
+    s->inject_tail = last;
+    /* Relaxed: readers pair through the seq_cst fences of the protocol
+     * (wakep / the idle recheck) or take the lock. */
+    atomic_store_explicit(
+        &s->ninject,
+        atomic_load_explicit(&s->ninject, memory_order_relaxed) + n,
+        memory_order_relaxed);
+    atomic_fetch_add_explicit(&s->epoch, 1, memory_order_relaxed);
+    csp__mutex_unlock(&s->inject_lock);
+}
+
+static void ring_put(struct csp__worker *w, csp_task *t);
+
+/* Take up to MAX entries (Go's globrunqget): return the first, put the
+ * rest on W's ring. Takes inject_lock, then W's ring after unlocking. */
+static csp_task *inject_get(struct csp__sched *s, struct csp__worker *w,
+                            uint32_t max)
+{
+    csp_task *first, *rest, *t;
+    uint32_t n, k;
+
+    if (atomic_load_explicit(&s->ninject, memory_order_relaxed) == 0)
+        return NULL;
+    csp__mutex_lock(&s->inject_lock);
+    n = atomic_load_explicit(&s->ninject, memory_order_relaxed);
+    if (n == 0) {
+        csp__mutex_unlock(&s->inject_lock);
+        return NULL;
+    }
+    k = n / s->nworkers + 1;
+    if (k > n)
+        k = n;
+    if (k > max)
+        k = max;
+    if (k > CSP__RING / 2)
+        k = CSP__RING / 2;
+    first = s->inject_head;
+    t = first;
+    for (uint32_t i = 1; i < k; i++)
+        t = t->next;
+    s->inject_head = t->next;
+    if (!s->inject_head)
+        s->inject_tail = NULL;
+    t->next = NULL;
+    atomic_store_explicit(&s->ninject, n - k, memory_order_relaxed);
+    csp__mutex_unlock(&s->inject_lock);
+    rest = first->next;
+    while (rest) {
+        t = rest->next;
+        ring_put(w, rest);
+        rest = t;
+    }
+    return first;
+}
+
+/* ------------------------------------------------------------------------
+ * Rings (Go's runq): single producer (the owner), many consumers. */
+
+/* Move half of W's full ring plus T to the inject queue (Go's
+ * runqputslow). Owner only. Returns 0 if a thief moved the head first. */
+static int ring_put_slow(struct csp__worker *w, csp_task *t, uint32_t h,
+                         uint32_t tl)
+{
+    csp_task *batch[CSP__RING / 2 + 1];
+    uint32_t n = (tl - h) / 2;
+
+    CSP_ASSERT(n == CSP__RING / 2);
+    for (uint32_t i = 0; i < n; i++)
+        batch[i] = atomic_load_explicit(&w->ring[(h + i) % CSP__RING],
+                                        memory_order_relaxed);
+    /* release: our slot reads happen before the owner (us) reuses them;
+     * pairs with the acquire load of head in ring_put. */
+    if (!atomic_compare_exchange_strong_explicit(&w->head, &h, h + n,
+                                                 memory_order_release,
+                                                 memory_order_relaxed))
+        return 0;
+    batch[n] = t;
+    for (uint32_t i = 0; i < n; i++)
+        batch[i]->next = batch[i + 1];
+    inject_push(w->s, batch[0], batch[n], n + 1);
+    return 1;
+}
+
+/* Push T at the tail of W's ring. Owner only. */
+static void ring_put(struct csp__worker *w, csp_task *t)
+{
+    for (;;) {
+        /* acquire: pairs with the release CAS of head by thieves, so
+         * their reads of the slots we reuse are done. */
+        uint32_t h = atomic_load_explicit(&w->head, memory_order_acquire);
+        uint32_t tl = atomic_load_explicit(&w->tail, memory_order_relaxed);
+
+        if (tl - h < CSP__RING) {
+            atomic_store_explicit(&w->ring[tl % CSP__RING], t,
+                                  memory_order_relaxed);
+            /* release: publishes the slot and the task to consumers,
+             * which load tail with acquire. */
+            atomic_store_explicit(&w->tail, tl + 1, memory_order_release);
+            return;
+        }
+        if (ring_put_slow(w, t, h, tl))
+            return;
+    }
+}
+
+/* Pop the head of W's ring. Owner only. */
+static csp_task *ring_pop(struct csp__worker *w)
+{
+    for (;;) {
+        uint32_t h = atomic_load_explicit(&w->head, memory_order_acquire);
+        uint32_t tl = atomic_load_explicit(&w->tail, memory_order_relaxed);
+        csp_task *t;
+
+        if (tl == h)
+            return NULL;
+        t = atomic_load_explicit(&w->ring[h % CSP__RING],
+                                 memory_order_relaxed);
+        if (atomic_compare_exchange_strong_explicit(&w->head, &h, h + 1,
+                                                    memory_order_release,
+                                                    memory_order_relaxed))
+            return t;
+    }
+}
+
+static int ring_empty(struct csp__worker *w)
+{
+    uint32_t h = atomic_load_explicit(&w->head, memory_order_acquire);
+    uint32_t tl = atomic_load_explicit(&w->tail, memory_order_acquire);
+
+    return h == tl;
+}
+
+/* Sleep about BACKOFF_NS (a timed futex wait on a private word). */
+static void backoff(void)
+{
+    _Atomic uint32_t word = 0;
+
+    csp__futex_wait(&word, 0, csp__now_ns() + BACKOFF_NS);
+}
+
+/* Copy half of V's ring into W's ring after W's tail WT (Go's runqgrab).
+ * With STEALNEXT and V's ring empty, take V's runnext instead, after a
+ * backoff that gives V the chance to run it, and only if the slot still
+ * holds the same entry. Returns the number of entries copied. */
+static uint32_t ring_grab(struct csp__worker *v, struct csp__worker *w,
+                          uint32_t wt, int stealnext)
+{
+    for (;;) {
+        /* acquire on both: pairs with the owner's release of tail (the
+         * slots) and other consumers' release CAS of head. */
+        uint32_t h = atomic_load_explicit(&v->head, memory_order_acquire);
+        uint32_t t = atomic_load_explicit(&v->tail, memory_order_acquire);
+        uint32_t n = t - h;
+
+        n = n - n / 2;
+        if (n == 0) {
+            csp_task *next;
+
+            if (!stealnext)
+                return 0;
+            /* acquire: pairs with the seq_cst XCHG that put it there. */
+            next = atomic_load_explicit(&v->runnext, memory_order_acquire);
+            if (!next)
+                return 0;
+            if (atomic_load_explicit(&v->cur, memory_order_relaxed))
+                backoff();
+            if (!atomic_compare_exchange_strong_explicit(
+                    &v->runnext, &next, NULL, memory_order_acq_rel,
+                    memory_order_relaxed))
+                continue;
+            atomic_store_explicit(&w->ring[wt % CSP__RING], next,
+                                  memory_order_relaxed);
+            return 1;
+        }
+        if (n > CSP__RING / 2)
+            continue; /* h and t read inconsistently */
+        for (uint32_t i = 0; i < n; i++) {
+            csp_task *x = atomic_load_explicit(&v->ring[(h + i) % CSP__RING],
+                                               memory_order_relaxed);
+            atomic_store_explicit(&w->ring[(wt + i) % CSP__RING], x,
+                                  memory_order_relaxed);
+        }
+        /* release: our slot reads complete before V reuses the slots. */
+        if (atomic_compare_exchange_strong_explicit(&v->head, &h, h + n,
+                                                    memory_order_acq_rel,
+                                                    memory_order_relaxed))
+            return n;
+    }
+}
+
+/* Steal from V into W's (empty) ring and return one entry to run. */
+static csp_task *ring_steal(struct csp__worker *w, struct csp__worker *v,
+                            int stealnext)
+{
+    uint32_t t = atomic_load_explicit(&w->tail, memory_order_relaxed);
+    uint32_t n = ring_grab(v, w, t, stealnext);
+    csp_task *task;
+
+    if (n == 0)
+        return NULL;
+    n--;
+    task = atomic_load_explicit(&w->ring[(t + n) % CSP__RING],
+                                memory_order_relaxed);
+    if (n == 0)
+        return task;
+    CSP_ASSERT(t - atomic_load_explicit(&w->head, memory_order_acquire) + n <
+               CSP__RING);
+    atomic_store_explicit(&w->tail, t + n, memory_order_release);
+    return task;
+}
+
+/* ------------------------------------------------------------------------
+ * Idle workers and wake-ups. */
+
+/* Unlink W from the idle list. idle_lock held. */
+static void idle_remove(struct csp__sched *s, struct csp__worker *w)
+{
+    if (w->iprev)
+        w->iprev->inext = w->inext;
+    else
+        s->idle_head = w->inext;
+    if (w->inext)
+        w->inext->iprev = w->iprev;
+    w->inext = w->iprev = NULL;
+    atomic_store_explicit(&w->idle, 0, memory_order_relaxed);
+    atomic_store_explicit(
+        &s->nidle, atomic_load_explicit(&s->nidle, memory_order_relaxed) - 1,
+        memory_order_relaxed);
+}
+
+/* Wake W if it is idle, telling it WHY (CSP__WAKE_*). Takes idle_lock. */
+static void wake_worker(struct csp__sched *s, struct csp__worker *w,
+                        uint32_t why)
+{
+    csp__mutex_lock(&s->idle_lock);
+    if (!atomic_load_explicit(&w->idle, memory_order_relaxed)) {
+        csp__mutex_unlock(&s->idle_lock);
+        return;
+    }
+    idle_remove(s, w);
+    /* release: pairs with the acquire load in the sleeper's loop. */
+    atomic_store_explicit(&w->wake, why, memory_order_release);
+    csp__mutex_unlock(&s->idle_lock);
+    csp__futex_wake(&w->wake, 1);
+}
+
+/* Start an idle worker spinning if there is work nobody looks for (Go's
+ * wakep). Call after making an entry visible. */
+static void wakep(struct csp__sched *s)
+{
+    struct csp__worker *w;
+    int32_t zero = 0;
+
+    /* StoreLoad: our entry is visible before we read the counters;
+     * pairs with the fences in find_work's spinning and idle paths. */
+    atomic_thread_fence(memory_order_seq_cst);
+    if (atomic_load_explicit(&s->nidle, memory_order_relaxed) == 0 ||
+        atomic_load_explicit(&s->nspinning, memory_order_relaxed) != 0)
+        return;
+    if (!atomic_compare_exchange_strong_explicit(&s->nspinning, &zero, 1,
+                                                 memory_order_seq_cst,
+                                                 memory_order_relaxed))
+        return;
+    csp__mutex_lock(&s->idle_lock);
+    w = s->idle_head;
+    if (!w) {
+        csp__mutex_unlock(&s->idle_lock);
+        /* Everyone left the list meanwhile: they recheck the queues. */
+        atomic_fetch_sub_explicit(&s->nspinning, 1, memory_order_seq_cst);
+        return;
+    }
+    idle_remove(s, w);
+    atomic_store_explicit(&w->wake, CSP__WAKE_SPIN, memory_order_release);
+    csp__mutex_unlock(&s->idle_lock);
+    csp__futex_wake(&w->wake, 1);
+}
+
+/* ------------------------------------------------------------------------
+ * Pinned FIFOs. */
+
+static void pin_push(struct csp__worker *w, csp_task *t)
+{
+    t->next = NULL;
+    csp__mutex_lock(&w->pin_lock);
+    if (w->pin_tail)
+        w->pin_tail->next = t;
+    else
+        w->pin_head = t;
+    w->pin_tail = t;
+    atomic_store_explicit(
+        &w->npinned,
+        atomic_load_explicit(&w->npinned, memory_order_relaxed) + 1,
+        memory_order_relaxed);
+    csp__mutex_unlock(&w->pin_lock);
+    /* StoreLoad: pairs with the fence after W joins the idle list; W
+     * either sees npinned or we see W idle. */
+    atomic_thread_fence(memory_order_seq_cst);
+    if (atomic_load_explicit(&w->idle, memory_order_relaxed))
+        wake_worker(w->s, w, CSP__WAKE_WORK);
+}
+
+static csp_task *pin_pop(struct csp__worker *w)
+{
+    csp_task *t;
+
+    if (atomic_load_explicit(&w->npinned, memory_order_relaxed) == 0)
+        return NULL;
+    csp__mutex_lock(&w->pin_lock);
+    t = w->pin_head;
+    if (t) {
+        w->pin_head = t->next;
+        if (!w->pin_head)
+            w->pin_tail = NULL;
+        atomic_store_explicit(
+            &w->npinned,
+            atomic_load_explicit(&w->npinned, memory_order_relaxed) - 1,
+            memory_order_relaxed);
+    }
+    csp__mutex_unlock(&w->pin_lock);
+    return t;
+}
+
+/* ------------------------------------------------------------------------
+ * Queueing procs and tasks. */
+
+void csp__sched_spawn(struct csp__sched *s, struct csp__worker *self,
+                      struct csp__proc *p)
+{
+    if (p->pinned) {
+        pin_push(p->home, &p->task);
+    } else if (self && self->s == s) {
+        ring_put(self, &p->task);
+        wakep(s);
+    } else {
+        inject_push(s, &p->task, &p->task, 1);
+        wakep(s);
+    }
+}
+
+void csp__sched_ready(struct csp__sched *s, struct csp__worker *self,
+                      struct csp__proc *p)
+{
+    if (p->pinned) {
+        pin_push(p->home, &p->task);
+    } else if (self && self->s == s) {
+        /* seq_cst: thieves CAS the slot; the previous occupant goes to
+         * the tail of our ring. */
+        csp_task *old = atomic_exchange_explicit(&self->runnext, &p->task,
+                                                 memory_order_seq_cst);
+        if (old)
+            ring_put(self, old);
+        wakep(s);
+    } else {
+        inject_push(s, &p->task, &p->task, 1);
+        wakep(s);
+    }
+}
+
+struct csp__worker *csp__sched_pick_home(struct csp__sched *s)
+{
+    uint32_t i = atomic_fetch_add_explicit(&s->next_home, 1,
+                                           memory_order_relaxed);
+
+    return s->workers[i % s->nworkers];
+}
+
+void csp__sched_submit(csp_rt *rt, csp_task *t)
+{
+    struct csp__sched *s = csp__sched_get(rt);
+    struct csp__worker *self;
+
+    if (CSP__UNLIKELY(!s)) {
+        /* The pool executor is handed out only after a start; this is
+         * the unreachable fallback that still runs T exactly once. */
+        if (csp__sched_start(rt) != CSP_OK) {
+            t->run(t);
+            return;
+        }
+        s = csp__sched_get(rt);
+    }
+    if (CSP__UNLIKELY(atomic_load_explicit(&s->stop, memory_order_acquire))) {
+        t->run(t); /* workers are gone: run it here rather than lose it */
+        return;
+    }
+    self = csp__tls()->worker;
+    if (self && self->s == s)
+        ring_put(self, t);
+    else
+        inject_push(s, t, t, 1);
+    wakep(s);
+}
+
+/* ------------------------------------------------------------------------
+ * Finding work (DESIGN §6.2). */
+
+/* Is there work W could take: inject, its pinned FIFO, any ring? */
+static int any_work(struct csp__sched *s, struct csp__worker *w)
+{
+    if (atomic_load_explicit(&s->ninject, memory_order_relaxed) ||
+        atomic_load_explicit(&w->npinned, memory_order_relaxed) ||
+        atomic_load_explicit(&w->runnext, memory_order_relaxed))
+        return 1;
+    for (uint32_t i = 0; i < s->nworkers; i++)
+        if (!ring_empty(s->workers[i]))
+            return 1;
+    return 0;
+}
+
+/* Try every other worker in random order, STEAL_ROUNDS times; runnext
+ * only in the last round. */
+static csp_task *steal_work(struct csp__worker *w)
+{
+    struct csp__sched *s = w->s;
+    uint32_t n = s->nworkers;
+
+    if (n < 2)
+        return NULL;
+    for (int round = 0; round < STEAL_ROUNDS; round++) {
+        uint64_t r = csp__rand();
+        uint32_t pos = (uint32_t)(r % n);
+        uint32_t stride = s->coprimes[(r >> 32) % s->ncoprimes];
+
+        for (uint32_t k = 0; k < n; k++, pos = (pos + stride) % n) {
+            struct csp__worker *v = s->workers[pos];
+            csp_task *t;
+
+            if (v == w)
+                continue;
+            t = ring_steal(w, v, round == STEAL_ROUNDS - 1);
+            if (t)
+                return t;
+        }
+    }
+    return NULL;
+}
+
+/* The next entry for W to run, sleeping while there is none. NULL when
+ * the scheduler stops. */
+static csp_task *find_work(struct csp__worker *w)
+{
+    struct csp__sched *s = w->s;
+    csp_task *t;
+    uint32_t why;
+
+top:
+    if (CSP__UNLIKELY(atomic_load_explicit(&s->stop, memory_order_acquire)))
+        return NULL;
+    w->schedtick++;
+    if (w->schedtick % CSP__INJECT_TICK == 0 && (t = inject_get(s, w, 1)))
+        goto found;
+    if (w->schedtick % CSP__INJECT_TICK == CSP__INJECT_TICK / 2 &&
+        (t = pin_pop(w)))
+        goto found;
+    if (atomic_load_explicit(&w->runnext, memory_order_relaxed)) {
+        /* acquire: pairs with the seq_cst XCHG that put it there. */
+        t = atomic_exchange_explicit(&w->runnext, NULL, memory_order_acquire);
+        if (t) {
+            if (w->streak < CSP__RUNNEXT_CAP) {
+                w->streak++;
+                goto found_next;
+            }
+            ring_put(w, t); /* let the ring run: fairness */
+        }
+    }
+    if ((t = ring_pop(w)) || (t = pin_pop(w)) ||
+        (t = inject_get(s, w, CSP__RING / 2)))
+        goto found;
+
+    /* Spin (look at other workers) if fewer than half the busy workers
+     * already do (Go's rule). */
+    if (!w->spinning) {
+        int32_t nsp = atomic_load_explicit(&s->nspinning, memory_order_relaxed);
+        int32_t nid = atomic_load_explicit(&s->nidle, memory_order_relaxed);
+
+        if (2 * nsp < (int32_t)s->nworkers - nid) {
+            w->spinning = 1;
+            atomic_fetch_add_explicit(&s->nspinning, 1, memory_order_seq_cst);
+        }
+    }
+    if (w->spinning) {
+        if ((t = steal_work(w)))
+            goto found;
+        w->spinning = 0;
+        atomic_fetch_sub_explicit(&s->nspinning, 1, memory_order_seq_cst);
+        /* StoreLoad: pairs with wakep's fence. */
+        atomic_thread_fence(memory_order_seq_cst);
+        if (any_work(s, w))
+            goto top;
+    }
+
+    /* Go idle. */
+    csp__mutex_lock(&s->idle_lock);
+    if (atomic_load_explicit(&s->stop, memory_order_relaxed)) {
+        csp__mutex_unlock(&s->idle_lock);
+        return NULL;
+    }
+    atomic_store_explicit(&w->wake, 0, memory_order_relaxed);
+    w->iprev = NULL;
+    w->inext = s->idle_head;
+    if (s->idle_head)
+        s->idle_head->iprev = w;
+    s->idle_head = w;
+    atomic_store_explicit(&w->idle, 1, memory_order_relaxed);
+    atomic_store_explicit(
+        &s->nidle, atomic_load_explicit(&s->nidle, memory_order_relaxed) + 1,
+        memory_order_relaxed);
+    if (s->draining)
+        csp__cond_broadcast(&s->idle_cond);
+    csp__mutex_unlock(&s->idle_lock);
+    /* StoreLoad: pairs with the fences in wakep and pin_push. */
+    atomic_thread_fence(memory_order_seq_cst);
+    if (any_work(s, w)) {
+        csp__mutex_lock(&s->idle_lock);
+        if (atomic_load_explicit(&w->idle, memory_order_relaxed)) {
+            idle_remove(s, w);
+            csp__mutex_unlock(&s->idle_lock);
+            goto top;
+        }
+        csp__mutex_unlock(&s->idle_lock);
+        /* Someone took us off the list and set wake: handle it below. */
+    }
+    /* acquire: pairs with the release store of the waker. */
+    while ((why = atomic_load_explicit(&w->wake, memory_order_acquire)) == 0)
+        csp__futex_wait(&w->wake, 0, CSP_FOREVER);
+    if (why == CSP__WAKE_STOP)
+        return NULL;
+    if (why == CSP__WAKE_SPIN)
+        w->spinning = 1; /* the waker counted us in nspinning */
+    goto top;
+
+found:
+    w->streak = 0;
+found_next:
+    if (w->spinning) {
+        w->spinning = 0;
+        /* The last spinner to find work starts another (Go's
+         * resetspinning), so there is a spinner while work may remain. */
+        if (atomic_fetch_sub_explicit(&s->nspinning, 1,
+                                      memory_order_seq_cst) == 1)
+            wakep(s);
+    }
+    return t;
+}
+
+/* ------------------------------------------------------------------------
+ * Running procs. */
+
+/* Run P on W until it parks for good, yields, or exits. TLS is this
+ * worker thread's own state (the scheduler context never migrates). */
+static void run_proc(struct csp__worker *w, struct csp__tls *tls,
+                     struct csp__proc *p)
+{
+    for (;;) {
+#if defined(CSP__SCHED_CHECKS)
+        struct csp__worker *none = NULL;
+        CSP_ASSERT(atomic_compare_exchange_strong_explicit(
+            &p->running_on, &none, w, memory_order_acq_rel,
+            memory_order_relaxed));
+#endif
+        p->worker = w;
+        atomic_store_explicit(&w->cur, p, memory_order_relaxed);
+        tls->proc = p;
+        csp__coro_transfer(&w->ctx, &p->ctx, w);
+        tls->proc = NULL;
+        atomic_store_explicit(&w->cur, NULL, memory_order_relaxed);
+#if defined(CSP__SCHED_CHECKS)
+        {
+            struct csp__worker *me = w;
+            CSP_ASSERT(atomic_compare_exchange_strong_explicit(
+                &p->running_on, &me, NULL, memory_order_acq_rel,
+                memory_order_relaxed));
+        }
+#endif
+        switch (p->after) {
+        case CSP__AFTER_EXIT:
+            csp__proc_destroy(p, w->stacks);
+            return;
+        case CSP__AFTER_YIELD:
+            if (p->pinned)
+                pin_push(w, &p->task);
+            else
+                ring_put(w, &p->task);
+            return;
+        default: {
+            uint32_t expect = CSP__P_RUNNING;
+
+            CSP_ASSERT(p->after == CSP__AFTER_PARK);
+            /* Count it parked first so the total never goes negative
+             * when a waker decrements at once. */
+            atomic_store_explicit(
+                &w->nparked,
+                atomic_load_explicit(&w->nparked, memory_order_relaxed) + 1,
+                memory_order_relaxed);
+            /* release: the proc's state before the park (its waiter)
+             * is visible to whoever sees PARKED (a forced shutdown);
+             * acquire on failure: the waker's results are visible. */
+            if (atomic_compare_exchange_strong_explicit(
+                    &p->pstate, &expect, CSP__P_PARKED, memory_order_acq_rel,
+                    memory_order_acquire))
+                return;
+            atomic_store_explicit(
+                &w->nparked,
+                atomic_load_explicit(&w->nparked, memory_order_relaxed) - 1,
+                memory_order_relaxed);
+            /* NOTIFIED: woken before it finished switching out. */
+            CSP_ASSERT(expect == CSP__P_NOTIFIED);
+            atomic_store_explicit(&p->pstate, CSP__P_RUNNING,
+                                  memory_order_relaxed);
+            if (p->pinned || w->streak < CSP__RUNNEXT_CAP) {
+                w->streak++;
+                continue; /* counts as a runnext run */
+            }
+            ring_put(w, &p->task);
+            return;
+        }
+        }
+    }
+}
+
+static void *worker_main(void *arg)
+{
+    struct csp__worker *w = arg;
+    struct csp__tls *tls = csp__tls();
+    csp_task *t;
+
+    tls->worker = w;
+    csp__coro_thread_init(&w->ctx);
+    while ((t = find_work(w))) {
+        if (is_proc(t))
+            run_proc(w, tls, (struct csp__proc *)t);
+        else
+            t->run(t);
+    }
+    csp__stack_cache_free(w->stacks);
+    w->stacks = NULL;
+    tls->worker = NULL;
+    return NULL;
+}
+
+/* ------------------------------------------------------------------------
+ * Start and stop. */
+
+static size_t gcd(size_t a, size_t b)
+{
+    while (b) {
+        size_t r = a % b;
+        a = b;
+        b = r;
+    }
+    return a;
+}
+
+/* Stop workers 0..N-1 (started threads) and join them. */
+static void stop_workers(struct csp__sched *s, uint32_t n)
+{
+    struct csp__worker *w;
+
+    csp__mutex_lock(&s->idle_lock);
+    atomic_store_explicit(&s->stop, 1, memory_order_release);
+    while ((w = s->idle_head)) {
+        idle_remove(s, w);
+        atomic_store_explicit(&w->wake, CSP__WAKE_STOP, memory_order_release);
+        csp__futex_wake(&w->wake, 1);
+    }
+    csp__mutex_unlock(&s->idle_lock);
+    for (uint32_t i = 0; i < n; i++)
+        csp__thread_join(s->workers[i]->thread);
+}
+
+/* Free S and what it owns; workers must be stopped (or never started). */
+static void sched_free(csp_rt *rt, struct csp__sched *s)
+{
+    for (uint32_t i = 0; i < s->nworkers; i++) {
+        struct csp__worker *w = s->workers[i];
+        csp__stack_cache_free(w->stacks); /* NULL once its thread ran */
+        csp__mutex_destroy(&w->pin_lock);
+    }
+    csp__stack_pool_free(s->stacks);
+    for (uint32_t i = 0; i <= s->nworkers; i++)
+        csp__mutex_destroy(&s->shards[i].lock);
+    csp__free(rt, s->shards, (s->nworkers + 1) * sizeof *s->shards);
+    csp__free(rt, s->coprimes, s->nworkers * sizeof *s->coprimes);
+    csp__free(rt, s->workers, s->nworkers * sizeof *s->workers);
+    csp__free(rt, s->workers_mem, s->workers_mem_size);
+    csp__cond_destroy(&s->idle_cond);
+    csp__mutex_destroy(&s->idle_lock);
+    csp__mutex_destroy(&s->inject_lock);
+    csp__free(rt, s, sizeof *s);
+}
+
+/* Build a scheduler from RT's settings (rt->lock held) and start its
+ * workers. */
+static int sched_new(csp_rt *rt, struct csp__sched **out)
+{
+    uint32_t n = (uint32_t)rt->settings[CSP_RT_THREADS];
+    struct csp__sched *s;
+    uint32_t inited = 0, started = 0, shards = 0;
+    char *mem;
+
+    s = csp__calloc(rt, sizeof *s);
+    if (!s)
+        return CSP_ENOMEM;
+    s->rt = rt;
+    s->nworkers = n;
+    s->stack_size = (size_t)rt->settings[CSP_RT_STACK_SIZE];
+    s->debug_deadlock = (int)rt->settings[CSP_RT_DEBUG_DEADLOCK];
+    if (csp__mutex_init(&s->inject_lock) != CSP_OK)
+        goto fail_inject;
+    if (csp__mutex_init(&s->idle_lock) != CSP_OK)
+        goto fail_idle;
+    if (csp__cond_init(&s->idle_cond) != CSP_OK)
+        goto fail_cond;
+    s->coprimes = csp__alloc(rt, n * sizeof *s->coprimes);
+    if (!s->coprimes)
+        goto fail_coprimes;
+    for (uint32_t i = 1; i <= n; i++)
+        if (gcd(i, n) == 1)
+            s->coprimes[s->ncoprimes++] = i;
+    s->workers = csp__calloc(rt, n * sizeof *s->workers);
+    if (!s->workers)
+        goto fail_workers;
+    s->workers_mem_size = n * sizeof(struct csp__worker) + 64;
+    s->workers_mem = csp__calloc(rt, s->workers_mem_size);
+    if (!s->workers_mem)
+        goto fail_workers_mem;
+    mem = (char *)(((uintptr_t)s->workers_mem + 63) & ~(uintptr_t)63);
+    s->shards = csp__calloc(rt, (n + 1) * sizeof *s->shards);
+    if (!s->shards)
+        goto fail_shards;
+    for (; shards <= n; shards++)
+        if (csp__mutex_init(&s->shards[shards].lock) != CSP_OK)
+            goto fail_shard_locks;
+    s->stacks = csp__stack_pool_new(
+        s->stack_size, (size_t)rt->settings[CSP_RT_STACK_GUARDS],
+        (size_t)rt->settings[CSP_RT_STACK_CACHE]);
+    if (!s->stacks)
+        goto fail_pool;
+    if (csp__tpool_init(&s->tpool, rt->settings[CSP_RT_THREAD_POOL_MAX]) !=
+        CSP_OK)
+        goto fail_tpool;
+    for (; inited < n; inited++) {
+        struct csp__worker *w =
+            (struct csp__worker *)(mem + inited * sizeof(struct csp__worker));
+        s->workers[inited] = w;
+        w->s = s;
+        w->index = inited;
+        if (csp__mutex_init(&w->pin_lock) != CSP_OK)
+            goto fail_worker_init;
+        w->stacks = csp__stack_cache_new(s->stacks);
+        if (!w->stacks) {
+            csp__mutex_destroy(&w->pin_lock);
+            goto fail_worker_init;
+        }
+    }
+    for (; started < n; started++) {
+        struct csp__worker *w = s->workers[started];
+        char name[32]; /* at most 15 used: CSP_RT_THREADS <= 1024 */
+
+        snprintf(name, sizeof name, "csp-worker-%u", started);
+        if (csp__thread_start(&w->thread, worker_main, w, name) != CSP_OK)
+            goto fail_start;
+    }
+    *out = s;
+    return CSP_OK;
+
+fail_start:
+    stop_workers(s, started);
+    /* sched_free takes it from here: everything below is complete. */
+    csp__tpool_fini(rt, &s->tpool);
+    sched_free(rt, s);
+    return CSP_ENOMEM;
+fail_worker_init:
+    while (inited-- > 0) {
+        csp__stack_cache_free(s->workers[inited]->stacks);
+        csp__mutex_destroy(&s->workers[inited]->pin_lock);
+    }
+    csp__tpool_fini(rt, &s->tpool);
+fail_tpool:
+    csp__stack_pool_free(s->stacks);
+fail_pool:
+fail_shard_locks:
+    while (shards-- > 0)
+        csp__mutex_destroy(&s->shards[shards].lock);
+    csp__free(rt, s->shards, (n + 1) * sizeof *s->shards);
+fail_shards:
+    csp__free(rt, s->workers_mem, s->workers_mem_size);
+fail_workers_mem:
+    csp__free(rt, s->workers, n * sizeof *s->workers);
+fail_workers:
+    csp__free(rt, s->coprimes, n * sizeof *s->coprimes);
+fail_coprimes:
+    csp__cond_destroy(&s->idle_cond);
+fail_cond:
+    csp__mutex_destroy(&s->idle_lock);
+fail_idle:
+    csp__mutex_destroy(&s->inject_lock);
+fail_inject:
+    csp__free(rt, s, sizeof *s);
+    return CSP_ENOMEM;
+}
+
+int csp__sched_start(csp_rt *rt)
+{
+    struct csp__sched *s;
+    int rc = CSP_OK;
+
+    if (CSP__LIKELY(csp__sched_get(rt) != NULL))
+        return CSP_OK;
+    csp__mutex_lock(&rt->lock);
+    if (!atomic_load_explicit(&rt->sched, memory_order_relaxed)) {
+        rc = sched_new(rt, &s);
+        if (rc == CSP_OK) {
+            csp__rt_mark_started(rt);
+            /* release: pairs with the acquire in csp__sched_get. */
+            atomic_store_explicit(&rt->sched, s, memory_order_release);
+        }
+    }
+    csp__mutex_unlock(&rt->lock);
+    return rc;
+}
+
+/* ------------------------------------------------------------------------
+ * Quiescence, stats, the report. */
+
+int64_t csp__sched_parked(struct csp__sched *s)
+{
+    int64_t n = atomic_load_explicit(&s->nparked_ext, memory_order_relaxed);
+
+    for (uint32_t i = 0; i < s->nworkers; i++)
+        n += atomic_load_explicit(&s->workers[i]->nparked,
+                                  memory_order_relaxed);
+    return n < 0 ? 0 : n;
+}
+
+/* Nothing queued anywhere and every worker idle. idle_lock held. */
+static int quiescent_locked(struct csp__sched *s)
+{
+    if ((uint32_t)atomic_load_explicit(&s->nidle, memory_order_relaxed) !=
+        s->nworkers)
+        return 0;
+    if (atomic_load_explicit(&s->ninject, memory_order_relaxed))
+        return 0;
+    for (uint32_t i = 0; i < s->nworkers; i++) {
+        struct csp__worker *w = s->workers[i];
+        if (!ring_empty(w) ||
+            atomic_load_explicit(&w->runnext, memory_order_relaxed) ||
+            atomic_load_explicit(&w->npinned, memory_order_relaxed))
+            return 0;
+    }
+    return 1;
+}
+
+int csp__sched_all_parked(csp_rt *rt)
+{
+    struct csp__sched *s = csp__sched_get(rt);
+    int64_t live;
+
+    if (!s)
+        return 0;
+    live = atomic_load_explicit(&s->nlive, memory_order_acquire);
+    return live > 0 && csp__sched_parked(s) >= live;
+}
+
+void csp__sched_deadlock_check(csp_rt *rt, const char *what)
+{
+    struct csp__sched *s = csp__sched_get(rt);
+
+    if (!s || !s->debug_deadlock || !csp__sched_all_parked(rt) ||
+        csp__timer_pending(rt) > 0)
+        return;
+    fprintf(stderr,
+            "csp: likely deadlock: %s blocks while every go process "
+            "(%lld) is parked and no timer is pending\n",
+            what ? what : "a thread",
+            (long long)atomic_load_explicit(&s->nlive, memory_order_relaxed));
+    csp_rt_dump(rt, stderr);
+}
+
+int csp__sched_stat(csp_rt *rt, int key, int64_t *value)
+{
+    struct csp__sched *s = csp__sched_get(rt);
+    int64_t live, parked, running = 0;
+
+    switch (key) {
+    case CSP_STAT_PROCS_LIVE:
+    case CSP_STAT_PROCS_PARKED:
+    case CSP_STAT_PROCS_RUNNABLE:
+    case CSP_STAT_PROCS_SPAWNED:
+    case CSP_STAT_STACKS_MAPPED:
+    case CSP_STAT_STACKS_REUSED:
+    case CSP_STAT_THREADS_LIVE:
+    case CSP_STAT_WORKERS:
+        break;
+    default:
+        return CSP_EINVAL;
+    }
+    if (!s) {
+        *value = 0;
+        return CSP_OK;
+    }
+    switch (key) {
+    case CSP_STAT_PROCS_LIVE:
+        *value = atomic_load_explicit(&s->nlive, memory_order_relaxed);
+        break;
+    case CSP_STAT_PROCS_PARKED:
+        live = atomic_load_explicit(&s->nlive, memory_order_relaxed);
+        parked = csp__sched_parked(s);
+        *value = parked > live ? live : parked;
+        break;
+    case CSP_STAT_PROCS_RUNNABLE:
+        live = atomic_load_explicit(&s->nlive, memory_order_relaxed);
+        parked = csp__sched_parked(s);
+        for (uint32_t i = 0; i < s->nworkers; i++)
+            running += atomic_load_explicit(&s->workers[i]->cur,
+                                            memory_order_relaxed) != NULL;
+        live -= parked + running;
+        *value = live < 0 ? 0 : live;
+        break;
+    case CSP_STAT_PROCS_SPAWNED:
+        *value = atomic_load_explicit(&s->nspawned, memory_order_relaxed);
+        break;
+    case CSP_STAT_STACKS_MAPPED:
+        *value = csp__stack_pool_mapped(s->stacks);
+        break;
+    case CSP_STAT_STACKS_REUSED:
+        *value = csp__stack_pool_reused(s->stacks);
+        break;
+    case CSP_STAT_THREADS_LIVE:
+        *value = csp__tpool_live(&s->tpool);
+        break;
+    default:
+        *value = s->nworkers;
+        break;
+    }
+    return CSP_OK;
+}
+
+void csp__sched_dump(csp_rt *rt, FILE *f)
+{
+    struct csp__sched *s = csp__sched_get(rt);
+    size_t listed = 0, more = 0;
+
+    if (!s) {
+        fprintf(f, "  scheduler not started\n");
+        return;
+    }
+    for (uint32_t i = 0; i < s->nworkers; i++) {
+        struct csp__worker *w = s->workers[i];
+        struct csp__proc *cur =
+            atomic_load_explicit(&w->cur, memory_order_relaxed);
+        uint32_t h = atomic_load_explicit(&w->head, memory_order_relaxed);
+        uint32_t t = atomic_load_explicit(&w->tail, memory_order_relaxed);
+
+        fprintf(f, "  csp-worker-%u: %s", i,
+                atomic_load_explicit(&w->idle, memory_order_relaxed)
+                    ? "idle"
+                    : cur ? "running" : "scheduling");
+        if (cur)
+            fprintf(f, " proc %llu", (unsigned long long)cur->id);
+        fprintf(f, ", ring %u, runnext %s, pinned %u\n", t - h,
+                atomic_load_explicit(&w->runnext, memory_order_relaxed)
+                    ? "set"
+                    : "empty",
+                atomic_load_explicit(&w->npinned, memory_order_relaxed));
+    }
+    fprintf(f, "  inject queue: %u\n",
+            atomic_load_explicit(&s->ninject, memory_order_relaxed));
+    fprintf(f, "  go processes:\n");
+    /* The shard lock keeps each proc alive while it is described; the
+     * line is formatted by fprintf under it, so a blocked F stalls that
+     * shard's spawns and exits (a debugging aid: acceptable). */
+    for (uint32_t i = 0; i <= s->nworkers; i++) {
+        csp__mutex_lock(&s->shards[i].lock);
+        for (struct csp__proc *p = s->shards[i].head; p; p = p->lnext) {
+            if (listed < DUMP_MAX) {
+                csp__proc_describe(p, f);
+                listed++;
+            } else {
+                more++;
+            }
+        }
+        csp__mutex_unlock(&s->shards[i].lock);
+    }
+    if (more)
+        fprintf(f, "    ... and %zu more\n", more);
+}
+
+/* ------------------------------------------------------------------------
+ * Shutdown (DESIGN §6.4). */
+
+/* Wait until nothing is queued or running and no csp_thread is busy.
+ * Returns CSP_OK when every proc finished, or (FORCE) when the rest are
+ * parked; CSP_EBUSY when procs are parked with no timer pending and
+ * nothing changed for STUCK_CONFIRM_NS. */
+static int drain(csp_rt *rt, struct csp__sched *s, int force)
+{
+    int64_t stuck_since = 0;
+    uint64_t stuck_epoch = 0;
+    int rc;
+
+    csp__mutex_lock(&s->idle_lock);
+    s->draining = 1;
+    for (;;) {
+        int quiet = quiescent_locked(s);
+        int64_t now;
+
+        csp__mutex_unlock(&s->idle_lock);
+        now = csp__now_ns();
+        if (quiet && csp__tpool_busy(&s->tpool) == 0) {
+            if (atomic_load_explicit(&s->nlive, memory_order_acquire) == 0 ||
+                force) {
+                rc = CSP_OK;
+                break;
+            }
+            if (csp__timer_pending(rt) == 0) {
+                uint64_t e =
+                    atomic_load_explicit(&s->epoch, memory_order_relaxed);
+                if (stuck_since && e == stuck_epoch &&
+                    now - stuck_since >= STUCK_CONFIRM_NS) {
+                    rc = CSP_EBUSY;
+                    break;
+                }
+                if (!stuck_since || e != stuck_epoch) {
+                    stuck_since = now;
+                    stuck_epoch = e;
+                }
+            } else {
+                stuck_since = 0;
+            }
+        } else {
+            stuck_since = 0;
+        }
+        csp__mutex_lock(&s->idle_lock);
+        csp__cond_wait_until(&s->idle_cond, &s->idle_lock,
+                             now + DRAIN_POLL_NS);
+    }
+    csp__mutex_lock(&s->idle_lock);
+    s->draining = 0;
+    csp__mutex_unlock(&s->idle_lock);
+    return rc;
+}
+
+/* The procs still live when a forced shutdown found everything idle:
+ * withdraw each one's pending op so no channel or timer can reach it
+ * again. Returns 0 if one of them was claimed meanwhile (it will run:
+ * drain again). The shard lock is not held while withdrawing (that takes
+ * channel locks); a withdrawn proc never runs again, so it stays in the
+ * list and its lnext stays valid. */
+static int withdraw_parked(struct csp__sched *s)
+{
+    for (uint32_t i = 0; i <= s->nworkers; i++) {
+        struct csp__proc *p;
+
+        csp__mutex_lock(&s->shards[i].lock);
+        p = s->shards[i].head;
+        csp__mutex_unlock(&s->shards[i].lock);
+        while (p) {
+            if (!csp__proc_withdraw(p))
+                return 0;
+            csp__mutex_lock(&s->shards[i].lock);
+            p = p->lnext;
+            csp__mutex_unlock(&s->shards[i].lock);
+        }
+    }
+    return 1;
+}
+
+int csp__sched_shutdown(csp_rt *rt, int force)
+{
+    struct csp__sched *s = csp__sched_get(rt);
+    int rc;
+
+    if (!s)
+        return CSP_OK;
+    for (;;) {
+        rc = drain(rt, s, force);
+        if (rc != CSP_OK)
+            return rc;
+        if (!force || withdraw_parked(s))
+            break;
+    }
+    atomic_store_explicit(&s->closing, 1, memory_order_release);
+    stop_workers(s, s->nworkers);
+    csp__tpool_fini(rt, &s->tpool);
+    /* Procs left now are parked forever and withdrawn (forced). */
+    for (uint32_t i = 0; i <= s->nworkers; i++) {
+        struct csp__proc *p;
+        while ((p = s->shards[i].head))
+            csp__proc_destroy(p, NULL);
+    }
+    atomic_store_explicit(&rt->sched, NULL, memory_order_release);
+    sched_free(rt, s);
+    return CSP_OK;
+}

@@ -1,0 +1,195 @@
+/* sched_internal.h - the scheduler's private structs, shared by sched.c
+ * (workers, run queues, shutdown), proc.c (go processes) and thread.c
+ * (the csp_thread pool). Nothing outside those three files and their
+ * tests includes this header. (Not "sched.h": with -Icore that name
+ * would hide the system's <sched.h>.)
+ *
+ * Run queues hold csp_task pointers. A go process embeds a csp_task whose
+ * run field is csp__proc_marker, so procs and pool callbacks share one set
+ * of queues; a worker tells them apart by that field.
+ */
+#ifndef CSP_SCHED_INTERNAL_H
+#define CSP_SCHED_INTERNAL_H
+
+#include "coro/coro.h"
+#include "internal.h"
+
+#if defined(CSP_DEBUG) || !defined(NDEBUG)
+#define CSP__SCHED_CHECKS 1
+#endif
+
+#define CSP__RING 256        /* entries in a worker's ring (power of two) */
+#define CSP__RUNNEXT_CAP 3   /* runnext runs in a row before the ring */
+#define CSP__INJECT_TICK 61  /* every Nth tick checks the inject queue */
+
+struct csp__sched;
+
+/* pstate: the park handshake (DESIGN §5.4). WITHDRAWN: a forced
+ * shutdown took a parked proc out of every wait queue; a waker that finds
+ * it leaves the proc to the shutdown. */
+enum {
+    CSP__P_RUNNING = 0,
+    CSP__P_PARKED = 1,
+    CSP__P_NOTIFIED = 2,
+    CSP__P_WITHDRAWN = 3
+};
+/* after: why a proc switched out to its scheduler. */
+enum { CSP__AFTER_PARK = 1, CSP__AFTER_YIELD = 2, CSP__AFTER_EXIT = 3 };
+
+struct csp__proc {
+    csp_task task;              /* first: run queue link; run = marker */
+    struct csp__coro ctx;       /* saved context while switched out */
+    struct csp__stack *stack;   /* immutable until freed by the scheduler */
+    struct csp__sched *s;       /* immutable */
+    csp_go_fn fn;               /* immutable */
+    void *arg;                  /* immutable */
+    csp_chan *result;           /* the proc's reference, or NULL */
+    _Atomic uint32_t pstate;    /* CSP__P_*; the park handshake */
+    struct csp__worker *worker; /* set by the scheduler at every resume */
+    struct csp__worker *home;   /* pinned procs: the only worker; immutable */
+    struct csp__waiter *waiter; /* the op it parks on; set by the proc */
+    uint8_t after;              /* CSP__AFTER_*; set by the proc itself */
+    uint8_t pinned;             /* immutable */
+    uint8_t sleeping;           /* csp_sleep in progress; the proc's own */
+    uint64_t id;                /* immutable; spawn sequence number */
+    /* What it waits on, for csp_rt_dump; written by the proc, read by
+     * dumpers, hence relaxed atomics. */
+    _Atomic int wait_kind;      /* CSP__WAIT_* */
+    _Atomic uint32_t wait_n;    /* channels in the op (ids: the first 4) */
+    _Atomic uint64_t wait_ids[4];
+    /* All live procs, sharded; guarded by s->shards[shard].lock. */
+    struct csp__proc *lprev, *lnext;
+    uint32_t shard;             /* immutable */
+    size_t size;                /* bytes allocated for this struct */
+#if defined(CSP__SCHED_CHECKS)
+    _Atomic(struct csp__worker *) running_on; /* at most one worker */
+    uint64_t fpenv;             /* MXCSR/FPCR at start; must not change */
+#endif
+};
+
+/* Owned by its thread unless marked atomic or locked. */
+struct csp__worker {
+    struct csp__sched *s;       /* immutable */
+    uint32_t index;             /* immutable */
+    struct csp__coro ctx;       /* the scheduler context of this thread */
+    _Atomic(struct csp__proc *) cur; /* proc running now; read by thieves */
+    /* Run queue: Go's runnext slot plus a single-producer, multi-consumer
+     * ring. Only this worker pushes; this worker and thieves pop the head
+     * by CAS. */
+    _Atomic(csp_task *) runnext;
+    _Atomic uint32_t head;      /* CAS by owner and thieves */
+    _Atomic uint32_t tail;      /* stored by the owner only (release) */
+    _Atomic(csp_task *) ring[CSP__RING];
+    /* Pinned procs: FIFO under pin_lock; nobody steals from it. */
+    csp__mutex pin_lock;
+    csp_task *pin_head, *pin_tail;
+    _Atomic uint32_t npinned;   /* stored under pin_lock, read lock-free */
+    /* Idle protocol: the worker sleeps on wake while on the idle list. */
+    _Atomic uint32_t wake;      /* futex word: 0 sleep, else CSP__WAKE_* */
+    _Atomic int idle;           /* on the idle list; written under idle_lock */
+    struct csp__worker *inext, *iprev; /* idle list; s->idle_lock */
+    int spinning;               /* counted in s->nspinning */
+    uint32_t schedtick;
+    uint32_t streak;            /* runnext runs in a row */
+    /* Parks minus wakes counted on this thread (owner stores only). */
+    _Atomic int64_t nparked;
+    struct csp__stack_cache *stacks;
+    csp__thread thread;
+};
+
+enum { CSP__WAKE_SPIN = 1, CSP__WAKE_WORK = 2, CSP__WAKE_STOP = 3 };
+
+/* csp_thread's pool (thread.c). */
+struct csp__tworker;
+struct csp__tpool {
+    csp__mutex lock;            /* leaf; guards everything below */
+    struct csp__tworker *idle;  /* idle threads, most recent first */
+    struct csp__tworker *zombies; /* exited on idle timeout, to join */
+    int64_t nthreads;           /* alive (busy, idle or exiting) */
+    int64_t nbusy;              /* running a job */
+    int64_t max;                /* immutable: CSP_RT_THREAD_POOL_MAX */
+    int stopping;
+};
+
+struct csp__shard {
+    csp__mutex lock;            /* leaf; guards the list */
+    struct csp__proc *head;
+};
+
+struct csp__sched {
+    csp_rt *rt;                 /* immutable */
+    uint32_t nworkers;          /* immutable */
+    struct csp__worker **workers; /* immutable array; cache-line aligned */
+    void *workers_mem;          /* the allocation behind the workers */
+    size_t workers_mem_size;
+    uint32_t *coprimes;         /* steal strides; immutable */
+    uint32_t ncoprimes;
+    /* Inject queue: spawns and wakes from outside the workers, overflow. */
+    csp__mutex inject_lock;     /* leaf */
+    csp_task *inject_head, *inject_tail; /* inject_lock */
+    _Atomic uint32_t ninject;   /* stored under inject_lock */
+    _Atomic uint64_t epoch;     /* bumped at each inject push */
+    /* Idle list and spinning (Go's protocol). */
+    csp__mutex idle_lock;       /* leaf */
+    csp__cond idle_cond;        /* shutdown waits here for quiescence */
+    struct csp__worker *idle_head; /* idle_lock */
+    _Atomic int32_t nidle;      /* stored under idle_lock */
+    _Atomic int32_t nspinning;
+    int draining;               /* idle_lock: shutdown is waiting */
+    _Atomic int stop;           /* workers exit when idle */
+    _Atomic int closing;        /* no more spawns (shutdown decided) */
+    _Atomic uint32_t next_home; /* round robin for pinned external spawns */
+    /* Procs. */
+    _Atomic int64_t nlive;      /* spawned, not finished */
+    _Atomic int64_t nspawned;
+    _Atomic int64_t nparked_ext; /* parks minus wakes by non-workers */
+    struct csp__shard *shards;  /* nworkers + 1 (the last: non-workers) */
+    struct csp__stack_pool *stacks;
+    size_t stack_size;          /* immutable */
+    int debug_deadlock;         /* immutable */
+    struct csp__tpool tpool;
+};
+
+/* The task run function that marks a go process. Never called. */
+void csp__proc_marker(csp_task *t);
+
+static inline struct csp__sched *csp__sched_get(csp_rt *rt)
+{
+    /* acquire: pairs with the release store in csp__sched_start. */
+    return atomic_load_explicit(&rt->sched, memory_order_acquire);
+}
+
+/* sched.c: queue a new proc (spawn) or a woken one, from any thread;
+ * SELF is the calling thread's worker or NULL. */
+void csp__sched_spawn(struct csp__sched *s, struct csp__worker *self,
+                      struct csp__proc *p);
+void csp__sched_ready(struct csp__sched *s, struct csp__worker *self,
+                      struct csp__proc *p);
+/* A worker for a pinned proc spawned outside the workers. */
+struct csp__worker *csp__sched_pick_home(struct csp__sched *s);
+/* The total of parks minus wakes (CSP_STAT_PROCS_PARKED). */
+int64_t csp__sched_parked(struct csp__sched *s);
+
+/* proc.c: free a proc that switched out for the last time (EXIT) or is
+ * discarded by a forced shutdown, with its stack. CACHE is the calling
+ * worker's stack cache, or NULL. */
+void csp__proc_destroy(struct csp__proc *p, struct csp__stack_cache *cache);
+/* Forced shutdown, with every worker idle: take parked P out of its wait
+ * queues for good. Returns 1 if P is withdrawn, 0 if a waker got there
+ * first (P is or will be queued and runs). Takes channel locks, one at a
+ * time; call with no lock held. */
+int csp__proc_withdraw(struct csp__proc *p);
+/* Print P's state and what it waits on (one line) to F. */
+void csp__proc_describe(struct csp__proc *p, FILE *f);
+
+/* thread.c */
+int csp__tpool_init(struct csp__tpool *tp, int64_t max);
+/* Join every pool thread; none may be busy. */
+void csp__tpool_fini(csp_rt *rt, struct csp__tpool *tp);
+int64_t csp__tpool_busy(struct csp__tpool *tp);
+int64_t csp__tpool_live(struct csp__tpool *tp);
+
+/* Test hook (thread.c): idle pool threads exit after this many ms. */
+extern _Atomic long csp__thread_idle_ms;
+
+#endif /* CSP_SCHED_INTERNAL_H */

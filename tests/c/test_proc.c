@@ -1,0 +1,768 @@
+/* test_proc.c - go processes: spawning, result channels, parking and
+ * resuming (by procs, plain threads and timers), alts inside a process,
+ * stacks (deep recursion, the guard page), the wrong-context errors,
+ * migration between workers, pinning, sleep and yield, fault injection.
+ *
+ * Every test waits for its processes through a channel (a result channel
+ * or a done channel) with a blocking take, so test_rt is idle and every
+ * channel released when the test returns.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "../../core/sched_internal.h"
+#include "harness.h"
+
+#define V(x) ((void *)(uintptr_t)(x))
+#define U(p) ((uintptr_t)(p))
+#define SEC INT64_C(1000000000)
+
+static int64_t deadline_in(int64_t ns)
+{
+    return csp_now_ns() + ns;
+}
+
+/* Take the result of a proc or thread from CH (blocking), then check the
+ * channel is closed and release it. Returns the value (NULL: none). */
+static void *join(csp_chan *ch)
+{
+    void *v = NULL, *w = NULL;
+    int rc = csp_chan_take_blocking(ch, &v, deadline_in(8 * SEC));
+
+    ASSERT_TRUE(rc == CSP_OK || rc == CSP_ECLOSED);
+    if (rc == CSP_OK)
+        ASSERT_RC(CSP_ECLOSED,
+                  csp_chan_take_blocking(ch, &w, deadline_in(8 * SEC)));
+    csp_chan_release(ch);
+    return v;
+}
+
+static csp_chan *chan0(void)
+{
+    csp_chan *ch;
+
+    ASSERT_OK(csp_chan_new(&ch, test_rt, CSP_BUF_NONE, 0, NULL, NULL));
+    return ch;
+}
+
+static csp_chan *chan_fixed(size_t cap)
+{
+    csp_chan *ch;
+
+    ASSERT_OK(csp_chan_new(&ch, test_rt, CSP_BUF_FIXED, cap, NULL, NULL));
+    return ch;
+}
+
+/* ------------------------------------------------------------------------
+ * Spawning and result channels. */
+
+static void *return_arg(void *arg)
+{
+    return arg;
+}
+
+TEST(go_result_channel_gets_value_then_closes)
+{
+    csp_chan *res;
+    void *v = NULL;
+
+    ASSERT_OK(csp_go(test_rt, return_arg, V(42), &res));
+    ASSERT_OK(csp_chan_take_blocking(res, &v, deadline_in(8 * SEC)));
+    ASSERT_EQ(42, U(v));
+    ASSERT_RC(CSP_ECLOSED, csp_chan_take_blocking(res, &v, CSP_FOREVER));
+    ASSERT_NULL(v);
+    csp_chan_release(res);
+}
+
+TEST(go_null_return_closes_result_without_value)
+{
+    csp_chan *res;
+    void *v = V(1);
+
+    ASSERT_OK(csp_go(test_rt, return_arg, NULL, &res));
+    ASSERT_RC(CSP_ECLOSED, csp_chan_take_blocking(res, &v, CSP_FOREVER));
+    ASSERT_NULL(v);
+    csp_chan_release(res);
+}
+
+static void *put_arg_on_done(void *arg)
+{
+    csp_chan *done = arg;
+
+    ASSERT_OK(csp_chan_put(done, V(7)));
+    return NULL;
+}
+
+TEST(go_without_result_channel_runs)
+{
+    csp_chan *done = chan0();
+    void *v = NULL;
+
+    ASSERT_OK(csp_go(test_rt, put_arg_on_done, done, NULL));
+    ASSERT_OK(csp_chan_take_blocking(done, &v, deadline_in(8 * SEC)));
+    ASSERT_EQ(7, U(v));
+    csp_chan_release(done);
+}
+
+TEST(go_rejects_null_runtime_and_function)
+{
+    csp_chan *res = NULL;
+
+    ASSERT_RC(CSP_EINVAL, csp_go(NULL, return_arg, NULL, &res));
+    ASSERT_RC(CSP_EINVAL, csp_go(test_rt, NULL, NULL, &res));
+    ASSERT_NULL(res);
+}
+
+TEST(go_ex_rejects_unknown_flags)
+{
+    ASSERT_RC(CSP_EINVAL, csp_go_ex(test_rt, return_arg, NULL, 2, 0, NULL));
+}
+
+TEST(go_ex_rejects_stack_below_16k)
+{
+    ASSERT_RC(CSP_EINVAL,
+              csp_go_ex(test_rt, return_arg, NULL, 0, 16 * 1024 - 1, NULL));
+}
+
+TEST(go_ex_small_stack_runs)
+{
+    csp_chan *res;
+
+    ASSERT_OK(csp_go_ex(test_rt, return_arg, V(5), 0, 16 * 1024, &res));
+    ASSERT_EQ(5, U(join(res)));
+}
+
+TEST(go_ex_large_stack_runs)
+{
+    csp_chan *res;
+
+    ASSERT_OK(csp_go_ex(test_rt, return_arg, V(6), 0, 4 << 20, &res));
+    ASSERT_EQ(6, U(join(res)));
+}
+
+TEST(go_reports_enomem)
+{
+    int failed = 0;
+
+    /* Workers first (their own fault test is in test_sched.c); then
+     * every allocation point of a spawn, until one succeeds; none
+     * leaks. */
+    ASSERT_NOT_NULL(csp_rt_executor(test_rt));
+    for (long n = 0;; n++) {
+        long before = test_live_allocs();
+        csp_chan *res = NULL;
+        int rc;
+
+        test_fail_alloc_after(n);
+        rc = csp_go(test_rt, return_arg, V(9), &res);
+        test_fail_alloc_after(-1);
+        if (rc == CSP_OK) {
+            ASSERT_EQ(9, U(join(res)));
+            break;
+        }
+        ASSERT_RC(CSP_ENOMEM, rc);
+        ASSERT_NULL(res);
+        ASSERT_EQ(before, test_live_allocs());
+        failed++;
+    }
+    ASSERT_TRUE(failed >= 2); /* the proc, the result channel */
+}
+
+TEST(go_reports_enomem_when_no_stack)
+{
+    csp_chan *res = NULL;
+
+    ASSERT_OK(csp_go(test_rt, return_arg, NULL, &res)); /* starts workers */
+    ASSERT_RC(CSP_ECLOSED, csp_chan_take_blocking(res, &(void *){0},
+                                                   CSP_FOREVER));
+    csp_chan_release(res);
+    res = NULL;
+    /* The pool has one free stack now; an oversized one is always new. */
+    atomic_store(&csp__fail_stack_map, 1);
+    ASSERT_RC(CSP_ENOMEM, csp_go_ex(test_rt, return_arg, NULL, 0, 8 << 20,
+                                    &res));
+    atomic_store(&csp__fail_stack_map, 0);
+    ASSERT_NULL(res);
+}
+
+TEST(go_reports_enomem_when_workers_cannot_start)
+{
+    long before = test_live_allocs();
+    int64_t workers = -1;
+
+    atomic_store(&csp__fail_thread_create, 2); /* the second worker */
+    ASSERT_RC(CSP_ENOMEM, csp_go(test_rt, return_arg, NULL, NULL));
+    atomic_store(&csp__fail_thread_create, 0);
+    ASSERT_EQ(before, test_live_allocs());
+    ASSERT_OK(csp_rt_stat(test_rt, CSP_STAT_WORKERS, &workers));
+    ASSERT_EQ(0, workers);
+}
+
+static void *spawn_child(void *arg)
+{
+    csp_chan *res;
+    void *v = NULL;
+
+    (void)arg;
+    ASSERT_OK(csp_go(test_rt, return_arg, V(11), &res));
+    ASSERT_OK(csp_chan_take(res, &v));
+    csp_chan_release(res);
+    return v;
+}
+
+TEST(go_from_proc_spawns_child)
+{
+    csp_chan *res;
+
+    ASSERT_OK(csp_go(test_rt, spawn_child, NULL, &res));
+    ASSERT_EQ(11, U(join(res)));
+}
+
+static _Atomic long million_done;
+
+static void *count_and_signal(void *arg)
+{
+    /* arg: the done channel; the last of a batch signals. */
+    if (atomic_fetch_add(&million_done, 1) % 10000 == 9999)
+        ASSERT_OK(csp_chan_offer(arg, V(1)));
+    return NULL;
+}
+
+TEST(go_million_processes_complete)
+{
+    csp_chan *done = chan_fixed(128);
+    int64_t t0 = csp_now_ns();
+    void *v;
+
+    /* Batches of 10^4 keep the live count (and stack memory) bounded. */
+    for (long b = 0; b < 100; b++) {
+        for (long i = 0; i < 10000; i++)
+            ASSERT_OK(csp_go_ex(test_rt, count_and_signal, done, 0,
+                                16 * 1024, NULL));
+        ASSERT_OK(csp_chan_take_blocking(done, &v, deadline_in(8 * SEC)));
+    }
+    ASSERT_EQ(1000000, atomic_load(&million_done));
+    ASSERT_TRUE(csp_now_ns() - t0 < 8 * SEC);
+    fprintf(stderr, "1e6 procs: %.0f ns per spawn+run\n",
+            (double)(csp_now_ns() - t0) / 1e6);
+    csp_chan_release(done);
+}
+
+/* ------------------------------------------------------------------------
+ * Parking and resuming. */
+
+struct pp {
+    csp_chan *ping, *pong;
+    long n;
+};
+
+static void *pinger(void *arg)
+{
+    struct pp *pp = arg;
+    void *v;
+
+    for (long i = 1; i <= pp->n; i++) {
+        ASSERT_OK(csp_chan_put(pp->ping, V(i)));
+        ASSERT_OK(csp_chan_take(pp->pong, &v));
+        ASSERT_EQ(i, U(v));
+    }
+    return V(pp->n);
+}
+
+static void *ponger(void *arg)
+{
+    struct pp *pp = arg;
+    void *v;
+
+    for (long i = 1; i <= pp->n; i++) {
+        ASSERT_OK(csp_chan_take(pp->ping, &v));
+        ASSERT_EQ(i, U(v));
+        ASSERT_OK(csp_chan_put(pp->pong, v));
+    }
+    return NULL;
+}
+
+TEST(proc_ping_pong_completes_all_round_trips)
+{
+    struct pp pp = {chan0(), chan0(), 200000};
+    csp_chan *a, *b;
+    int64_t t0 = csp_now_ns();
+
+    ASSERT_OK(csp_go(test_rt, ponger, &pp, &b));
+    ASSERT_OK(csp_go(test_rt, pinger, &pp, &a));
+    ASSERT_EQ(pp.n, U(join(a)));
+    ASSERT_NULL(join(b));
+    ASSERT_TRUE(csp_now_ns() - t0 < 8 * SEC);
+    fprintf(stderr, "ping-pong: %.1f ns per round trip\n",
+            (double)(csp_now_ns() - t0) / (double)pp.n);
+    csp_chan_release(pp.ping);
+    csp_chan_release(pp.pong);
+}
+
+/* A parking call made from a helper, not from the proc's entry. */
+static __attribute__((noinline)) void *helper_take(csp_chan *ch)
+{
+    void *v = NULL;
+
+    ASSERT_OK(csp_chan_take(ch, &v));
+    return v;
+}
+
+static void *take_via_helper(void *arg)
+{
+    return helper_take(arg);
+}
+
+TEST(proc_take_in_helper_function_parks_and_resumes)
+{
+    csp_chan *ch = chan0(), *res;
+
+    ASSERT_OK(csp_go(test_rt, take_via_helper, ch, &res));
+    ASSERT_OK(csp_chan_put_blocking(ch, V(3), deadline_in(8 * SEC)));
+    ASSERT_EQ(3, U(join(res)));
+    csp_chan_release(ch);
+}
+
+static void *take_n(void *arg)
+{
+    csp_chan *ch = arg;
+    uintptr_t sum = 0;
+    void *v;
+
+    for (int i = 1; i <= 1000; i++) {
+        ASSERT_OK(csp_chan_take(ch, &v));
+        sum += U(v);
+    }
+    return V(sum);
+}
+
+TEST(proc_parked_is_resumed_by_plain_thread_put)
+{
+    csp_chan *ch = chan0(), *res;
+
+    ASSERT_OK(csp_go(test_rt, take_n, ch, &res));
+    for (int i = 1; i <= 1000; i++)
+        ASSERT_OK(csp_chan_put_blocking(ch, V(i), deadline_in(8 * SEC)));
+    ASSERT_EQ(500500, U(join(res)));
+    csp_chan_release(ch);
+}
+
+static void *alts_times_out(void *arg)
+{
+    csp_chan *never = arg, *t;
+    csp_op ops[2];
+    size_t idx = 9;
+    void *v = V(1);
+    int rc;
+
+    ASSERT_OK(csp_timeout(&t, test_rt, 5));
+    ops[0] = (csp_op){never, CSP_OP_TAKE, NULL};
+    ops[1] = (csp_op){t, CSP_OP_TAKE, NULL};
+    rc = csp_alts(ops, 2, 0, &idx, &v);
+    csp_chan_release(t);
+    ASSERT_RC(CSP_ECLOSED, rc);
+    ASSERT_EQ(1, idx);
+    ASSERT_NULL(v);
+    return V(1);
+}
+
+TEST(proc_alts_with_timeout_returns_timeout_case)
+{
+    csp_chan *never = chan0(), *res;
+
+    ASSERT_OK(csp_go(test_rt, alts_times_out, never, &res));
+    ASSERT_EQ(1, U(join(res)));
+    csp_chan_release(never);
+}
+
+static void *alts_default(void *arg)
+{
+    csp_chan *never = arg;
+    csp_op ops[2] = {{never, CSP_OP_TAKE, NULL}, {never, CSP_OP_PUT, V(1)}};
+    size_t idx = 9;
+    void *v = NULL;
+
+    ASSERT_RC(CSP_EAGAIN, csp_alts(ops, 2, CSP_ALTS_DEFAULT, &idx, &v));
+    return V(2);
+}
+
+TEST(proc_alts_with_default_returns_eagain)
+{
+    csp_chan *never = chan0(), *res;
+
+    ASSERT_OK(csp_go(test_rt, alts_default, never, &res));
+    ASSERT_EQ(2, U(join(res)));
+    csp_chan_release(never);
+}
+
+static void *alts_take_ready(void *arg)
+{
+    csp_chan **chs = arg;
+    csp_op ops[2] = {{chs[0], CSP_OP_TAKE, NULL}, {chs[1], CSP_OP_TAKE, NULL}};
+    size_t idx = 9;
+    void *v = NULL;
+
+    ASSERT_OK(csp_alts(ops, 2, 0, &idx, &v));
+    ASSERT_EQ(1, idx);
+    return v;
+}
+
+TEST(proc_alts_parks_until_a_thread_puts)
+{
+    csp_chan *chs[2] = {chan0(), chan0()}, *res;
+
+    ASSERT_OK(csp_go(test_rt, alts_take_ready, chs, &res));
+    ASSERT_OK(csp_chan_put_blocking(chs[1], V(8), deadline_in(8 * SEC)));
+    ASSERT_EQ(8, U(join(res)));
+    csp_chan_release(chs[0]);
+    csp_chan_release(chs[1]);
+}
+
+/* ------------------------------------------------------------------------
+ * Wrong contexts. */
+
+TEST(chan_take_outside_proc_returns_eperm)
+{
+    csp_chan *ch = chan0();
+    void *v = NULL;
+
+    ASSERT_RC(CSP_EPERM, csp_chan_take(ch, &v));
+    ASSERT_RC(CSP_EPERM, csp_chan_put(ch, V(1)));
+    csp_chan_release(ch);
+}
+
+static void *take_blocking_inside(void *arg)
+{
+    void *v = NULL;
+
+    ASSERT_RC(CSP_EPERM, csp_chan_take_blocking(arg, &v, CSP_FOREVER));
+    ASSERT_RC(CSP_EPERM, csp_chan_put_blocking(arg, V(1), CSP_FOREVER));
+    return V(1);
+}
+
+TEST(chan_take_blocking_inside_proc_returns_eperm)
+{
+    csp_chan *ch = chan0(), *res;
+
+    ASSERT_OK(csp_go(test_rt, take_blocking_inside, ch, &res));
+    ASSERT_EQ(1, U(join(res)));
+    csp_chan_release(ch);
+}
+
+static void *in_go_value(void *arg)
+{
+    (void)arg;
+    return V(csp_in_go() + 1);
+}
+
+TEST(in_go_is_true_only_inside_a_proc)
+{
+    csp_chan *res;
+
+    ASSERT_EQ(0, csp_in_go());
+    ASSERT_OK(csp_go(test_rt, in_go_value, NULL, &res));
+    ASSERT_EQ(2, U(join(res)));
+}
+
+/* ------------------------------------------------------------------------
+ * Stacks. */
+
+static unsigned recurse_impl(unsigned n);
+static unsigned (*volatile recurse)(unsigned) = recurse_impl;
+
+static unsigned recurse_impl(unsigned n)
+{
+    volatile unsigned char buf[200];
+
+    for (unsigned i = 0; i < sizeof buf; i++)
+        buf[i] = (unsigned char)n;
+    if (n == 0)
+        return buf[7];
+    return recurse(n - 1) + buf[n % sizeof buf];
+}
+
+static void *deep(void *arg)
+{
+    /* About 256 bytes a frame: 600 frames use ~150 KiB of 256 KiB. */
+    return V(recurse((unsigned)U(arg)) + 1);
+}
+
+TEST(proc_deep_recursion_fits_in_default_stack)
+{
+    csp_chan *res;
+
+    ASSERT_OK(csp_go(test_rt, deep, V(600), &res));
+    ASSERT_NE(0, U(join(res)));
+}
+
+static unsigned forever_impl(unsigned n);
+static unsigned (*volatile forever)(unsigned) = forever_impl;
+
+static unsigned forever_impl(unsigned n)
+{
+    volatile unsigned char buf[256];
+
+    for (unsigned i = 0; i < sizeof buf; i++)
+        buf[i] = (unsigned char)n;
+    return forever(n + 1) + buf[n % sizeof buf];
+}
+
+static void *overflow(void *arg)
+{
+    (void)arg;
+    return V(forever(0));
+}
+
+TEST(proc_stack_overflow_hits_guard_page)
+{
+    int status;
+    pid_t pid;
+
+    fflush(stderr);
+    pid = fork(); /* test_rt has no threads yet: safe to fork */
+    ASSERT_TRUE(pid >= 0);
+    if (pid == 0) {
+        struct rlimit no_core = {0, 0};
+        csp_chan *res;
+
+        setrlimit(RLIMIT_CORE, &no_core);
+        signal(SIGSEGV, SIG_DFL);
+        signal(SIGBUS, SIG_DFL);
+        if (csp_go(test_rt, overflow, NULL, &res) != CSP_OK)
+            _exit(3);
+        csp_chan_take_blocking(res, &(void *){0}, deadline_in(8 * SEC));
+        _exit(4);
+    }
+    ASSERT_EQ(pid, waitpid(pid, &status, 0));
+    ASSERT_TRUE(WIFSIGNALED(status));
+    ASSERT_EQ(SIGSEGV, WTERMSIG(status));
+}
+
+/* ------------------------------------------------------------------------
+ * Migration (DESIGN §4.4): after every park, the thread's TLS worker is
+ * the proc's worker. The library is built -O2 -fPIC; this file reads TLS
+ * only through csp__tls(). */
+
+struct mig {
+    csp_chan *ch;
+    long parks, moves, mismatches;
+};
+
+static void *park_and_check(void *arg)
+{
+    struct mig *m = arg;
+    struct csp__proc *p = csp__proc_current();
+    struct csp__worker *last = p->worker;
+    void *v;
+
+    for (long i = 0; i < m->parks; i++) {
+        ASSERT_OK(csp_chan_take(m->ch, &v));
+        if (csp__tls()->worker != p->worker || csp__tls()->proc != p)
+            m->mismatches++;
+        if (p->worker != last)
+            m->moves++;
+        last = p->worker;
+    }
+    return V(1);
+}
+
+TEST(proc_migration_keeps_tls_worker_equal_to_proc_worker)
+{
+    struct mig m = {chan0(), 10000, 0, 0};
+    csp_chan *res;
+
+    ASSERT_OK(csp_go(test_rt, park_and_check, &m, &res));
+    /* Each put comes from this thread: the proc is readied through the
+     * inject queue and may resume on either worker. */
+    for (long i = 0; i < m.parks; i++)
+        ASSERT_OK(csp_chan_put_blocking(m.ch, V(1), deadline_in(8 * SEC)));
+    ASSERT_EQ(1, U(join(res)));
+    ASSERT_EQ(0, m.mismatches);
+    fprintf(stderr, "migrations: %ld of %ld parks\n", m.moves, m.parks);
+    ASSERT_TRUE(m.moves > 0);
+    csp_chan_release(m.ch);
+}
+
+static _Atomic(pthread_t) seen[64];
+static _Atomic int nseen;
+
+static void note_thread(void)
+{
+    pthread_t me = pthread_self();
+    int n = atomic_load(&nseen);
+
+    for (int i = 0; i < n; i++)
+        if (pthread_equal(atomic_load(&seen[i]), me))
+            return;
+    if (n < 64 && atomic_compare_exchange_strong(&nseen, &n, n + 1))
+        atomic_store(&seen[n], me);
+}
+
+static void *busy_then_note(void *arg)
+{
+    int64_t until = csp_now_ns() + 20000;
+
+    (void)arg;
+    while (csp_now_ns() < until)
+        ;
+    note_thread();
+    return NULL;
+}
+
+TEST(procs_run_on_more_than_one_worker)
+{
+    csp_chan *last = NULL;
+    int64_t give_up = deadline_in(8 * SEC);
+
+    while (atomic_load(&nseen) < 2 && csp_now_ns() < give_up) {
+        for (int i = 0; i < 200; i++) {
+            csp_chan *res;
+            ASSERT_OK(csp_go(test_rt, busy_then_note, NULL, &res));
+            if (last)
+                join(last);
+            last = res;
+        }
+    }
+    join(last);
+    ASSERT_TRUE(atomic_load(&nseen) >= 2);
+}
+
+static void *pinned_parker(void *arg)
+{
+    struct mig *m = arg;
+    struct csp__proc *p = csp__proc_current();
+    struct csp__worker *home = p->worker;
+    void *v;
+
+    for (long i = 0; i < m->parks; i++) {
+        ASSERT_OK(csp_chan_take(m->ch, &v));
+        if (p->worker != home || csp__tls()->worker != home)
+            m->moves++;
+    }
+    return V(1);
+}
+
+TEST(pinned_proc_always_resumes_on_its_worker)
+{
+    struct mig m = {chan0(), 5000, 0, 0};
+    csp_chan *res;
+
+    ASSERT_OK(csp_go_ex(test_rt, pinned_parker, &m, CSP_GO_PINNED, 0, &res));
+    for (long i = 0; i < m.parks; i++)
+        ASSERT_OK(csp_chan_put_blocking(m.ch, V(1), deadline_in(8 * SEC)));
+    ASSERT_EQ(1, U(join(res)));
+    ASSERT_EQ(0, m.moves);
+    csp_chan_release(m.ch);
+}
+
+static void *pinned_yielder(void *arg)
+{
+    struct csp__proc *p = csp__proc_current();
+    struct csp__worker *home = p->worker;
+    long moves = 0;
+
+    (void)arg;
+    for (int i = 0; i < 2000; i++) {
+        ASSERT_OK(csp_yield());
+        moves += p->worker != home;
+    }
+    return V(moves + 1);
+}
+
+TEST(pinned_proc_yields_on_its_worker)
+{
+    csp_chan *res[4];
+
+    for (int i = 0; i < 4; i++)
+        ASSERT_OK(csp_go_ex(test_rt, pinned_yielder, NULL, CSP_GO_PINNED, 0,
+                            &res[i]));
+    for (int i = 0; i < 4; i++)
+        ASSERT_EQ(1, U(join(res[i])));
+}
+
+/* ------------------------------------------------------------------------
+ * Sleep and yield. */
+
+static void *sleeper(void *arg)
+{
+    int64_t t0 = csp_now_ns();
+
+    ASSERT_OK(csp_sleep((uint64_t)U(arg)));
+    return V((csp_now_ns() - t0) / 1000000 + 1);
+}
+
+TEST(sleep_parks_at_least_the_given_time)
+{
+    csp_chan *res;
+    uintptr_t ms;
+
+    ASSERT_OK(csp_go(test_rt, sleeper, V(20), &res));
+    ms = U(join(res)) - 1;
+    ASSERT_TRUE(ms >= 20);
+    ASSERT_TRUE(ms < 2000); /* tolerance for a loaded machine */
+}
+
+TEST(sleep_outside_proc_returns_eperm)
+{
+    ASSERT_RC(CSP_EPERM, csp_sleep(1));
+}
+
+TEST(yield_outside_proc_returns_eperm)
+{
+    ASSERT_RC(CSP_EPERM, csp_yield());
+}
+
+static _Atomic int stop_flag;
+
+static void *yield_until_flag(void *arg)
+{
+    long n = 0;
+
+    (void)arg;
+    while (!atomic_load(&stop_flag)) {
+        ASSERT_OK(csp_yield());
+        n++;
+    }
+    return V(n + 1);
+}
+
+static void *set_flag(void *arg)
+{
+    (void)arg;
+    atomic_store(&stop_flag, 1);
+    return NULL;
+}
+
+static void *spawn_yielder_and_setter(void *arg)
+{
+    csp_chan *a, *b;
+    void *v = NULL;
+
+    (void)arg;
+    /* Both land on this worker's ring; with one worker the setter runs
+     * only if yield puts the yielder behind it. */
+    ASSERT_OK(csp_go(test_rt, yield_until_flag, NULL, &a));
+    ASSERT_OK(csp_go(test_rt, set_flag, NULL, &b));
+    ASSERT_OK(csp_chan_take(a, &v));
+    ASSERT_RC(CSP_ECLOSED, csp_chan_take(b, &(void *){0}));
+    csp_chan_release(a);
+    csp_chan_release(b);
+    return v;
+}
+
+TEST(yield_lets_another_proc_run_on_one_worker)
+{
+    csp_chan *res;
+
+    ASSERT_OK(csp_rt_set(test_rt, CSP_RT_THREADS, 1));
+    ASSERT_OK(csp_go(test_rt, spawn_yielder_and_setter, NULL, &res));
+    ASSERT_TRUE(U(join(res)) >= 1);
+}
