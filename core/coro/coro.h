@@ -174,13 +174,15 @@ static inline uint64_t csp__coro_fpenv(void)
  *
  * A stack is [lo, lo+size), 16-byte aligned. The first max_guarded stacks
  * a pool maps have a PROT_NONE guard page below lo: an overflow faults
- * (SIGSEGV). Beyond that (vm.max_map_count allows only ~32k guarded
- * stacks, DESIGN §2.2), or once the kernel refuses more mappings, stacks
- * are carved from unguarded slabs (one mapping for many stacks) and an
- * overflow is caught after the fact by a canary word just below lo, which
- * csp__stack_check verifies at every park and exit. A canary catches only
- * an overflow that writes it; a frame that jumps past it corrupts the
- * neighbouring stack unseen.
+ * (SIGSEGV). Each guarded stack costs two kernel mappings, and
+ * vm.max_map_count (65530) bounds mappings per process, so all pools
+ * together guard at most csp__stack_guard_cap() stacks (24573 by default,
+ * leaving 16k mappings to the rest of the process). Beyond either budget,
+ * or once a guarded mapping fails, stacks are carved from unguarded slabs
+ * (one mapping for many stacks) and an overflow is caught after the fact
+ * by a canary word just below lo, which csp__stack_check verifies at
+ * every park and exit. A canary catches only an overflow that writes it;
+ * a frame that jumps past it corrupts the neighbouring stack unseen.
  *
  * Pages are committed on first touch: a parked process costs the pages
  * its frames touched (1-2); the canary shares the page at the top of the
@@ -189,8 +191,8 @@ static inline uint64_t csp__coro_fpenv(void)
  * A free stack goes to its worker's cache (LIFO, owned by that worker, no
  * lock), and past cache_max half the cache spills to the pool's free list
  * (one mutex, a leaf lock). A get from a non-empty cache makes no syscall
- * and takes no lock. Mappings are only returned by csp__stack_pool_free;
- * csp__stack_pool_trim gives free stacks' pages back to the kernel and is
+ * and takes no lock. Mappings are returned only by csp__stack_pool_free
+ * (an oversized stack's by its put); csp__stack_pool_trim gives free stacks' pages back to the kernel and is
  * for housekeeping, never the spawn or exit path.
  */
 struct csp__stack_slab; /* stack.c */
@@ -227,9 +229,10 @@ size_t csp__stack_pool_trim(struct csp__stack_pool *pool, size_t keep);
 struct csp__stack_cache *csp__stack_cache_new(struct csp__stack_pool *pool);
 void csp__stack_cache_free(struct csp__stack_cache *c); /* accepts NULL */
 
-/* Get a stack of at least SIZE usable bytes (0: the pool's size). A SIZE
- * up to the pool's is served by a pool stack; a larger one gets its own
- * mapping, unmapped again by put. NULL when out of memory or mappings.
+/* Get a stack for SIZE usable bytes (0: the pool's size). A SIZE up to
+ * the pool's is served by a pool stack (whose usable size is the pool's,
+ * less 16 bytes if canary-only); a larger one gets a mapping of its own,
+ * of at least SIZE, unmapped again by put. NULL when out of memory.
  * The _pool_ variants serve threads with no cache, under the pool lock. */
 struct csp__stack *csp__stack_get(struct csp__stack_cache *c, size_t size);
 void csp__stack_put(struct csp__stack_cache *c, struct csp__stack *s);
@@ -255,10 +258,14 @@ int64_t csp__stack_pool_mapped(struct csp__stack_pool *pool);
 int64_t csp__stack_pool_reused(struct csp__stack_pool *pool);
 /* Guarded stacks among those mapped. */
 int64_t csp__stack_pool_guarded(struct csp__stack_pool *pool);
+/* Guarded stacks all pools of the process may map together. */
+long csp__stack_guard_cap(void);
 
-/* Test hook: when > 0, the Nth next get that needs a fresh stack (none
- * free in the cache or the pool) fails as if the kernel refused the
- * memory (1 = the next one). 0 disables. Atomic; for tests only. */
+/* Test hooks, atomic, for tests only; 0 disables. When > 0, the Nth next
+ * (1 = the next one) get that needs a fresh stack (none free in the cache
+ * or the pool) fails as if out of memory, or the Nth next guard page
+ * fails as if the kernel had no mapping left. */
 extern _Atomic long csp__fail_stack_map;
+extern _Atomic long csp__fail_stack_guard;
 
 #endif /* CSP_CORO_H */

@@ -6,10 +6,15 @@
  *
  *   guarded   [guard|stack][guard|stack]...  mapped PROT_NONE; a slot is
  *             opened (mprotect RW) when first carved, leaving its guard
- *             page below it. Each opened slot adds two kernel mappings, so
- *             only max_guarded stacks (default 16384; vm.max_map_count is
- *             65530) are guarded, and once the kernel refuses a mapping
- *             the pool stops trying.
+ *             page below it. Each opened slot adds two kernel mappings,
+ *             and vm.max_map_count (default 65530) bounds them for the
+ *             whole process. So a pool guards at most max_guarded stacks
+ *             (default 16384), all pools together at most
+ *             csp__stack_guard_cap()
+ *             (half of vm.max_map_count less 8192 pairs: 24573 by
+ *             default), which leaves mappings for the rest of the
+ *             process; and once a guarded mapping fails the pool stops
+ *             trying.
  *   unguarded [page|stack|stack|...]  one RW mapping for up to 4096 stacks.
  *             The canary of slot i is the word just below its lo, in the
  *             last 16 bytes of slot i-1 (for slot 0, of the leading page),
@@ -26,8 +31,9 @@
  *   - A canary is written when its slot is carved and never written again;
  *     madvise in csp__stack_pool_trim spares every slot's top page, where
  *     the next slot's canary lives.
- *   - pool->nguarded counts guarded stacks mapped and never exceeds
- *     pool->max_guarded.
+ *   - pool->nguarded counts the pool's guarded stacks mapped and never
+ *     exceeds pool->max_guarded; guarded_total counts them over all pools
+ *     and never exceeds csp__stack_guard_cap().
  *
  * Locking: pool->lock (a leaf lock) guards the pool's free list, its slabs
  * and its counters. A cache is owned by one thread and has no lock; only
@@ -70,6 +76,13 @@ enum {
 };
 
 _Atomic long csp__fail_stack_map;
+_Atomic long csp__fail_stack_guard;
+
+/* Guarded stacks mapped by all pools of the process. Reserved before a
+ * guard is made (fetch_add, relaxed: it is a budget, not a handshake) and
+ * released when the guard is unmapped or could not be made. */
+static _Atomic long guarded_total;
+static _Atomic long guard_cap_value; /* 0: not read yet */
 
 /* The canary of a guarded stack: a constant that always passes. */
 static const uint64_t guarded_canary = CSP__STACK_CANARY;
@@ -112,17 +125,59 @@ struct csp__stack_pool {
     struct csp__stack_cache *caches; /* live caches */
 };
 
-static int take_fault(void)
+static int take_fault(_Atomic long *counter)
 {
-    long n = atomic_load_explicit(&csp__fail_stack_map, memory_order_relaxed);
+    long n = atomic_load_explicit(counter, memory_order_relaxed);
 
     while (n > 0) {
-        if (atomic_compare_exchange_weak_explicit(&csp__fail_stack_map, &n,
-                                                  n - 1, memory_order_relaxed,
+        if (atomic_compare_exchange_weak_explicit(counter, &n, n - 1,
+                                                  memory_order_relaxed,
                                                   memory_order_relaxed))
             return n == 1;
     }
     return 0;
+}
+
+/* How many guarded stacks the whole process may map: half the kernel's
+ * mapping limit (two mappings per guarded stack), less 8192 pairs for
+ * everything else. Read once; concurrent first readers store the same
+ * value. */
+long csp__stack_guard_cap(void)
+{
+    long cap = atomic_load_explicit(&guard_cap_value, memory_order_relaxed);
+
+    if (cap > 0)
+        return cap;
+    long max_maps = 65530;
+    FILE *f = fopen("/proc/sys/vm/max_map_count", "r");
+    if (f) {
+        long v;
+        if (fscanf(f, "%ld", &v) == 1 && v > 0)
+            max_maps = v;
+        fclose(f);
+    }
+    cap = max_maps / 2 - 8192;
+    if (cap < 1)
+        cap = 1;
+    atomic_store_explicit(&guard_cap_value, cap, memory_order_relaxed);
+    return cap;
+}
+
+/* Reserve one guarded stack from the process budget. */
+static int guard_reserve(void)
+{
+    long cap = csp__stack_guard_cap();
+
+    if (atomic_fetch_add_explicit(&guarded_total, 1, memory_order_relaxed) <
+        cap)
+        return 1;
+    atomic_fetch_sub_explicit(&guarded_total, 1, memory_order_relaxed);
+    return 0;
+}
+
+static void guard_release(long n)
+{
+    atomic_fetch_sub_explicit(&guarded_total, n, memory_order_relaxed);
 }
 
 static void *map(size_t len, int prot)
@@ -186,6 +241,8 @@ static void slab_destroy(struct csp__stack_slab *sl)
         ASAN_UNPOISON_MEMORY_REGION(s->lo, s->size);
 #endif
     }
+    if (sl->guarded)
+        guard_release((long)sl->used);
     munmap(sl->map, sl->map_size);
     free(sl);
 }
@@ -241,7 +298,8 @@ static struct csp__stack *carve_guarded(struct csp__stack_slab *sl,
 {
     char *lo = sl->map + sl->used * (page + size) + page;
 
-    if (mprotect(lo, size, PROT_READ | PROT_WRITE) != 0)
+    if (take_fault(&csp__fail_stack_guard) ||
+        mprotect(lo, size, PROT_READ | PROT_WRITE) != 0)
         return NULL;
     struct csp__stack *s = &sl->stacks[sl->used++];
     s->lo = lo;
@@ -280,9 +338,10 @@ static struct csp__stack *fresh_stack(struct csp__stack_pool *pool)
 {
     struct csp__stack *s = NULL;
 
-    if (take_fault())
+    if (take_fault(&csp__fail_stack_map))
         return NULL;
-    if (!pool->guard_failed && pool->nguarded < pool->max_guarded) {
+    if (!pool->guard_failed && pool->nguarded < pool->max_guarded &&
+        guard_reserve()) {
         struct csp__stack_slab *sl = pool->gslab;
         if (!sl || sl->used == sl->cap) {
             size_t cap = pool->max_guarded - pool->nguarded;
@@ -302,6 +361,7 @@ static struct csp__stack *fresh_stack(struct csp__stack_pool *pool)
             return s;
         }
         /* Out of kernel mappings (or memory): canaries from now on. */
+        guard_release(1);
         pool->guard_failed = 1;
     }
     struct csp__stack_slab *sl = pool->uslab;
@@ -331,21 +391,24 @@ static struct csp__stack *oversize_get(struct csp__stack_pool *pool,
         return NULL;
     size = (size + CANARY_GAP + page - 1) / page * page;
     csp__mutex_lock(&pool->lock);
-    if (take_fault())
+    if (take_fault(&csp__fail_stack_map))
         goto out;
-    if (!pool->guard_failed && pool->nguarded < pool->max_guarded) {
+    if (!pool->guard_failed && pool->nguarded < pool->max_guarded &&
+        guard_reserve()) {
         sl = guarded_slab(page, size, 1);
         if (sl) {
             s = carve_guarded(sl, page, size);
             if (!s) {
-                slab_destroy(sl);
+                slab_destroy(sl); /* nothing carved, no guard held */
                 sl = NULL;
             }
         }
-        if (s)
+        if (s) {
             pool->nguarded++;
-        else
+        } else {
+            guard_release(1);
             pool->guard_failed = 1;
+        }
     }
     if (!s) {
         sl = unguarded_slab(page, size, 1);

@@ -329,7 +329,11 @@ struct pair {
     struct csp__coro *co;
 };
 
-static void step_switch(struct pair *p) { csp__coro_transfer(p->main, p->co, p); }
+static void step_switch(struct pair *p)
+{
+    csp__coro_transfer(p->main, p->co, p);
+}
+
 static void step_none(struct pair *p) { (void)p; }
 static void (*volatile step_fns[2])(struct pair *) = {step_none, step_switch};
 
@@ -730,6 +734,62 @@ TEST(stack_get_beyond_max_guarded_returns_unguarded)
     for (int i = 0; i < 3; i++)
         csp__stack_put(fx.cache, s[i]);
     fx_fini(&fx);
+}
+
+TEST(stack_get_after_guard_failure_returns_unguarded)
+{
+    struct fixture fx;
+
+    fx_init(&fx, 32 * 1024, 16, 0);
+    struct csp__stack *a = csp__stack_get(fx.cache, 0);
+    atomic_store(&csp__fail_stack_guard, 1);
+    struct csp__stack *b = csp__stack_get(fx.cache, 0);
+    atomic_store(&csp__fail_stack_guard, 0);
+    /* The pool stops trying: later stacks are unguarded too. */
+    struct csp__stack *c = csp__stack_get(fx.cache, 0);
+    ASSERT_NOT_NULL(b);
+    ASSERT_NOT_NULL(c);
+    ASSERT_TRUE(a->guarded);
+    ASSERT_FALSE(b->guarded);
+    ASSERT_FALSE(c->guarded);
+    ASSERT_EQ(1, csp__stack_pool_guarded(fx.pool));
+    memset(b->lo, 1, b->size);
+    csp__stack_check(b);
+    csp__stack_put(fx.cache, a);
+    csp__stack_put(fx.cache, b);
+    csp__stack_put(fx.cache, c);
+    fx_fini(&fx);
+}
+
+TEST(stack_guards_of_all_pools_stop_at_process_cap)
+{
+    long cap = csp__stack_guard_cap();
+    struct csp__stack_pool *p1 = csp__stack_pool_new(8192, (size_t)cap, 0);
+    struct csp__stack_pool *p2 = csp__stack_pool_new(8192, (size_t)cap, 0);
+    long half = cap / 2;
+
+    /* Mappings below the kernel limit are a process-wide resource: two
+     * pools with a budget of CAP each still guard CAP stacks in all. */
+    ASSERT_TRUE(cap > 0);
+    for (long i = 0; i < half; i++)
+        ASSERT_NOT_NULL(csp__stack_pool_get(p1, 0));
+    for (long i = half; i < cap + 10; i++)
+        ASSERT_NOT_NULL(csp__stack_pool_get(p2, 0));
+    ASSERT_EQ(half, csp__stack_pool_guarded(p1));
+    ASSERT_EQ(cap - half, csp__stack_pool_guarded(p2));
+    struct csp__stack *s = csp__stack_pool_get(p1, 0);
+    ASSERT_NOT_NULL(s);
+    ASSERT_FALSE(s->guarded);
+    /* The rest of the process can still map memory. */
+    void *m = mmap(NULL, 1 << 20, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    ASSERT_TRUE(m != MAP_FAILED);
+    munmap(m, 1 << 20);
+    /* Freeing a pool gives its guards back to the others. */
+    csp__stack_pool_free(p1);
+    s = csp__stack_pool_get(p2, 0);
+    ASSERT_TRUE(s->guarded);
+    csp__stack_pool_free(p2);
 }
 
 TEST(stack_get_larger_than_pool_maps_own_stack)
