@@ -61,8 +61,7 @@ uint64_t test_seed(void);
  * Registration and assertions. Nothing below is called directly.
  */
 typedef void (*test__fn)(void);
-void test__register(const char *name, test__fn fn, const char *file,
-                    int line);
+void test__register(const char *name, test__fn fn, const char *file, int line);
 
 #if defined(__GNUC__)
 #define TEST__NORETURN __attribute__((noreturn))
@@ -73,82 +72,79 @@ void test__register(const char *name, test__fn fn, const char *file,
 
 TEST__NORETURN void test__fail(const char *file, int line, const char *what,
                                const char *expr);
-TEST__NORETURN void test__fail_int(const char *file, int line,
-                                   const char *what, const char *expr_a,
-                                   const char *expr_b, intmax_t a,
-                                   intmax_t b);
+TEST__NORETURN void test__fail_int(const char *file, int line, const char *what,
+                                   const char *expr_a, const char *expr_b,
+                                   intmax_t a, intmax_t b);
 /* EXPR_B NULL: a one-argument assertion about A. Pointers travel as
  * integers, so that passing the address of an uninitialised object is not
  * mistaken for reading it. */
-TEST__NORETURN void test__fail_ptr(const char *file, int line,
-                                   const char *what, const char *expr_a,
-                                   const char *expr_b, uintptr_t a,
-                                   uintptr_t b);
-TEST__NORETURN void test__fail_rc(const char *file, int line,
-                                  const char *expr, int expected, int got);
+TEST__NORETURN void test__fail_ptr(const char *file, int line, const char *what,
+                                   const char *expr_a, const char *expr_b,
+                                   uintptr_t a, uintptr_t b);
+TEST__NORETURN void test__fail_rc(const char *file, int line, const char *expr,
+                                  int expected, int got);
 
-#define TEST(name)                                                           \
-    static void test__body_##name(void);                                     \
-    TEST__CTOR static void test__reg_##name(void)                            \
-    {                                                                        \
-        test__register(#name, test__body_##name, __FILE__, __LINE__);        \
-    }                                                                        \
+#define TEST(name)                                                             \
+    static void test__body_##name(void);                                       \
+    TEST__CTOR static void test__reg_##name(void)                              \
+    {                                                                          \
+        test__register(#name, test__body_##name, __FILE__, __LINE__);          \
+    }                                                                          \
     static void test__body_##name(void)
 
-#define ASSERT_TRUE(x)                                                       \
-    do {                                                                     \
-        if (!(x))                                                            \
-            test__fail(__FILE__, __LINE__, "ASSERT_TRUE", #x);               \
+#define ASSERT_TRUE(x)                                                         \
+    do {                                                                       \
+        if (!(x))                                                              \
+            test__fail(__FILE__, __LINE__, "ASSERT_TRUE", #x);                 \
     } while (0)
 
-#define ASSERT_FALSE(x)                                                      \
-    do {                                                                     \
-        if (x)                                                               \
-            test__fail(__FILE__, __LINE__, "ASSERT_FALSE", #x);              \
+#define ASSERT_FALSE(x)                                                        \
+    do {                                                                       \
+        if (x)                                                                 \
+            test__fail(__FILE__, __LINE__, "ASSERT_FALSE", #x);                \
     } while (0)
 
-#define TEST__CMP_INT(what, op, a, b)                                        \
-    do {                                                                     \
-        intmax_t test__a_ = (intmax_t)(a);                                   \
-        intmax_t test__b_ = (intmax_t)(b);                                   \
-        if (!(test__a_ op test__b_))                                         \
-            test__fail_int(__FILE__, __LINE__, what, #a, #b, test__a_,       \
-                           test__b_);                                        \
+#define TEST__CMP_INT(what, op, a, b)                                          \
+    do {                                                                       \
+        intmax_t test__a_ = (intmax_t)(a);                                     \
+        intmax_t test__b_ = (intmax_t)(b);                                     \
+        if (!(test__a_ op test__b_))                                           \
+            test__fail_int(__FILE__, __LINE__, what, #a, #b, test__a_,         \
+                           test__b_);                                          \
     } while (0)
 
 #define ASSERT_EQ(a, b) TEST__CMP_INT("ASSERT_EQ", ==, a, b)
 #define ASSERT_NE(a, b) TEST__CMP_INT("ASSERT_NE", !=, a, b)
 
-#define ASSERT_PTR_EQ(a, b)                                                  \
-    do {                                                                     \
-        uintptr_t test__pa_ = (uintptr_t)(const void *)(a);                  \
-        uintptr_t test__pb_ = (uintptr_t)(const void *)(b);                  \
-        if (test__pa_ != test__pb_)                                          \
-            test__fail_ptr(__FILE__, __LINE__, "ASSERT_PTR_EQ", #a, #b,      \
-                           test__pa_, test__pb_);                            \
+#define ASSERT_PTR_EQ(a, b)                                                    \
+    do {                                                                       \
+        uintptr_t test__pa_ = (uintptr_t)(const void *)(a);                    \
+        uintptr_t test__pb_ = (uintptr_t)(const void *)(b);                    \
+        if (test__pa_ != test__pb_)                                            \
+            test__fail_ptr(__FILE__, __LINE__, "ASSERT_PTR_EQ", #a, #b,        \
+                           test__pa_, test__pb_);                              \
     } while (0)
 
-#define ASSERT_NULL(p)                                                       \
-    do {                                                                     \
-        uintptr_t test__p_ = (uintptr_t)(const void *)(p);                   \
-        if (test__p_ != 0)                                                   \
-            test__fail_ptr(__FILE__, __LINE__, "ASSERT_NULL", #p, NULL,      \
-                           test__p_, 0);                                     \
+#define ASSERT_NULL(p)                                                         \
+    do {                                                                       \
+        uintptr_t test__p_ = (uintptr_t)(const void *)(p);                     \
+        if (test__p_ != 0)                                                     \
+            test__fail_ptr(__FILE__, __LINE__, "ASSERT_NULL", #p, NULL,        \
+                           test__p_, 0);                                       \
     } while (0)
 
-#define ASSERT_NOT_NULL(p)                                                   \
-    do {                                                                     \
-        if ((const void *)(p) == NULL)                                       \
-            test__fail(__FILE__, __LINE__, "ASSERT_NOT_NULL", #p);           \
+#define ASSERT_NOT_NULL(p)                                                     \
+    do {                                                                       \
+        if ((const void *)(p) == NULL)                                         \
+            test__fail(__FILE__, __LINE__, "ASSERT_NOT_NULL", #p);             \
     } while (0)
 
-#define ASSERT_RC(expected, expr)                                            \
-    do {                                                                     \
-        int test__want_ = (int)(expected);                                   \
-        int test__got_ = (int)(expr);                                        \
-        if (test__got_ != test__want_)                                       \
-            test__fail_rc(__FILE__, __LINE__, #expr, test__want_,            \
-                          test__got_);                                       \
+#define ASSERT_RC(expected, expr)                                              \
+    do {                                                                       \
+        int test__want_ = (int)(expected);                                     \
+        int test__got_ = (int)(expr);                                          \
+        if (test__got_ != test__want_)                                         \
+            test__fail_rc(__FILE__, __LINE__, #expr, test__want_, test__got_); \
     } while (0)
 
 #define ASSERT_OK(expr) ASSERT_RC(CSP_OK, expr)

@@ -50,15 +50,13 @@ struct test_entry {
 static struct test_entry *tests;
 static size_t ntests, tests_cap;
 
-void test__register(const char *name, test__fn fn, const char *file,
-                    int line)
+void test__register(const char *name, test__fn fn, const char *file, int line)
 {
     if (ntests == tests_cap) {
         size_t cap = tests_cap ? tests_cap * 2 : 256;
         struct test_entry *t = realloc(tests, cap * sizeof *t);
         if (t == NULL) {
-            fprintf(stderr, "csp_tests: out of memory registering %s\n",
-                    name);
+            fprintf(stderr, "csp_tests: out of memory registering %s\n", name);
             abort();
         }
         tests = t;
@@ -87,9 +85,11 @@ static int check_duplicates(void)
     for (size_t i = 0; i < ntests; i++)
         for (size_t j = i + 1; j < ntests; j++)
             if (strcmp(tests[i].name, tests[j].name) == 0) {
-                fprintf(stderr, "csp_tests: test %s defined twice: %s:%d and "
-                        "%s:%d\n", tests[i].name, tests[i].file,
-                        tests[i].line, tests[j].file, tests[j].line);
+                fprintf(stderr,
+                        "csp_tests: test %s defined twice: %s:%d and "
+                        "%s:%d\n",
+                        tests[i].name, tests[i].file, tests[i].line,
+                        tests[j].file, tests[j].line);
                 dup = 1;
             }
     return dup;
@@ -101,15 +101,16 @@ static int check_duplicates(void)
  * that exit, so messages never interleave. */
 
 static const char *current_name = "(none)";
-static atomic_int failing;      /* 0 until the first failure */
-static atomic_int seed_used;    /* test_seed() was called */
-static uint64_t seed_value;     /* set before the body runs */
+static atomic_int failing;   /* 0 until the first failure */
+static atomic_int seed_used; /* test_seed() was called */
+static uint64_t seed_value;  /* set before the body runs */
 
 TEST__NORETURN static void fail_exit(void)
 {
     if (atomic_load_explicit(&seed_used, memory_order_relaxed))
-        fprintf(stderr, "  seed: %" PRIu64 " (rerun with CSP_TEST_SEED=%"
-                PRIu64 ")\n", seed_value, seed_value);
+        fprintf(stderr,
+                "  seed: %" PRIu64 " (rerun with CSP_TEST_SEED=%" PRIu64 ")\n",
+                seed_value, seed_value);
     fprintf(stderr, "FAIL %s\n", current_name);
     fflush(stderr);
     fflush(stdout);
@@ -141,8 +142,7 @@ static void print_int(const char *expr, intmax_t v)
     fputc('\n', stderr);
 }
 
-void test__fail(const char *file, int line, const char *what,
-                const char *expr)
+void test__fail(const char *file, int line, const char *what, const char *expr)
 {
     fail_begin(file, line);
     fprintf(stderr, "  %s(%s)\n", what, expr);
@@ -169,14 +169,16 @@ void test__fail_ptr(const char *file, int line, const char *what,
         fprintf(stderr, "  %s(%s)\n    %s = %#" PRIxPTR "\n", what, expr_a,
                 expr_a, a);
     } else {
-        fprintf(stderr, "  %s(%s, %s)\n    %s = %#" PRIxPTR "\n    %s = %#"
-                PRIxPTR "\n", what, expr_a, expr_b, expr_a, a, expr_b, b);
+        fprintf(stderr,
+                "  %s(%s, %s)\n    %s = %#" PRIxPTR "\n    %s = %#" PRIxPTR
+                "\n",
+                what, expr_a, expr_b, expr_a, a, expr_b, b);
     }
     fail_exit();
 }
 
-void test__fail_rc(const char *file, int line, const char *expr,
-                   int expected, int got)
+void test__fail_rc(const char *file, int line, const char *expr, int expected,
+                   int got)
 {
     fail_begin(file, line);
     fprintf(stderr, "  %s\n    returned %d (%s: %s)\n    expected %d (%s)\n",
@@ -212,15 +214,15 @@ struct block_hdr {
 };
 
 #define HDR_ALIGN alignof(max_align_t)
-#define HDR_SIZE                                                             \
+#define HDR_SIZE                                                               \
     ((sizeof(struct block_hdr) + HDR_ALIGN - 1) / HDR_ALIGN * HDR_ALIGN)
 #define MAGIC_LIVE 0xc5a110c5u
 #define MAGIC_FREED 0xdeadf4eeu
 
-static atomic_long live_blocks;  /* blocks allocated and not yet freed */
-static atomic_long live_bytes;   /* their sizes, as the caller asked */
-static atomic_long alloc_calls;  /* allocation attempts, failed included */
-static atomic_long fail_budget;  /* -1: no injection; else allocations left */
+static atomic_long live_blocks; /* blocks allocated and not yet freed */
+static atomic_long live_bytes;  /* their sizes, as the caller asked */
+static atomic_long alloc_calls; /* allocation attempts, failed included */
+static atomic_long fail_budget; /* -1: no injection; else allocations left */
 
 /* One allocation attempt: false if fault injection refuses it. */
 static int take_budget(void)
@@ -241,17 +243,17 @@ static int take_budget(void)
     }
 }
 
-static struct block_hdr *header_of(void *ptr, size_t old_size,
-                                   const char *op)
+static struct block_hdr *header_of(void *ptr, size_t old_size, const char *op)
 {
     struct block_hdr *h = (struct block_hdr *)((char *)ptr - HDR_SIZE);
     if (h->magic != MAGIC_LIVE)
         runner_fail("test_alloc: %s of %p, which is not a live block "
-                    "(freed twice, or not from this allocator)", op, ptr);
+                    "(freed twice, or not from this allocator)",
+                    op, ptr);
     if (h->size != old_size)
         runner_fail("test_alloc: %s of %p with old_size %zu, but the block "
-                    "has %zu bytes (csp_alloc_fn wants the exact size)", op,
-                    ptr, old_size, h->size);
+                    "has %zu bytes (csp_alloc_fn wants the exact size)",
+                    op, ptr, old_size, h->size);
     return h;
 }
 
@@ -298,8 +300,7 @@ void *test_alloc(void *ud, void *ptr, size_t old_size, size_t new_size)
 
 void test_fail_alloc_after(long n)
 {
-    atomic_store_explicit(&fail_budget, n < 0 ? -1 : n,
-                          memory_order_relaxed);
+    atomic_store_explicit(&fail_budget, n < 0 ? -1 : n, memory_order_relaxed);
 }
 
 long test_live_allocs(void)
@@ -377,7 +378,8 @@ static void run_one(const struct test_entry *t)
     rc = csp_rt_set(test_rt, CSP_RT_THREADS, 2);
     if (rc != CSP_OK)
         runner_fail("csp_rt_set(test_rt, CSP_RT_THREADS, 2) returned %d "
-                    "(%s)", rc, csp_errname(rc));
+                    "(%s)",
+                    rc, csp_errname(rc));
 
     t->fn();
 
@@ -386,7 +388,8 @@ static void run_one(const struct test_entry *t)
         rc = csp_rt_free(test_rt, 0);
         if (rc != CSP_OK) {
             fail_begin(current_file, current_line);
-            fprintf(stderr, "  csp_rt_free(test_rt, 0) after the test "
+            fprintf(stderr,
+                    "  csp_rt_free(test_rt, 0) after the test "
                     "returned %d (%s): something is still pending\n",
                     rc, csp_errname(rc));
             csp_rt_dump(test_rt, stderr);
@@ -398,7 +401,8 @@ static void run_one(const struct test_entry *t)
     long bytes = test_live_bytes();
     if (blocks != 0 || bytes != 0)
         runner_fail("leak: %ld allocations (%ld bytes) still live after "
-                    "the runtime was freed", blocks, bytes);
+                    "the runtime was freed",
+                    blocks, bytes);
     printf("PASS %s (%.1f ms)\n", t->name, now_ms() - start);
     fflush(stdout);
 }
@@ -437,8 +441,7 @@ static int run_all(const char *prefix)
         }
         failed++;
         if (WIFSIGNALED(status) && WTERMSIG(status) == SIGALRM)
-            printf("FAIL %s (timeout after %d s)\n", t->name,
-                   TEST_TIMEOUT_S);
+            printf("FAIL %s (timeout after %d s)\n", t->name, TEST_TIMEOUT_S);
         else if (WIFSIGNALED(status))
             printf("FAIL %s (signal %d: %s)\n", t->name, WTERMSIG(status),
                    strsignal(WTERMSIG(status)));
