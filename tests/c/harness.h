@@ -104,17 +104,18 @@ TEST__NORETURN void test__fail_rc(const char *file, int line, const char *expr,
             test__fail(__FILE__, __LINE__, "ASSERT_FALSE", #x);                \
     } while (0)
 
-#define TEST__CMP_INT(what, op, a, b)                                          \
+#define TEST__CMP_INT(what, op, a, b, sa, sb)                                  \
     do {                                                                       \
         intmax_t test__a_ = (intmax_t)(a);                                     \
         intmax_t test__b_ = (intmax_t)(b);                                     \
         if (!(test__a_ op test__b_))                                           \
-            test__fail_int(__FILE__, __LINE__, what, #a, #b, test__a_,         \
+            test__fail_int(__FILE__, __LINE__, what, sa, sb, test__a_,         \
                            test__b_);                                          \
     } while (0)
 
-#define ASSERT_EQ(a, b) TEST__CMP_INT("ASSERT_EQ", ==, a, b)
-#define ASSERT_NE(a, b) TEST__CMP_INT("ASSERT_NE", !=, a, b)
+/* The operands are stringised here, before they are macro-expanded. */
+#define ASSERT_EQ(a, b) TEST__CMP_INT("ASSERT_EQ", ==, a, b, #a, #b)
+#define ASSERT_NE(a, b) TEST__CMP_INT("ASSERT_NE", !=, a, b, #a, #b)
 
 #define ASSERT_PTR_EQ(a, b)                                                    \
     do {                                                                       \
