@@ -1,0 +1,347 @@
+/* chan.c - channel userdata and the single-case operations.
+ *
+ * A channel userdata holds one reference to its csp_chan; __gc releases it
+ * (ops in flight hold their own references), __close (Lua 5.4) closes it.
+ * Every channel gets the state's drop hook, so values it discards are
+ * queued for release on the Lua thread.
+ *
+ * put and take never wait here: they issue a _cb op on the state's
+ * executor and either finish at once or return the op's id, which the Lua
+ * layer (csp.lua) waits on by yielding or by running the scheduler.
+ * Results: see each function; failures are nil, message, name.
+ */
+#include <inttypes.h>
+#include <math.h>
+#include <stdio.h>
+
+#include "lcsp.h"
+
+struct lcsp_chan *lcsp_tochan(lua_State *L, int idx)
+{
+    struct lcsp_chan *c = lua_touserdata(L, idx);
+
+    if (!c || !lua_getmetatable(L, idx))
+        return NULL;
+    if (!lua_rawequal(L, -1, LCSP_UV_CHANMT))
+        c = NULL;
+    lua_pop(L, 1);
+    return c;
+}
+
+struct lcsp_chan *lcsp_checkchan(lua_State *L, int idx)
+{
+    struct lcsp_chan *c = lcsp_tochan(L, idx);
+
+    if (!c)
+        luaL_argerror(L, idx, "channel expected");
+    if (!c->ch)
+        luaL_argerror(L, idx, "channel already collected");
+    return c;
+}
+
+/* Push a userdata owning one reference to CH (given to us). */
+void lcsp_pushchan(lua_State *L, csp_chan *ch, int timeout)
+{
+    struct lcsp_chan *c = lua_newuserdata(L, sizeof *c);
+
+    c->ch = ch;
+    c->timeout = timeout;
+    lua_pushvalue(L, LCSP_UV_CHANMT);
+    lua_setmetatable(L, -2);
+}
+
+/* core.chan(kind, cap) -> channel. kind is CSP_BUF_*; the Lua layer has
+ * parsed buffer specs. Transform channels come from core.chan_xf. */
+static int l_chan(lua_State *L)
+{
+    struct lcsp_state *st = lcsp_state(L);
+    lua_Integer kind = luaL_checkinteger(L, 1);
+    lua_Integer cap = luaL_optinteger(L, 2, 0);
+    csp_chan *ch;
+    int rc;
+
+    lcsp_check_step(L, st);
+    if (kind < CSP_BUF_NONE || kind > CSP_BUF_PROMISE)
+        return luaL_argerror(L, 1, "unknown buffer kind");
+    if (cap < 0 || (size_t)cap > CSP_CAP_MAX)
+        return luaL_argerror(L, 2, "buffer size out of range");
+    if ((kind == CSP_BUF_NONE || kind == CSP_BUF_PROMISE) && cap != 0)
+        return luaL_argerror(L, 2, "this kind takes no size");
+    if (kind != CSP_BUF_NONE && kind != CSP_BUF_PROMISE && cap == 0)
+        return luaL_argerror(L, 2, "buffer size must be at least 1");
+    luaL_checkstack(L, 2, "csp");
+    rc = csp_chan_new(&ch, st->rt, (int)kind, (size_t)cap, lcsp_drop_hook,
+                      st);
+    if (rc != CSP_OK)
+        return lcsp_fail(L, rc);
+    lcsp_pushchan(L, ch, 0);
+    return 1;
+}
+
+/* core.timeout(ms) -> channel that closes after MS milliseconds. */
+static int l_timeout(lua_State *L)
+{
+    struct lcsp_state *st = lcsp_state(L);
+    lua_Number ms = luaL_checknumber(L, 1);
+    csp_chan *ch;
+    int rc;
+
+    lcsp_check_step(L, st);
+    if (!(ms >= 0) || ms > 1099511627776.0)
+        return luaL_argerror(L, 1, "milliseconds out of range");
+    rc = csp_timeout(&ch, st->rt, (uint64_t)ceil(ms));
+    if (rc != CSP_OK)
+        return lcsp_fail(L, rc);
+    lcsp_pushchan(L, ch, 1);
+    return 1;
+}
+
+/* core.put(ch, v) -> true (done) | false, op id (pending) |
+ * nil, message, name. */
+static int l_put(lua_State *L)
+{
+    struct lcsp_state *st = lcsp_state(L);
+    struct lcsp_chan *c = lcsp_checkchan(L, 1);
+    struct lcsp_op *op;
+    void *v;
+    int rc;
+
+    luaL_checkany(L, 2);
+    if (lua_isnil(L, 2))
+        return luaL_argerror(L, 2, "cannot put nil on a channel");
+    lcsp_check_step(L, st);
+    op = lcsp_op_new(L, st, LCSP_OP_PUT);
+    v = lcsp_encode(L, st, 2);
+    op->timer = (uint8_t)c->timeout;
+    lcsp_enter(st, L);
+    rc = csp_chan_put_cb(c->ch, v, &st->exec, lcsp_done_cb, op, &op->pending);
+    lcsp_leave(st);
+    if (rc == CSP_PENDING) {
+        lcsp_op_pending(st, op);
+        lua_pushboolean(L, 0);
+        lua_pushinteger(L, op->id);
+        return 2;
+    }
+    lcsp_op_free(st, op);
+    if (rc == CSP_OK) {
+        lua_pushboolean(L, 1);
+        return 1;
+    }
+    lcsp_release(L, st, v);
+    return lcsp_fail(L, rc);
+}
+
+/* core.take(ch) -> value (done) | nil (closed) | nil, op id (pending) |
+ * nil, message, name. */
+static int l_take(lua_State *L)
+{
+    struct lcsp_state *st = lcsp_state(L);
+    struct lcsp_chan *c = lcsp_checkchan(L, 1);
+    struct lcsp_op *op;
+    void *v = NULL;
+    int rc;
+
+    lcsp_check_step(L, st);
+    op = lcsp_op_new(L, st, LCSP_OP_TAKE);
+    op->timer = (uint8_t)c->timeout;
+    lcsp_enter(st, L);
+    rc = csp_chan_take_cb(c->ch, &v, &st->exec, lcsp_done_cb, op,
+                          &op->pending);
+    lcsp_leave(st);
+    if (rc == CSP_PENDING) {
+        lcsp_op_pending(st, op);
+        lua_pushnil(L);
+        lua_pushinteger(L, op->id);
+        return 2;
+    }
+    lcsp_op_free(st, op);
+    if (rc == CSP_OK) {
+        lcsp_push(L, st, v);
+        lcsp_release(L, st, v);
+        return 1;
+    }
+    if (rc == CSP_ECLOSED) {
+        lua_pushnil(L);
+        return 1;
+    }
+    return lcsp_fail(L, rc);
+}
+
+/* ch:offer(v) -> true | nil, message, name (EAGAIN, ECLOSED, EPERM). */
+static int l_offer(lua_State *L)
+{
+    struct lcsp_state *st = lcsp_state(L);
+    struct lcsp_chan *c = lcsp_checkchan(L, 1);
+    void *v;
+    int rc;
+
+    luaL_checkany(L, 2);
+    if (lua_isnil(L, 2))
+        return luaL_argerror(L, 2, "cannot put nil on a channel");
+    lcsp_check_step(L, st);
+    v = lcsp_encode(L, st, 2);
+    lcsp_enter(st, L);
+    rc = csp_chan_offer(c->ch, v);
+    lcsp_leave(st);
+    if (rc == CSP_OK) {
+        lua_pushboolean(L, 1);
+        return 1;
+    }
+    lcsp_release(L, st, v);
+    return lcsp_fail(L, rc);
+}
+
+/* ch:poll() -> value | nil (closed and drained) | nil, message, "EAGAIN". */
+static int l_poll(lua_State *L)
+{
+    struct lcsp_state *st = lcsp_state(L);
+    struct lcsp_chan *c = lcsp_checkchan(L, 1);
+    void *v = NULL;
+    int rc;
+
+    lcsp_check_step(L, st);
+    luaL_checkstack(L, 4, "csp");
+    lcsp_enter(st, L);
+    rc = csp_chan_poll(c->ch, &v);
+    lcsp_leave(st);
+    if (rc == CSP_OK) {
+        lcsp_push(L, st, v);
+        lcsp_release(L, st, v);
+        return 1;
+    }
+    if (rc == CSP_ECLOSED) {
+        lua_pushnil(L);
+        return 1;
+    }
+    return lcsp_fail(L, rc);
+}
+
+/* ch:close() -> true | nil, message, "EPERM" (a timeout channel). */
+static int l_close(lua_State *L)
+{
+    struct lcsp_state *st = lcsp_state(L);
+    struct lcsp_chan *c = lcsp_checkchan(L, 1);
+    int rc;
+
+    lcsp_check_step(L, st);
+    luaL_checkstack(L, 4, "csp");
+    lcsp_enter(st, L);
+    rc = csp_chan_close(c->ch);
+    lcsp_leave(st);
+    if (rc != CSP_OK)
+        return lcsp_fail(L, rc);
+    lua_pushboolean(L, 1);
+    return 1;
+}
+
+static int l_closed(lua_State *L)
+{
+    lua_pushboolean(L, csp_chan_closed(lcsp_checkchan(L, 1)->ch));
+    return 1;
+}
+
+static int l_count(lua_State *L)
+{
+    lua_pushinteger(L, (lua_Integer)csp_chan_count(lcsp_checkchan(L, 1)->ch));
+    return 1;
+}
+
+static int l_id(lua_State *L)
+{
+    lua_pushnumber(L, (lua_Number)csp_chan_id(lcsp_checkchan(L, 1)->ch));
+    return 1;
+}
+
+static int l_is_timeout(lua_State *L)
+{
+    lua_pushboolean(L, lcsp_checkchan(L, 1)->timeout);
+    return 1;
+}
+
+/* core.is_chan(x) -> boolean */
+static int l_is_chan(lua_State *L)
+{
+    struct lcsp_chan *c = lcsp_tochan(L, 1);
+    lua_pushboolean(L, c != NULL && c->ch != NULL);
+    return 1;
+}
+
+static int l_gc(lua_State *L)
+{
+    struct lcsp_chan *c = lcsp_tochan(L, 1);
+
+    if (c && c->ch) {
+        csp_chan *ch = c->ch;
+        c->ch = NULL;
+        csp_chan_release(ch);
+    }
+    return 0;
+}
+
+/* __close (Lua 5.4 to-be-closed variables): close, ignoring EPERM. */
+static int l_close_mm(lua_State *L)
+{
+    struct lcsp_state *st = lcsp_state(L);
+    struct lcsp_chan *c = lcsp_tochan(L, 1);
+
+    if (c && c->ch && !c->timeout) {
+        lcsp_check_step(L, st);
+        lcsp_enter(st, L);
+        csp_chan_close(c->ch);
+        lcsp_leave(st);
+    }
+    return 0;
+}
+
+static int l_tostring(lua_State *L)
+{
+    struct lcsp_chan *c = lcsp_tochan(L, 1);
+
+    if (c && c->ch) {
+        char id[32];
+        snprintf(id, sizeof id, "%" PRIu64, csp_chan_id(c->ch));
+        lua_pushfstring(L, "csp.chan: %p (id %s)", (void *)c, id);
+    } else
+        lua_pushfstring(L, "csp.chan: %p (collected)", (void *)c);
+    return 1;
+}
+
+static const luaL_Reg methods[] = {
+    {"offer", l_offer},   {"poll", l_poll},   {"close", l_close},
+    {"closed", l_closed}, {"count", l_count}, {"id", l_id},
+    {"is_timeout", l_is_timeout}, {NULL, NULL}};
+
+static const luaL_Reg metamethods[] = {
+    {"__gc", l_gc}, {"__close", l_close_mm}, {"__tostring", l_tostring},
+    {NULL, NULL}};
+
+static const luaL_Reg funcs[] = {
+    {"chan", l_chan}, {"timeout", l_timeout}, {"put", l_put},
+    {"take", l_take}, {"is_chan", l_is_chan}, {NULL, NULL}};
+
+/* With the module table at -1 and the state and chan metatable as the
+ * would-be upvalues at -3 and -2: fill the metatable, its __index table
+ * (also exported as core.chan_methods), and the module functions. */
+void lcsp_open_chan(lua_State *L)
+{
+    int mod = lua_gettop(L), mt = mod - 1, state = mod - 2;
+
+    lua_pushvalue(L, state);
+    lua_pushvalue(L, mt);
+    lcsp_setfuncs(L, funcs, 2);
+
+    lua_pushvalue(L, mt);
+    lua_pushvalue(L, state);
+    lua_pushvalue(L, mt);
+    lcsp_setfuncs(L, metamethods, 2);
+    lua_newtable(L);
+    lua_pushvalue(L, state);
+    lua_pushvalue(L, mt);
+    lcsp_setfuncs(L, methods, 2);
+    lua_pushvalue(L, -1);
+    lua_setfield(L, mod, "chan_methods");
+    lua_setfield(L, -2, "__index");
+    lua_pushliteral(L, "csp.chan");
+    lua_setfield(L, -2, "__name");
+    lua_pop(L, 1);
+}
