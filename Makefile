@@ -1,0 +1,143 @@
+# Makefile - the front door. On a fresh Debian 12 machine:
+#
+#   make demo     build, then run every example (C, Python, Lua)
+#   make test     build, then run every test through ctest
+#   make check    make test, then the C suite under ASan+UBSan, TSan and
+#                 valgrind memcheck (what CI runs, via .ci/run)
+#   make install  PREFIX=/usr/local
+#
+# Missing Debian packages are installed when run as root (`make deps`);
+# otherwise they are listed and the build goes on with what is there.
+# Variables: BUILD (build), BUILD_TYPE (RelWithDebInfo), CSP_WERROR (OFF),
+# JOBS (2), PREFIX (/usr/local).
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := build
+
+BUILD ?= build
+BUILD_TYPE ?= RelWithDebInfo
+CSP_WERROR ?= OFF
+JOBS ?= 2
+PREFIX ?= /usr/local
+VENV := .venv
+PY := $(VENV)/bin/python
+
+DEB_PACKAGES := build-essential cmake pkg-config clang libclang-rt-14-dev \
+    valgrind python3-venv python3-dev python3-cffi python3-pytest \
+    python3-hypothesis python3-setuptools python3-wheel lua5.4 \
+    liblua5.4-dev lua5.1 liblua5.1-0-dev luajit libluajit-5.1-dev
+
+# Sanitizer reports fail the test and say where.
+export ASAN_OPTIONS ?= detect_leaks=1:abort_on_error=0:strict_string_checks=1
+export UBSAN_OPTIONS ?= print_stacktrace=1:halt_on_error=1
+export TSAN_OPTIONS ?= halt_on_error=1:second_deadlock_stack=1
+
+.PHONY: deps build venv test check asan tsan valgrind demo install bench \
+        clean
+
+deps:
+	@if ! command -v dpkg-query >/dev/null; then \
+	    echo "deps: not a Debian system; install by hand: $(DEB_PACKAGES)"; \
+	    exit 0; \
+	fi; \
+	missing=""; \
+	for p in $(DEB_PACKAGES); do \
+	    dpkg-query -W -f='$${Status}' $$p 2>/dev/null | \
+	        grep -q 'install ok installed' || missing="$$missing $$p"; \
+	done; \
+	if [ -z "$$missing" ]; then \
+	    echo "deps: all Debian packages present"; \
+	elif [ "$$(id -u)" = 0 ]; then \
+	    echo "deps: installing$$missing"; \
+	    apt-get update -qq; \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+	else \
+	    echo "deps: missing (run 'sudo make deps' to install):$$missing"; \
+	fi
+
+build: deps
+	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=$(BUILD_TYPE) \
+	    -DCSP_WERROR=$(CSP_WERROR)
+	cmake --build $(BUILD) -j$(JOBS)
+
+# The venv sees Debian's cffi, pytest and hypothesis; PyPI is not needed.
+# python/ is reinstalled when it or the C sources it compiles change.
+PY_INPUTS := $(shell find python core bindings -type f \
+    -not -path 'python/build/*' -not -path '*/__pycache__/*' \
+    -not -name '*.egg-info' -not -path '*.egg-info/*' -not -name '*.so' \
+    -not -name '*.o' 2>/dev/null)
+
+$(PY):
+	/usr/bin/python3 -m venv --system-site-packages $(VENV)
+
+$(VENV)/.csp-installed: $(PY) $(PY_INPUTS)
+	@if [ -d python ]; then \
+	    echo "venv: pip install ./python"; \
+	    CSP_BUILD_DIR=$(abspath $(BUILD)) $(VENV)/bin/pip install -q \
+	        --no-index --no-build-isolation ./python; \
+	fi
+	touch $@
+
+venv: build $(VENV)/.csp-installed
+
+test: build venv
+	ctest --test-dir $(BUILD) --output-on-failure -j$(JOBS)
+
+# Sanitizer builds run the C suite only (Python and Lua hosts are not
+# instrumented). Each has its own build tree.
+asan:
+	cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=$(BUILD_TYPE) \
+	    -DCSP_WERROR=$(CSP_WERROR) '-DCSP_SANITIZE=address;undefined' \
+	    -DCSP_BUILD_EXAMPLES=OFF
+	cmake --build build-asan -j$(JOBS) --target csp csp_tests
+	ctest --test-dir build-asan -L '^c$$' --output-on-failure -j$(JOBS)
+
+tsan:
+	cmake -S . -B build-tsan -DCMAKE_BUILD_TYPE=$(BUILD_TYPE) \
+	    -DCSP_WERROR=$(CSP_WERROR) -DCSP_SANITIZE=thread \
+	    -DCSP_BUILD_EXAMPLES=OFF
+	cmake --build build-tsan -j$(JOBS) --target csp csp_tests
+	ctest --test-dir build-tsan -L '^c$$' --output-on-failure -j$(JOBS)
+
+# valgrind memcheck over the C suite of the normal build: every C test not
+# labelled slow, one valgrind process each (tests/CMakeLists.txt writes
+# the entries into $(BUILD)/valgrind, outside the default test list).
+valgrind: build
+	ctest --test-dir $(BUILD)/valgrind --output-on-failure -j$(JOBS)
+
+check: test asan tsan valgrind
+
+demo: build venv
+	@for src in examples/c/*.c; do \
+	    [ -e "$$src" ] || continue; \
+	    ex=$$(basename "$$src" .c); \
+	    echo; echo "=== C: $$src"; \
+	    ./$(BUILD)/examples/c/$$ex; \
+	done
+	@for src in examples/python/*.py; do \
+	    [ -e "$$src" ] || continue; \
+	    echo; echo "=== Python: $$src"; \
+	    CSP_BUILD_DIR=$(abspath $(BUILD)) $(PY) "$$src"; \
+	done
+	@for src in examples/lua/*.lua; do \
+	    [ -e "$$src" ] || continue; \
+	    echo; echo "=== Lua: $$src"; \
+	    (. ./$(BUILD)/lua-env.sh && lua5.4 "$$src"); \
+	done
+
+install: build
+	cmake --install $(BUILD) --prefix $(PREFIX)
+
+bench:
+	@if [ -f bench/Makefile ]; then \
+	    $(MAKE) -C bench; \
+	else \
+	    echo "bench: no bench/Makefile yet"; \
+	fi
+
+clean:
+	rm -rf $(BUILD) build-asan build-tsan $(VENV) python/build
+	find . -name __pycache__ -type d -prune -exec rm -rf {} +
+	find python -maxdepth 2 -name '*.egg-info' -type d -prune \
+	    -exec rm -rf {} + 2>/dev/null || true
