@@ -73,7 +73,7 @@ static int l_alts(lua_State *L)
                                     (int)i + 1));
             ops[i].ch = c->ch;
             ops[i].kind = CSP_OP_TAKE;
-            ops[i].val = NULL;
+            ops[i].val = c->promise ? LCSP_BORROW : NULL;
             lua_pop(L, 1);
         }
         timer |= c->timeout;
@@ -92,8 +92,10 @@ static int l_alts(lua_State *L)
             return luaL_error(L, "csp: out of memory");
         }
     }
-    for (size_t i = 0; i < n; i++)
-        op->vals[i] = NULL;
+    for (size_t i = 0; i < n; i++) {
+        op->vals[i] = ops[i].val; /* NULL or LCSP_BORROW for takes */
+        ops[i].val = NULL;
+    }
     if (nputs)
         lcsp_reserve(L, st, nputs);
     for (size_t i = 0; i < n; i++) {

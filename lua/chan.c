@@ -40,12 +40,13 @@ struct lcsp_chan *lcsp_checkchan(lua_State *L, int idx)
 }
 
 /* Push a userdata owning one reference to CH (given to us). */
-void lcsp_pushchan(lua_State *L, csp_chan *ch, int timeout)
+void lcsp_pushchan(lua_State *L, csp_chan *ch, int timeout, int promise)
 {
     struct lcsp_chan *c = lua_newuserdata(L, sizeof *c);
 
     c->ch = ch;
     c->timeout = timeout;
+    c->promise = promise;
     lua_pushvalue(L, LCSP_UV_CHANMT);
     lua_setmetatable(L, -2);
 }
@@ -74,7 +75,7 @@ static int l_chan(lua_State *L)
                       st);
     if (rc != CSP_OK)
         return lcsp_fail(L, rc);
-    lcsp_pushchan(L, ch, 0);
+    lcsp_pushchan(L, ch, 0, kind == CSP_BUF_PROMISE);
     return 1;
 }
 
@@ -92,7 +93,7 @@ static int l_timeout(lua_State *L)
     rc = csp_timeout(&ch, st->rt, (uint64_t)ceil(ms));
     if (rc != CSP_OK)
         return lcsp_fail(L, rc);
-    lcsp_pushchan(L, ch, 1);
+    lcsp_pushchan(L, ch, 1, 0);
     return 1;
 }
 
@@ -144,6 +145,7 @@ static int l_take(lua_State *L)
     lcsp_check_step(L, st);
     op = lcsp_op_new(L, st, LCSP_OP_TAKE);
     op->timer = (uint8_t)c->timeout;
+    op->borrow = (uint8_t)c->promise;
     lcsp_enter(st, L);
     rc = csp_chan_take_cb(c->ch, &v, &st->exec, lcsp_done_cb, op,
                           &op->pending);
@@ -157,7 +159,8 @@ static int l_take(lua_State *L)
     lcsp_op_free(st, op);
     if (rc == CSP_OK) {
         lcsp_push(L, st, v);
-        lcsp_release(L, st, v);
+        if (!c->promise)
+            lcsp_release(L, st, v);
         return 1;
     }
     if (rc == CSP_ECLOSED) {
@@ -206,7 +209,8 @@ static int l_poll(lua_State *L)
     lcsp_leave(st);
     if (rc == CSP_OK) {
         lcsp_push(L, st, v);
-        lcsp_release(L, st, v);
+        if (!c->promise)
+            lcsp_release(L, st, v);
         return 1;
     }
     if (rc == CSP_ECLOSED) {

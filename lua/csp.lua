@@ -498,11 +498,16 @@ end
 -- "DEADLOCK" when the remaining ones wait on what nothing can complete.
 function csp.run()
   local entered = sched_enter()
-  while live > 0 or rq_head <= rq_tail do
-    if not round(-1, "block") then
+  while true do
+    run_ready()
+    if live == 0 and rq_head > rq_tail then break end
+    local n = core_poll(buf, rq_head <= rq_tail and 0 or -1, "block")
+    if n < 0 then
       sched_leave(entered)
       return nil, ("deadlock: %d go process(es) wait forever"):format(live), "DEADLOCK"
     end
+    if n > 0 then dispatch(n) end
+    if errq[1] ~= nil then flush_errq() end
   end
   sched_leave(entered)
   return true

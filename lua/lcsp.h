@@ -64,6 +64,9 @@ void lcsp_setfuncs(lua_State *L, const luaL_Reg *l, int nup);
 #define LCSP_TAG_PIN 0u
 #define LCSP_TAG_INT 1u
 #define LCSP_TAG_BOOL 2u
+/* In an alts record's vals: op i is a take from a promise channel, whose
+ * value stays the channel's (takers borrow it). Tag 3: never a value. */
+#define LCSP_BORROW ((void *)(uintptr_t)3)
 
 /* ------------------------------------------------------------------------
  * Pending operations (ops.c): one record per put, take or alts issued
@@ -81,6 +84,8 @@ struct lcsp_op {
     uint8_t kind;                /* LCSP_OP_* */
     uint8_t timer;               /* waits on a timeout channel */
     uint8_t listed;              /* on st->pending */
+    uint8_t borrow;              /* a take from a promise channel: the
+                                    value stays the channel's */
     int rc;                      /* completion: csp result code */
     size_t idx;                  /* completion: alts index */
     void *val;                   /* completion: value (take) or handed back */
@@ -178,10 +183,11 @@ int lcsp_fail(lua_State *L, int rc);
 struct lcsp_chan {
     csp_chan *ch;           /* one reference, NULL after __gc */
     int timeout;            /* a timeout channel */
+    int promise;            /* a promise channel: takes borrow the value */
 };
 struct lcsp_chan *lcsp_checkchan(lua_State *L, int idx);
 struct lcsp_chan *lcsp_tochan(lua_State *L, int idx);
-void lcsp_pushchan(lua_State *L, csp_chan *ch, int timeout);
+void lcsp_pushchan(lua_State *L, csp_chan *ch, int timeout, int promise);
 void lcsp_open_chan(lua_State *L);
 
 /* ops.c */

@@ -137,6 +137,7 @@ struct lcsp_op *lcsp_op_new(lua_State *L, struct lcsp_state *st, int kind)
     op->kind = (uint8_t)kind;
     op->timer = 0;
     op->listed = 0;
+    op->borrow = 0;
     op->rc = 0;
     op->idx = 0;
     op->val = NULL;
@@ -230,12 +231,13 @@ int lcsp_push_alts_result(lua_State *L, struct lcsp_state *st,
     int taken_put = 0;
 
     if (rc == CSP_OK || rc == CSP_ECLOSED) {
-        if (op->vals[idx]) {
+        if (op->vals[idx] && op->vals[idx] != LCSP_BORROW) {
             taken_put = rc == CSP_OK;
             lua_pushboolean(L, rc == CSP_OK);
         } else if (rc == CSP_OK) {
             lcsp_push(L, st, val);
-            lcsp_release(L, st, val);
+            if (!op->vals[idx])
+                lcsp_release(L, st, val);
         } else {
             lua_pushnil(L);
         }
@@ -258,7 +260,8 @@ static void deliver(lua_State *L, struct lcsp_state *st, struct lcsp_op *op,
     case LCSP_OP_TAKE:
         if (op->rc == CSP_OK) {
             lcsp_push(L, st, op->val);
-            lcsp_release(L, st, op->val);
+            if (!op->borrow)
+                lcsp_release(L, st, op->val);
         } else {
             lua_pushnil(L);
         }

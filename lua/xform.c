@@ -241,7 +241,7 @@ static int l_chan_xf(lua_State *L)
     lcsp_drain(L, st);
     if (rc != CSP_OK)
         return lcsp_fail(L, rc);
-    lcsp_pushchan(L, ch, 0);
+    lcsp_pushchan(L, ch, 0, kind == CSP_BUF_PROMISE);
     return 1;
 }
 

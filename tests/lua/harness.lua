@@ -100,7 +100,7 @@ function T.run()
   end
   print(("%d passed, %d failed"):format(passed, failed))
   io.stdout:flush()
-  os.exit(failed == 0 and 0 or 1)
+  os.exit(failed == 0 and 0 or 1, true) -- true: close the state (runs csp's __gc)
 end
 
 return T
