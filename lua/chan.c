@@ -83,10 +83,12 @@ static int l_chan(lua_State *L)
 static int l_timeout(lua_State *L)
 {
     struct lcsp_state *st = lcsp_state(L);
-    lua_Number ms = luaL_checknumber(L, 1);
+    lua_Number ms;
     csp_chan *ch;
     int rc;
 
+    luaL_checktype(L, 1, LUA_TNUMBER);
+    ms = lua_tonumber(L, 1);
     lcsp_check_step(L, st);
     if (!(ms >= 0) || ms > 1099511627776.0)
         return luaL_argerror(L, 1, "milliseconds out of range");

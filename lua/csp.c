@@ -11,8 +11,17 @@
  * needs no worker thread (completions come through the loop executor),
  * only the timer thread, which starts with the first timeout.
  *
+ * The module must never be unloaded: the runtime's threads (the timer)
+ * run code from it until the process exits, but lua_close dlcloses C
+ * modules. luaopen therefore opens the module's own file once more with
+ * RTLD_NODELETE (where the platform has it), which keeps it mapped.
+ *
  * The Lua layer (csp.lua) does every yield; nothing here yields.
  */
+#if defined(__linux__) || defined(__APPLE__) || defined(__FreeBSD__)
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#endif
 #include <string.h>
 
 #include "lcsp.h"
@@ -77,10 +86,26 @@ static int l_version(lua_State *L)
     return 1;
 }
 
+/* Keep this module mapped until the process exits (see the top). */
+static void pin_module(void)
+{
+#if defined(RTLD_NODELETE)
+    static int pinned;
+    Dl_info info;
+
+    if (pinned)
+        return;
+    if (dladdr((void *)(uintptr_t)pin_module, &info) && info.dli_fname &&
+        dlopen(info.dli_fname, RTLD_NOW | RTLD_NODELETE))
+        pinned = 1;
+#endif
+}
+
 LCSP_EXPORT int luaopen_csp_core(lua_State *L)
 {
     struct lcsp_state *st;
 
+    pin_module();
     lua_getfield(L, LUA_REGISTRYINDEX, LCSP_STATE_KEY);
     if (lua_isnil(L, -1)) {
         lua_pop(L, 1);
