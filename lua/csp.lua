@@ -330,6 +330,10 @@ local function make_chan(kind, n, xf, exh, fname)
   end
   if not callable(xf) then argerror(2, fname, "transducer (function) expected") end
   if kind == BUF_NONE then argerror(1, fname, "a transform needs a buffer") end
+  if kind == BUF_PROMISE then
+    -- csp_chan_new_xf refuses CSP_BUF_PROMISE (core.async allows it).
+    argerror(1, fname, "a promise channel cannot have a transform")
+  end
   if exh ~= nil and not callable(exh) then argerror(3, fname, "function expected") end
   local rf = xf(BOTTOM)
   if type(rf) ~= "table" or not callable(rf.step) then
