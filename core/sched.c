@@ -65,6 +65,20 @@ void csp__proc_marker(csp_task *t)
     abort();
 }
 
+/* The StoreLoad fence of the wake-up protocol. gcc rejects
+ * atomic_thread_fence under -fsanitize=thread (TSan does not model
+ * fences); there a seq_cst RMW, a full barrier on every CPU TSan runs
+ * on, stands in for it. */
+static inline void storeload_fence(void)
+{
+#if defined(CSP__TSAN)
+    static _Atomic int word;
+    atomic_fetch_add_explicit(&word, 0, memory_order_seq_cst);
+#else
+    atomic_thread_fence(memory_order_seq_cst);
+#endif
+}
+
 static int is_proc(const csp_task *t)
 {
     return t->run == csp__proc_marker;
@@ -338,7 +352,7 @@ static void wakep(struct csp__sched *s)
 
     /* StoreLoad: our entry is visible before we read the counters;
      * pairs with the fences in find_work's spinning and idle paths. */
-    atomic_thread_fence(memory_order_seq_cst);
+    storeload_fence();
     if (atomic_load_explicit(&s->nidle, memory_order_relaxed) == 0 ||
         atomic_load_explicit(&s->nspinning, memory_order_relaxed) != 0)
         return;
@@ -379,7 +393,7 @@ static void pin_push(struct csp__worker *w, csp_task *t)
     csp__mutex_unlock(&w->pin_lock);
     /* StoreLoad: pairs with the fence after W joins the idle list; W
      * either sees npinned or we see W idle. */
-    atomic_thread_fence(memory_order_seq_cst);
+    storeload_fence();
     if (atomic_load_explicit(&w->idle, memory_order_relaxed))
         wake_worker(w->s, w, CSP__WAKE_WORK);
 }
@@ -568,7 +582,7 @@ top:
         w->spinning = 0;
         atomic_fetch_sub_explicit(&s->nspinning, 1, memory_order_seq_cst);
         /* StoreLoad: pairs with wakep's fence. */
-        atomic_thread_fence(memory_order_seq_cst);
+        storeload_fence();
         if (any_work(s, w))
             goto top;
     }
@@ -593,7 +607,7 @@ top:
         csp__cond_broadcast(&s->idle_cond);
     csp__mutex_unlock(&s->idle_lock);
     /* StoreLoad: pairs with the fences in wakep and pin_push. */
-    atomic_thread_fence(memory_order_seq_cst);
+    storeload_fence();
     if (any_work(s, w)) {
         csp__mutex_lock(&s->idle_lock);
         if (atomic_load_explicit(&w->idle, memory_order_relaxed)) {
@@ -658,7 +672,11 @@ static void run_proc(struct csp__worker *w, struct csp__tls *tls,
 #endif
         switch (p->after) {
         case CSP__AFTER_EXIT:
-            csp__proc_destroy(p, w->stacks);
+            /* A proc spawned outside the workers got its stack from the
+             * pool's free list; give it back there, so that such spawns
+             * keep reusing stacks instead of filling worker caches. */
+            csp__proc_destroy(p, p->shard == w->s->nworkers ? NULL
+                                                             : w->stacks);
             return;
         case CSP__AFTER_YIELD:
             if (p->pinned)

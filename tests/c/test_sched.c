@@ -1,0 +1,792 @@
+/* test_sched.c - the worker pool: the pool executor, fairness (runnext
+ * cap, inject ticks), lost wake-ups under load, counters, csp_rt_dump,
+ * the deadlock report, and shutdown (busy, forced, waiting).
+ *
+ * Tests that need a runtime of their own (forced shutdown, debug
+ * settings) make one with a tracking allocator whose leftovers they free
+ * afterwards: a forced shutdown leaks what discarded procs held, by
+ * design.
+ */
+#define _GNU_SOURCE
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "../../core/sched_internal.h"
+#include "harness.h"
+
+#define V(x) ((void *)(uintptr_t)(x))
+#define U(p) ((uintptr_t)(p))
+#define SEC INT64_C(1000000000)
+
+static int64_t deadline_in(int64_t ns)
+{
+    return csp_now_ns() + ns;
+}
+
+static csp_chan *chan0_on(csp_rt *rt)
+{
+    csp_chan *ch;
+
+    ASSERT_OK(csp_chan_new(&ch, rt, CSP_BUF_NONE, 0, NULL, NULL));
+    return ch;
+}
+
+static void *join(csp_chan *ch)
+{
+    void *v = NULL;
+    int rc = csp_chan_take_blocking(ch, &v, deadline_in(8 * SEC));
+
+    ASSERT_TRUE(rc == CSP_OK || rc == CSP_ECLOSED);
+    csp_chan_release(ch);
+    return v;
+}
+
+static int64_t stat_of(csp_rt *rt, int key)
+{
+    int64_t v = -1;
+
+    ASSERT_OK(csp_rt_stat(rt, key, &v));
+    return v;
+}
+
+/* Wait (bounded) until counter KEY of RT reads WANT. */
+static void wait_stat(csp_rt *rt, int key, int64_t want)
+{
+    int64_t give_up = deadline_in(8 * SEC);
+
+    while (stat_of(rt, key) != want) {
+        ASSERT_TRUE(csp_now_ns() < give_up);
+        sched_yield();
+    }
+}
+
+/* A tracking allocator: each block carries a header on a list, so what
+ * a forced shutdown leaked can be freed afterwards. */
+struct hdr {
+    struct hdr *prev, *next;
+};
+static pthread_mutex_t arena_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct hdr arena = {&arena, &arena};
+
+static void *arena_alloc(void *ud, void *ptr, size_t old_size,
+                         size_t new_size)
+{
+    struct hdr *h = ptr ? (struct hdr *)ptr - 1 : NULL;
+
+    (void)ud;
+    (void)old_size;
+    pthread_mutex_lock(&arena_lock);
+    if (h) {
+        h->prev->next = h->next;
+        h->next->prev = h->prev;
+    }
+    pthread_mutex_unlock(&arena_lock);
+    if (new_size == 0) {
+        free(h);
+        return NULL;
+    }
+    h = realloc(h, sizeof *h + new_size);
+    if (!h)
+        return NULL; /* (a failed realloc of a live block is not used) */
+    pthread_mutex_lock(&arena_lock);
+    h->next = arena.next;
+    h->prev = &arena;
+    arena.next->prev = h;
+    arena.next = h;
+    pthread_mutex_unlock(&arena_lock);
+    return h + 1;
+}
+
+static size_t arena_free_all(void)
+{
+    size_t n = 0;
+
+    pthread_mutex_lock(&arena_lock);
+    while (arena.next != &arena) {
+        struct hdr *h = arena.next;
+        arena.next = h->next;
+        free(h);
+        n++;
+    }
+    arena.prev = &arena;
+    pthread_mutex_unlock(&arena_lock);
+    return n;
+}
+
+static csp_rt *own_rt(int threads)
+{
+    csp_rt *rt;
+
+    ASSERT_OK(csp_rt_new(&rt, arena_alloc, NULL));
+    ASSERT_OK(csp_rt_set(rt, CSP_RT_THREADS, threads));
+    return rt;
+}
+
+/* ------------------------------------------------------------------------
+ * The pool executor. */
+
+#define NTASKS 10000
+
+struct ptask {
+    csp_task task;
+    int in_go;
+    int on_worker;
+};
+static struct ptask ptasks[NTASKS];
+static _Atomic long ptasks_run;
+static csp_chan *ptasks_done;
+
+static void ptask_run(csp_task *t)
+{
+    struct ptask *pt = (struct ptask *)t;
+    char name[16] = "";
+
+    pt->in_go = csp_in_go();
+    pthread_getname_np(pthread_self(), name, sizeof name);
+    pt->on_worker = strncmp(name, "csp-worker-", 11) == 0;
+    if (atomic_fetch_add(&ptasks_run, 1) == NTASKS - 1)
+        ASSERT_OK(csp_chan_offer(ptasks_done, V(1)));
+}
+
+static void check_ptasks(void)
+{
+    ASSERT_EQ(NTASKS, atomic_load(&ptasks_run));
+    for (int i = 0; i < NTASKS; i++) {
+        ASSERT_EQ(0, ptasks[i].in_go);
+        ASSERT_EQ(1, ptasks[i].on_worker);
+    }
+}
+
+TEST(pool_executor_runs_tasks_on_workers_outside_procs)
+{
+    csp_exec *ex = csp_rt_executor(test_rt);
+    void *v;
+
+    ASSERT_NOT_NULL(ex);
+    ASSERT_OK(csp_chan_new(&ptasks_done, test_rt, CSP_BUF_FIXED, 1, NULL,
+                           NULL));
+    for (int i = 0; i < NTASKS; i++) {
+        ptasks[i].task.run = ptask_run;
+        ex->submit(ex, &ptasks[i].task);
+    }
+    ASSERT_OK(csp_chan_take_blocking(ptasks_done, &v, deadline_in(8 * SEC)));
+    check_ptasks();
+    csp_chan_release(ptasks_done);
+}
+
+static void *submit_from_proc(void *arg)
+{
+    csp_exec *ex = arg;
+
+    for (int i = 0; i < NTASKS; i++) {
+        ptasks[i].task.run = ptask_run;
+        ex->submit(ex, &ptasks[i].task);
+    }
+    return NULL;
+}
+
+TEST(pool_executor_runs_tasks_submitted_by_a_proc)
+{
+    csp_exec *ex = csp_rt_executor(test_rt);
+    csp_chan *res;
+    void *v;
+
+    ASSERT_OK(csp_chan_new(&ptasks_done, test_rt, CSP_BUF_FIXED, 1, NULL,
+                           NULL));
+    ASSERT_OK(csp_go(test_rt, submit_from_proc, ex, &res));
+    ASSERT_OK(csp_chan_take_blocking(ptasks_done, &v, deadline_in(8 * SEC)));
+    join(res);
+    check_ptasks();
+    csp_chan_release(ptasks_done);
+}
+
+TEST(rt_executor_reports_enomem_when_workers_cannot_start)
+{
+    long baseline = test_live_allocs();
+    csp_exec *ex = NULL;
+
+    for (long n = 0; !ex; n++) {
+        test_fail_alloc_after(n);
+        ex = csp_rt_executor(test_rt);
+        test_fail_alloc_after(-1);
+        if (!ex) {
+            ASSERT_EQ(baseline, test_live_allocs());
+            ASSERT_EQ(0, stat_of(test_rt, CSP_STAT_WORKERS));
+        }
+    }
+    ASSERT_EQ(2, stat_of(test_rt, CSP_STAT_WORKERS));
+}
+
+/* ------------------------------------------------------------------------
+ * Fairness and lost wake-ups. */
+
+struct pair {
+    csp_chan *ping, *pong;
+    _Atomic int stop;
+    _Atomic long rounds;
+};
+
+static void *pair_a(void *arg)
+{
+    struct pair *p = arg;
+    void *v;
+
+    while (!atomic_load(&p->stop)) {
+        ASSERT_OK(csp_chan_put(p->ping, V(1)));
+        ASSERT_OK(csp_chan_take(p->pong, &v));
+        p->rounds++;
+    }
+    ASSERT_OK(csp_chan_put(p->ping, V(2))); /* tell B to stop */
+    return NULL;
+}
+
+static void *pair_b(void *arg)
+{
+    struct pair *p = arg;
+    void *v = NULL;
+
+    for (;;) {
+        ASSERT_OK(csp_chan_take(p->ping, &v));
+        if (U(v) == 2)
+            return NULL;
+        ASSERT_OK(csp_chan_put(p->pong, v));
+    }
+}
+
+static void *stopper(void *arg)
+{
+    atomic_store(&((struct pair *)arg)->stop, 1);
+    return NULL;
+}
+
+static void *start_pair_then_stopper(void *arg)
+{
+    struct pair *p = arg;
+    csp_chan *a, *b, *c;
+
+    ASSERT_OK(csp_go(test_rt, pair_b, p, &b));
+    ASSERT_OK(csp_go(test_rt, pair_a, p, &a));
+    ASSERT_OK(csp_yield()); /* let the pair start first */
+    ASSERT_OK(csp_go(test_rt, stopper, p, &c));
+    ASSERT_RC(CSP_ECLOSED, csp_chan_take(a, &(void *){0}));
+    ASSERT_RC(CSP_ECLOSED, csp_chan_take(b, &(void *){0}));
+    ASSERT_RC(CSP_ECLOSED, csp_chan_take(c, &(void *){0}));
+    csp_chan_release(a);
+    csp_chan_release(b);
+    csp_chan_release(c);
+    return NULL;
+}
+
+TEST(runnext_cap_lets_a_third_proc_run_beside_a_ping_pong_pair)
+{
+    struct pair p = {chan0_on(test_rt), chan0_on(test_rt), 0, 0};
+    csp_chan *res;
+
+    /* One worker: the third proc waits in the ring behind a pair that
+     * keeps readying each other into runnext. */
+    ASSERT_OK(csp_rt_set(test_rt, CSP_RT_THREADS, 1));
+    ASSERT_OK(csp_go(test_rt, start_pair_then_stopper, &p, &res));
+    join(res);
+    ASSERT_TRUE(p.rounds < 1000);
+    csp_chan_release(p.ping);
+    csp_chan_release(p.pong);
+}
+
+TEST(inject_queue_proc_runs_beside_a_ping_pong_pair)
+{
+    struct pair p = {chan0_on(test_rt), chan0_on(test_rt), 0, 0};
+    csp_chan *a, *b, *c;
+    int64_t give_up = deadline_in(8 * SEC);
+
+    ASSERT_OK(csp_rt_set(test_rt, CSP_RT_THREADS, 1));
+    ASSERT_OK(csp_go(test_rt, pair_b, &p, &b));
+    ASSERT_OK(csp_go(test_rt, pair_a, &p, &a));
+    /* Wait until the pair runs, then inject the stopper from here. */
+    while (atomic_load(&p.rounds) < 10)
+        ASSERT_TRUE(csp_now_ns() < give_up);
+    ASSERT_OK(csp_go(test_rt, stopper, &p, &c));
+    join(a);
+    join(b);
+    join(c);
+    csp_chan_release(p.ping);
+    csp_chan_release(p.pong);
+}
+
+struct fanin {
+    csp_chan *ch;
+    long per;
+};
+
+static void *producer(void *arg)
+{
+    struct fanin *f = arg;
+
+    for (long i = 1; i <= f->per; i++)
+        ASSERT_OK(csp_chan_put(f->ch, V(i)));
+    return NULL;
+}
+
+static void *consumer(void *arg)
+{
+    struct fanin *f = arg;
+    uintptr_t sum = 0;
+    void *v;
+
+    for (long i = 0; i < 100 * f->per; i++) {
+        ASSERT_OK(csp_chan_take(f->ch, &v));
+        sum += U(v);
+    }
+    return V(sum);
+}
+
+static void fan_in(size_t cap, int threads)
+{
+    struct fanin f = {NULL, 2000};
+    csp_chan *prods[100], *cons;
+
+    ASSERT_OK(csp_rt_set(test_rt, CSP_RT_THREADS, threads));
+    if (cap)
+        ASSERT_OK(csp_chan_new(&f.ch, test_rt, CSP_BUF_FIXED, cap, NULL,
+                               NULL));
+    else
+        f.ch = chan0_on(test_rt);
+    ASSERT_OK(csp_go(test_rt, consumer, &f, &cons));
+    for (int i = 0; i < 100; i++)
+        ASSERT_OK(csp_go(test_rt, producer, &f, &prods[i]));
+    ASSERT_EQ(100 * (f.per * (f.per + 1) / 2), U(join(cons)));
+    for (int i = 0; i < 100; i++)
+        join(prods[i]);
+    csp_chan_release(f.ch);
+}
+
+TEST(fan_in_unbuffered_delivers_every_value)
+{
+    fan_in(0, 2);
+}
+
+TEST(fan_in_buffered_on_four_workers_delivers_every_value)
+{
+    fan_in(64, 4);
+}
+
+struct ring_args {
+    csp_chan *in, *out;
+    long n;
+};
+
+static void *relay(void *arg)
+{
+    struct ring_args *r = arg;
+    void *v;
+
+    for (long i = 0; i < r->n; i++) {
+        ASSERT_OK(csp_chan_take(r->in, &v));
+        ASSERT_OK(csp_chan_put(r->out, V(U(v) + 1)));
+    }
+    return NULL;
+}
+
+TEST(token_ring_of_procs_passes_every_token)
+{
+    enum { N = 64, LAPS = 500 };
+    struct ring_args args[N];
+    csp_chan *chs[N], *res[N];
+    void *v = NULL;
+
+    for (int i = 0; i < N; i++)
+        chs[i] = chan0_on(test_rt);
+    for (int i = 0; i < N; i++) {
+        args[i] = (struct ring_args){chs[i], chs[(i + 1) % N], LAPS};
+        if (i == 0)
+            continue; /* this thread plays relay 0 */
+        ASSERT_OK(csp_go(test_rt, relay, &args[i], &res[i]));
+    }
+    for (long lap = 0; lap < LAPS; lap++) {
+        ASSERT_OK(csp_chan_put_blocking(chs[1], V(1), deadline_in(8 * SEC)));
+        ASSERT_OK(csp_chan_take_blocking(chs[0], &v, deadline_in(8 * SEC)));
+        ASSERT_EQ(N, U(v));
+    }
+    for (int i = 1; i < N; i++)
+        join(res[i]);
+    for (int i = 0; i < N; i++)
+        csp_chan_release(chs[i]);
+}
+
+/* ------------------------------------------------------------------------
+ * Counters. */
+
+static void *take_once(void *arg)
+{
+    void *v = NULL;
+
+    ASSERT_OK(csp_chan_take(arg, &v));
+    return v;
+}
+
+TEST(stat_counts_live_parked_and_spawned_procs)
+{
+    csp_chan *ch = chan0_on(test_rt), *res[10];
+
+    ASSERT_EQ(0, stat_of(test_rt, CSP_STAT_PROCS_LIVE));
+    for (int i = 0; i < 10; i++)
+        ASSERT_OK(csp_go(test_rt, take_once, ch, &res[i]));
+    ASSERT_EQ(10, stat_of(test_rt, CSP_STAT_PROCS_SPAWNED));
+    wait_stat(test_rt, CSP_STAT_PROCS_PARKED, 10);
+    ASSERT_EQ(10, stat_of(test_rt, CSP_STAT_PROCS_LIVE));
+    ASSERT_EQ(0, stat_of(test_rt, CSP_STAT_PROCS_RUNNABLE));
+    for (int i = 0; i < 10; i++)
+        ASSERT_OK(csp_chan_put_blocking(ch, V(i + 1), deadline_in(8 * SEC)));
+    for (int i = 0; i < 10; i++)
+        join(res[i]);
+    wait_stat(test_rt, CSP_STAT_PROCS_LIVE, 0);
+    ASSERT_EQ(0, stat_of(test_rt, CSP_STAT_PROCS_PARKED));
+    ASSERT_EQ(10, stat_of(test_rt, CSP_STAT_PROCS_SPAWNED));
+    csp_chan_release(ch);
+}
+
+static void *return_arg(void *arg)
+{
+    return arg;
+}
+
+TEST(stat_counts_reused_stacks)
+{
+    csp_chan *res;
+
+    for (int i = 0; i < 100; i++) {
+        ASSERT_OK(csp_go(test_rt, return_arg, NULL, &res));
+        join(res);
+        wait_stat(test_rt, CSP_STAT_PROCS_LIVE, 0);
+    }
+    ASSERT_TRUE(stat_of(test_rt, CSP_STAT_STACKS_REUSED) >= 90);
+    ASSERT_TRUE(stat_of(test_rt, CSP_STAT_STACKS_MAPPED) <= 16);
+}
+
+TEST(stat_reports_workers_once_started)
+{
+    ASSERT_EQ(0, stat_of(test_rt, CSP_STAT_WORKERS));
+    ASSERT_NOT_NULL(csp_rt_executor(test_rt));
+    ASSERT_EQ(2, stat_of(test_rt, CSP_STAT_WORKERS));
+}
+
+TEST(stat_rejects_unknown_key)
+{
+    int64_t v = 5;
+
+    ASSERT_RC(CSP_EINVAL, csp_rt_stat(test_rt, 999, &v));
+    ASSERT_RC(CSP_EINVAL, csp_rt_stat(test_rt, 0, &v));
+    ASSERT_EQ(5, v);
+}
+
+/* ------------------------------------------------------------------------
+ * The report. */
+
+static char *dump_of(csp_rt *rt)
+{
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+
+    ASSERT_NOT_NULL(f);
+    ASSERT_OK(csp_rt_dump(rt, f));
+    fclose(f);
+    return buf;
+}
+
+TEST(dump_lists_parked_proc_with_its_channel_id)
+{
+    csp_chan *ch = chan0_on(test_rt), *res;
+    char want[64], *text;
+
+    ASSERT_OK(csp_go(test_rt, take_once, ch, &res));
+    wait_stat(test_rt, CSP_STAT_PROCS_PARKED, 1);
+    snprintf(want, sizeof want, "parked: take ch %llu",
+             (unsigned long long)csp_chan_id(ch));
+    text = dump_of(test_rt);
+    ASSERT_NOT_NULL(strstr(text, want));
+    ASSERT_NOT_NULL(strstr(text, "csp-worker-1"));
+    free(text);
+    ASSERT_OK(csp_chan_put_blocking(ch, V(1), deadline_in(8 * SEC)));
+    join(res);
+    csp_chan_release(ch);
+}
+
+static void *alts_two(void *arg)
+{
+    csp_chan **chs = arg;
+    csp_op ops[2] = {{chs[0], CSP_OP_TAKE, NULL}, {chs[1], CSP_OP_PUT, V(5)}};
+    size_t idx;
+    void *v;
+
+    ASSERT_OK(csp_alts(ops, 2, CSP_ALTS_PRIORITY, &idx, &v));
+    return V(idx + 1);
+}
+
+TEST(dump_lists_alts_channels)
+{
+    csp_chan *chs[2] = {chan0_on(test_rt), chan0_on(test_rt)}, *res;
+    char want[96], *text;
+
+    ASSERT_OK(csp_go(test_rt, alts_two, chs, &res));
+    wait_stat(test_rt, CSP_STAT_PROCS_PARKED, 1);
+    snprintf(want, sizeof want, "parked: alts ch %llu ch %llu",
+             (unsigned long long)csp_chan_id(chs[0]),
+             (unsigned long long)csp_chan_id(chs[1]));
+    text = dump_of(test_rt);
+    ASSERT_NOT_NULL(strstr(text, want));
+    free(text);
+    ASSERT_OK(csp_chan_put_blocking(chs[0], V(1), deadline_in(8 * SEC)));
+    ASSERT_EQ(1, U(join(res)));
+    csp_chan_release(chs[0]);
+    csp_chan_release(chs[1]);
+}
+
+static void *sleep_long(void *arg)
+{
+    ASSERT_OK(csp_sleep((uint64_t)U(arg)));
+    return NULL;
+}
+
+TEST(dump_lists_sleeping_proc)
+{
+    csp_chan *res;
+    char *text;
+
+    ASSERT_OK(csp_go(test_rt, sleep_long, V(200), &res));
+    wait_stat(test_rt, CSP_STAT_PROCS_PARKED, 1);
+    text = dump_of(test_rt);
+    ASSERT_NOT_NULL(strstr(text, "parked: sleep ch "));
+    free(text);
+    join(res);
+}
+
+TEST(dump_before_start_says_so)
+{
+    char *text = dump_of(test_rt);
+
+    ASSERT_NOT_NULL(strstr(text, "scheduler not started"));
+    free(text);
+}
+
+/* ------------------------------------------------------------------------
+ * Deadlock diagnosis. */
+
+TEST(all_parked_is_true_only_when_every_proc_is_parked)
+{
+    csp_chan *ch = chan0_on(test_rt), *res[3];
+
+    ASSERT_EQ(0, csp__sched_all_parked(test_rt)); /* no procs */
+    for (int i = 0; i < 3; i++)
+        ASSERT_OK(csp_go(test_rt, take_once, ch, &res[i]));
+    wait_stat(test_rt, CSP_STAT_PROCS_PARKED, 3);
+    ASSERT_EQ(1, csp__sched_all_parked(test_rt));
+    for (int i = 0; i < 3; i++)
+        ASSERT_OK(csp_chan_put_blocking(ch, V(1), deadline_in(8 * SEC)));
+    for (int i = 0; i < 3; i++)
+        join(res[i]);
+    csp_chan_release(ch);
+}
+
+/* Run csp__sched_deadlock_check with stderr captured; returns malloc'd
+ * text. */
+static char *deadlock_report(csp_rt *rt)
+{
+    char *buf;
+    FILE *tmp = tmpfile();
+    int saved = dup(2);
+    off_t len;
+
+    ASSERT_NOT_NULL(tmp);
+    fflush(stderr);
+    dup2(fileno(tmp), 2);
+    csp__sched_deadlock_check(rt, "test thread");
+    fflush(stderr);
+    dup2(saved, 2);
+    close(saved);
+    len = lseek(fileno(tmp), 0, SEEK_END);
+    ASSERT_TRUE(len >= 0);
+    buf = calloc(1, (size_t)len + 1);
+    ASSERT_NOT_NULL(buf);
+    lseek(fileno(tmp), 0, SEEK_SET);
+    ASSERT_EQ(len, read(fileno(tmp), buf, (size_t)len));
+    fclose(tmp);
+    return buf;
+}
+
+static void deadlock_case(int setting, int expect_report)
+{
+    csp_rt *rt = own_rt(2);
+    csp_chan *ch, *res;
+    char want[64], *text;
+
+    ASSERT_OK(csp_rt_set(rt, CSP_RT_DEBUG_DEADLOCK, setting));
+    ASSERT_OK(csp_chan_new(&ch, rt, CSP_BUF_NONE, 0, NULL, NULL));
+    ASSERT_OK(csp_go(rt, take_once, ch, &res));
+    wait_stat(rt, CSP_STAT_PROCS_PARKED, 1);
+    text = deadlock_report(rt);
+    snprintf(want, sizeof want, "parked: take ch %llu",
+             (unsigned long long)csp_chan_id(ch));
+    if (expect_report) {
+        ASSERT_NOT_NULL(strstr(text, "likely deadlock"));
+        ASSERT_NOT_NULL(strstr(text, want));
+    } else {
+        ASSERT_EQ(0, strlen(text));
+    }
+    free(text);
+    ASSERT_OK(csp_chan_put_blocking(ch, V(1), deadline_in(8 * SEC)));
+    join(res);
+    csp_chan_release(ch);
+    ASSERT_OK(csp_rt_free(rt, 0));
+    ASSERT_EQ(0, arena_free_all());
+}
+
+TEST(deadlock_check_reports_when_every_proc_is_parked)
+{
+    deadlock_case(1, 1);
+}
+
+TEST(deadlock_check_is_silent_when_setting_is_off)
+{
+    deadlock_case(0, 0);
+}
+
+/* ------------------------------------------------------------------------
+ * Shutdown. */
+
+TEST(rt_free_returns_ebusy_while_a_proc_is_parked_forever)
+{
+    csp_chan *ch = chan0_on(test_rt), *res;
+
+    ASSERT_OK(csp_go(test_rt, take_once, ch, &res));
+    wait_stat(test_rt, CSP_STAT_PROCS_PARKED, 1);
+    ASSERT_RC(CSP_EBUSY, csp_rt_free(test_rt, 0));
+    /* Nothing changed: the proc still completes normally. */
+    ASSERT_EQ(1, stat_of(test_rt, CSP_STAT_PROCS_LIVE));
+    ASSERT_OK(csp_chan_put_blocking(ch, V(4), deadline_in(8 * SEC)));
+    ASSERT_EQ(4, U(join(res)));
+    csp_chan_release(ch);
+}
+
+static void *rt_free_inside(void *arg)
+{
+    return V(csp_rt_free(arg, 0) == CSP_EPERM);
+}
+
+TEST(rt_free_inside_a_proc_returns_eperm)
+{
+    csp_chan *res;
+
+    ASSERT_OK(csp_go(test_rt, rt_free_inside, test_rt, &res));
+    ASSERT_EQ(1, U(join(res)));
+}
+
+static void *take_own(void *arg)
+{
+    csp_chan *ch = arg; /* the proc's own reference */
+    void *v = NULL;
+
+    csp_chan_take(ch, &v);
+    csp_chan_release(ch);
+    return v;
+}
+
+static void *alts_own(void *arg)
+{
+    csp_chan *ch = arg;
+    csp_op ops[2] = {{ch, CSP_OP_TAKE, NULL}, {ch, CSP_OP_PUT, V(1)}};
+    size_t idx;
+    void *v;
+
+    csp_alts(ops, 2, 0, &idx, &v); /* never matches itself: parks */
+    csp_chan_release(ch);
+    return NULL;
+}
+
+TEST(rt_free_force_discards_parked_procs)
+{
+    csp_rt *rt = own_rt(2);
+    csp_chan *a, *b, *res;
+
+    ASSERT_OK(csp_chan_new(&a, rt, CSP_BUF_NONE, 0, NULL, NULL));
+    ASSERT_OK(csp_chan_new(&b, rt, CSP_BUF_NONE, 0, NULL, NULL));
+    ASSERT_OK(csp_go(rt, take_own, csp_chan_retain(a), &res));
+    ASSERT_OK(csp_go(rt, alts_own, csp_chan_retain(b), NULL));
+    ASSERT_OK(csp_go(rt, sleep_long, V(3600 * 1000), NULL));
+    wait_stat(rt, CSP_STAT_PROCS_PARKED, 3);
+    csp_chan_release(a);
+    csp_chan_release(b);
+    csp_chan_release(res);
+    ASSERT_OK(csp_rt_free(rt, CSP_RT_FREE_FORCE));
+    /* What the discarded procs held leaks by design: the channels. */
+    ASSERT_TRUE(arena_free_all() >= 2);
+}
+
+TEST(rt_free_force_with_no_procs_frees_everything)
+{
+    csp_rt *rt = own_rt(2);
+
+    ASSERT_NOT_NULL(csp_rt_executor(rt));
+    ASSERT_OK(csp_rt_free(rt, CSP_RT_FREE_FORCE));
+    ASSERT_EQ(0, arena_free_all());
+}
+
+TEST(rt_free_waits_for_sleeping_and_running_procs)
+{
+    csp_rt *rt = own_rt(2);
+    int64_t t0 = csp_now_ns();
+
+    ASSERT_OK(csp_go(rt, sleep_long, V(30), NULL));
+    ASSERT_OK(csp_go(rt, sleep_long, V(1), NULL));
+    ASSERT_OK(csp_rt_free(rt, 0));
+    ASSERT_TRUE(csp_now_ns() - t0 >= 30 * 1000000);
+    ASSERT_EQ(0, arena_free_all());
+}
+
+static void *spin_ms(void *arg)
+{
+    int64_t until = csp_now_ns() + (int64_t)U(arg) * 1000000;
+
+    while (csp_now_ns() < until)
+        ;
+    return NULL;
+}
+
+TEST(rt_free_waits_for_a_running_proc)
+{
+    csp_rt *rt = own_rt(2);
+    int64_t t0 = csp_now_ns();
+
+    ASSERT_OK(csp_go(rt, spin_ms, V(30), NULL));
+    ASSERT_OK(csp_rt_free(rt, 0));
+    ASSERT_TRUE(csp_now_ns() - t0 >= 30 * 1000000);
+    ASSERT_EQ(0, arena_free_all());
+}
+
+static void *spawn_many(void *arg)
+{
+    for (int i = 0; i < 1000; i++)
+        ASSERT_OK(csp_go(arg, return_arg, NULL, NULL));
+    return NULL;
+}
+
+TEST(rt_free_waits_for_procs_spawned_by_procs)
+{
+    csp_rt *rt = own_rt(2);
+
+    ASSERT_OK(csp_go(rt, spawn_many, rt, NULL));
+    ASSERT_OK(csp_rt_free(rt, 0));
+    ASSERT_EQ(0, arena_free_all());
+}
+
+TEST(rt_free_without_start_frees_everything)
+{
+    csp_rt *rt = own_rt(2);
+
+    ASSERT_OK(csp_rt_free(rt, 0));
+    ASSERT_EQ(0, arena_free_all());
+}
