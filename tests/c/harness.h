@@ -57,6 +57,17 @@ long test_alloc_calls(void);
  * when the test fails so the run can be repeated. */
 uint64_t test_seed(void);
 
+/* How many times slower than a plain build this run is expected to be: 1
+ * normally, 3 under ASan, 10 under TSan, 50 under valgrind; the
+ * environment variable CSP_TEST_SLOWDOWN overrides it. Tests that bound
+ * their time multiply the bound by it, or divide their iteration counts
+ * (test_scaled). */
+int test_slowdown(void);
+
+/* N / test_slowdown(), at least 1: an iteration count that keeps a
+ * stress test inside its timeout under sanitizers and valgrind. */
+long test_scaled(long n);
+
 /* ------------------------------------------------------------------------
  * Registration and assertions. Nothing below is called directly.
  */

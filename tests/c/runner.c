@@ -35,6 +35,27 @@
 
 #include "harness.h"
 
+#if defined(__has_include)
+#if __has_include(<valgrind/valgrind.h>)
+#include <valgrind/valgrind.h>
+#define TEST__HAVE_VALGRIND 1
+#endif
+#endif
+#if defined(__SANITIZE_ADDRESS__)
+#define TEST__ASAN 1
+#endif
+#if defined(__SANITIZE_THREAD__)
+#define TEST__TSAN 1
+#endif
+#if defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define TEST__ASAN 1
+#endif
+#if __has_feature(thread_sanitizer)
+#define TEST__TSAN 1
+#endif
+#endif
+
 #define TEST_TIMEOUT_S 10
 
 /* ------------------------------------------------------------------------
@@ -347,6 +368,36 @@ uint64_t test_seed(void)
 {
     atomic_store_explicit(&seed_used, 1, memory_order_relaxed);
     return seed_value;
+}
+
+/* ------------------------------------------------------------------------
+ * Slowdown. */
+
+int test_slowdown(void)
+{
+    const char *env = getenv("CSP_TEST_SLOWDOWN");
+    if (env != NULL && *env != '\0') {
+        long v = strtol(env, NULL, 10);
+        if (v >= 1 && v <= 1000)
+            return (int)v;
+    }
+#if defined(TEST__HAVE_VALGRIND)
+    if (RUNNING_ON_VALGRIND)
+        return 50;
+#endif
+#if defined(TEST__TSAN)
+    return 10;
+#elif defined(TEST__ASAN)
+    return 3;
+#else
+    return 1;
+#endif
+}
+
+long test_scaled(long n)
+{
+    long v = n / test_slowdown();
+    return v > 0 ? v : 1;
 }
 
 /* ------------------------------------------------------------------------
