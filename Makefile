@@ -128,6 +128,9 @@ demo: build venv
 
 install: build
 	cmake --install $(BUILD) --prefix $(PREFIX)
+	@if [ "$$(id -u)" = 0 ] && command -v ldconfig >/dev/null; then \
+	    ldconfig; \
+	fi
 
 bench:
 	@if [ -f bench/Makefile ]; then \
