@@ -257,7 +257,7 @@ static uint32_t ring_grab(struct csp__worker *v, struct csp__worker *w,
 
             if (!stealnext)
                 return 0;
-            /* acquire: pairs with the seq_cst XCHG that put it there. */
+            /* acquire: pairs with the owner's release store or XCHG. */
             next = atomic_load_explicit(&v->runnext, memory_order_acquire);
             if (!next)
                 return 0;
@@ -345,14 +345,26 @@ static void wake_worker(struct csp__sched *s, struct csp__worker *w,
 
 /* Start an idle worker spinning if there is work nobody looks for (Go's
  * wakep). Call after making an entry visible. */
+static void wakep_nofence(struct csp__sched *s);
+
 static void wakep(struct csp__sched *s)
+{
+    /* StoreLoad: our entry is visible before we read the counters;
+     * pairs with the fences in find_work's spinning and idle paths. */
+    storeload_fence();
+    wakep_nofence(s);
+}
+
+/* wakep for an entry that needs no lost-wake-up guarantee: one in the
+ * caller's own runnext slot, which the caller's worker runs itself.
+ * Waking a spinner then only helps parallelism (it may steal the slot
+ * after the backoff), so a stale read of the counters is harmless, and
+ * the hot ping-pong path saves a fence. */
+static void wakep_nofence(struct csp__sched *s)
 {
     struct csp__worker *w;
     int32_t zero = 0;
 
-    /* StoreLoad: our entry is visible before we read the counters;
-     * pairs with the fences in find_work's spinning and idle paths. */
-    storeload_fence();
     if (atomic_load_explicit(&s->nidle, memory_order_relaxed) == 0 ||
         atomic_load_explicit(&s->nspinning, memory_order_relaxed) != 0)
         return;
@@ -442,13 +454,25 @@ void csp__sched_ready(struct csp__sched *s, struct csp__worker *self,
     if (p->pinned) {
         pin_push(p->home, &p->task);
     } else if (self && self->s == s) {
-        /* seq_cst: thieves CAS the slot; the previous occupant goes to
-         * the tail of our ring. */
-        csp_task *old = atomic_exchange_explicit(&self->runnext, &p->task,
-                                                 memory_order_seq_cst);
-        if (old)
+        /* Thieves only CAS the slot from an entry to NULL, so an empty
+         * slot stays empty until we fill it: a plain store will do.
+         * Otherwise XCHG, and the previous occupant (unless a thief got
+         * it) goes to the tail of our ring. release: publishes P to
+         * whoever takes it from the slot (acquire). */
+        csp_task *old = atomic_load_explicit(&self->runnext,
+                                             memory_order_relaxed);
+        if (!old)
+            atomic_store_explicit(&self->runnext, &p->task,
+                                  memory_order_release);
+        else
+            old = atomic_exchange_explicit(&self->runnext, &p->task,
+                                           memory_order_acq_rel);
+        if (old) {
             ring_put(self, old);
-        wakep(s);
+            wakep(s);
+        } else {
+            wakep_nofence(s);
+        }
     } else {
         inject_push(s, &p->task, &p->task, 1);
         wakep(s);
@@ -551,7 +575,7 @@ top:
         (t = pin_pop(w)))
         goto found;
     if (atomic_load_explicit(&w->runnext, memory_order_relaxed)) {
-        /* acquire: pairs with the seq_cst XCHG that put it there. */
+        /* An XCHG: a thief may CAS the slot concurrently. */
         t = atomic_exchange_explicit(&w->runnext, NULL, memory_order_acquire);
         if (t) {
             if (w->streak < CSP__RUNNEXT_CAP) {
