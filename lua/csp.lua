@@ -212,6 +212,22 @@ local function block(id)
   return box[1], box[2]
 end
 
+-- Outside a go process (and outside the scheduler), put, take and alts
+-- first let the go processes that are ready run, as threads would have
+-- meanwhile: a script then sees their effects (a channel they closed)
+-- before it acts. Bounded, in case processes keep yielding.
+local function settle()
+  if in_sched then return end
+  in_sched = true
+  core_sched(true)
+  for _ = 1, 100 do
+    round(0, "")
+    if rq_head > rq_tail then break end
+  end
+  in_sched = false
+  core_sched(false, rq_head <= rq_tail)
+end
+
 -- Wait for op ID: park the go process, or block a plain caller.
 local function wait(id)
   if current ~= nil then return co_yield(TOKEN, id) end
@@ -366,6 +382,7 @@ csp.is_chan = core.is_chan
 -- Channel operations (methods of every channel).
 
 local function put(ch, v)
+  if current == nil then settle() end
   local r, x, name = core_put(ch, v)
   if r == false then
     local a, rc = wait(x)
@@ -376,6 +393,7 @@ local function put(ch, v)
 end
 
 local function take(ch)
+  if current == nil then settle() end
   local v, x, name = core_take(ch)
   if x == nil then return v end
   if name == nil then return (wait(x)) end
@@ -420,6 +438,7 @@ function csp.alts(ops, opts)
     dflt = opts.default
     if dflt ~= nil then flags = flags + core.ALTS_DEFAULT end
   end
+  if current == nil then settle() end
   local i, a, name = core_alts(ops, flags)
   if i == false then
     a, i = wait(a)
@@ -482,9 +501,10 @@ function csp.on_error(fn)
 end
 
 -- Host loop integration: run what is ready and deliver completions,
--- waiting up to TIMEOUT_MS (default 0) when nothing is ready. Returns the
--- number of go process resumptions. The pollfd descriptor is readable
--- whenever there is work for step.
+-- waiting up to TIMEOUT_MS (default 0) when nothing is ready. Returns how
+-- much happened: go process resumptions plus completions delivered (0:
+-- nothing to do). The pollfd descriptor is readable whenever there is
+-- work for step.
 function csp.step(timeout_ms)
   if timeout_ms == nil then timeout_ms = 0 end
   if type(timeout_ms) ~= "number" then argerror(1, "step", "milliseconds expected") end
@@ -493,7 +513,7 @@ function csp.step(timeout_ms)
   local c = core_poll(buf, (n == 0 and rq_head > rq_tail) and timeout_ms or 0, "host")
   if c > 0 then dispatch(c) end
   if errq[1] ~= nil then flush_errq() end
-  n = n + run_ready()
+  n = n + floor(c / 3) + run_ready()
   sched_leave(entered)
   return n
 end
