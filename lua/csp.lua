@@ -36,6 +36,7 @@ local core_offer, core_close, core_poll_chan = M.offer, M.close, M.poll
 local BUF_NONE, BUF_FIXED, BUF_DROPPING, BUF_SLIDING, BUF_PROMISE =
     core.BUF_NONE, core.BUF_FIXED, core.BUF_DROPPING, core.BUF_SLIDING, core.BUF_PROMISE
 local ECANCELED = -6
+local POLL_PLAIN, POLL_BLOCK, POLL_HOST = 0, 1, 2 -- core.poll modes
 
 csp.version = core.version()
 
@@ -169,7 +170,7 @@ end
 
 -- One round: run what is ready, then collect completions, waiting for
 -- them when nothing is ready (WAIT_MS). Returns false on deadlock (only in
--- MODE "block").
+-- MODE POLL_BLOCK).
 local function round(wait_ms, mode)
   run_ready()
   if rq_head <= rq_tail then wait_ms = 0 end
@@ -200,7 +201,7 @@ local function block(id)
   waiting[id] = box
   local entered = sched_enter()
   while not box.done do
-    if not round(-1, "block") then
+    if not round(-1, POLL_BLOCK) then
       waiting[id] = nil
       core.cancel(id)
       sched_leave(entered)
@@ -221,7 +222,7 @@ local function settle()
   in_sched = true
   core_sched(true)
   for _ = 1, 100 do
-    round(0, "")
+    round(0, POLL_PLAIN)
     if rq_head > rq_tail then break end
   end
   in_sched = false
@@ -487,7 +488,7 @@ function csp.yield()
     return
   end
   local entered = sched_enter()
-  round(0, "")
+  round(0, POLL_PLAIN)
   sched_leave(entered)
 end
 
@@ -510,7 +511,7 @@ function csp.step(timeout_ms)
   if type(timeout_ms) ~= "number" then argerror(1, "step", "milliseconds expected") end
   local entered = sched_enter()
   local n = run_ready()
-  local c = core_poll(buf, (n == 0 and rq_head > rq_tail) and timeout_ms or 0, "host")
+  local c = core_poll(buf, (n == 0 and rq_head > rq_tail) and timeout_ms or 0, POLL_HOST)
   if c > 0 then dispatch(c) end
   if errq[1] ~= nil then flush_errq() end
   n = n + floor(c / 3) + run_ready()
@@ -525,7 +526,7 @@ function csp.run()
   while true do
     run_ready()
     if live == 0 and rq_head > rq_tail then break end
-    local n = core_poll(buf, rq_head <= rq_tail and 0 or -1, "block")
+    local n = core_poll(buf, rq_head <= rq_tail and 0 or -1, POLL_BLOCK)
     if n < 0 then
       sched_leave(entered)
       return nil, ("deadlock: %d go process(es) wait forever"):format(live), "DEADLOCK"

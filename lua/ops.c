@@ -316,27 +316,29 @@ static void run_tasks(struct lcsp_state *st, int force)
     }
 }
 
+enum { LCSP_POLL_PLAIN = 0, LCSP_POLL_BLOCK = 1, LCSP_POLL_HOST = 2 };
+
 /* core.poll(out, timeout_ms, mode) -> n | -1
  * Release queued drops, run completed tasks, and write each completion
  * into OUT as triples (op id, a, b) from index 1; returns the number of
  * slots written. If none completed and TIMEOUT_MS is not 0, waits on the
- * loop descriptor for up to TIMEOUT_MS (< 0: no limit). MODE "block"
- * (the scheduler waiting for a blocked op or csp.run) returns -1 instead
- * of waiting when nothing can ever complete: no task queued and no op
- * waits on a timeout channel. MODE "host" always runs the loop once (a
- * host loop saw the descriptor readable). */
+ * loop descriptor for up to TIMEOUT_MS (< 0: no limit). MODE 1 ("block":
+ * the scheduler waits for a blocked op or csp.run) returns -1 instead of
+ * waiting when nothing can ever complete: no task queued and no op waits
+ * on a timeout channel. MODE 2 ("host") always runs the loop once (a host
+ * loop saw the descriptor readable). */
 static int l_poll(lua_State *L)
 {
     struct lcsp_state *st = lcsp_state(L);
     lua_Number tmo;
-    const char *mode;
+    lua_Integer mode;
     int n = 0, block, host;
 
     luaL_checktype(L, 1, LUA_TTABLE);
     tmo = luaL_optnumber(L, 2, 0);
-    mode = luaL_optstring(L, 3, "");
-    block = strcmp(mode, "block") == 0;
-    host = strcmp(mode, "host") == 0;
+    mode = luaL_optinteger(L, 3, 0);
+    block = mode == LCSP_POLL_BLOCK;
+    host = mode == LCSP_POLL_HOST;
     lcsp_check_step(L, st);
     luaL_checkstack(L, 8, "csp");
     lcsp_drain(L, st);
