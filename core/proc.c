@@ -1,10 +1,13 @@
 /* proc.c - go processes: spawn, entry and exit, the result channel, park
  * and wake, sleep and yield, and the per-proc report line.
  *
- * A proc is a struct csp__proc from the runtime's allocator plus a stack
- * from the scheduler's stack pool (the spawning worker's cache when
- * spawned on a worker). The scheduler frees both after the proc switched
- * out for the last time (csp__proc_destroy), never on the proc's stack.
+ * A proc is a stack from the scheduler's stack pool (the spawning
+ * worker's cache when spawned on a worker) with its struct csp__proc at
+ * the top, above the first frame: a spawn allocates nothing else, and a
+ * recycled stack brings its proc struct along, hot in the cache. The
+ * scheduler gives the stack back after the proc switched out for the last
+ * time (csp__proc_destroy), never on the proc's stack, and touches the
+ * struct no more once it did.
  *
  * Ownership: the proc holds one reference to its result channel; on
  * return it offers the value (if not NULL), closes the channel and
@@ -64,11 +67,16 @@ static void proc_entry(void *arg0, void *arg)
     csp__coro_exit(&p->ctx, &p->worker->ctx, NULL);
 }
 
+/* Bytes at the top of a stack that hold the proc struct (a multiple of
+ * 64 keeps the rest 16-byte aligned and the struct on its own lines). */
+#define PROC_SPACE ((sizeof(struct csp__proc) + 63) & ~(size_t)63)
+
 int csp_go_ex(csp_rt *rt, csp_go_fn fn, void *arg, unsigned flags,
               size_t stack_size, csp_chan **result)
 {
     struct csp__sched *s;
     struct csp__worker *self;
+    struct csp__stack *stack;
     struct csp__proc *p;
     struct csp__shard *sh;
     csp_chan *ch = NULL;
@@ -88,21 +96,22 @@ int csp_go_ex(csp_rt *rt, csp_go_fn fn, void *arg, unsigned flags,
     self = csp__tls()->worker;
     if (self && self->s != s)
         self = NULL;
-    p = csp__calloc(rt, sizeof *p);
-    if (!p)
-        return CSP_ENOMEM;
     if (result) {
         rc = csp_chan_new(&ch, rt, CSP_BUF_FIXED, 1, NULL, NULL);
         if (rc != CSP_OK)
-            goto fail_chan;
+            return rc;
     }
-    p->stack = self ? csp__stack_get(self->stacks, stack_size)
-                    : csp__stack_pool_get(s->stacks, stack_size);
-    if (!p->stack) {
-        rc = CSP_ENOMEM;
-        goto fail_stack;
+    if (stack_size)
+        stack_size += PROC_SPACE;
+    stack = self ? csp__stack_get(self->stacks, stack_size)
+                 : csp__stack_pool_get(s->stacks, stack_size);
+    if (!stack) {
+        csp_chan_release(ch);
+        return CSP_ENOMEM;
     }
-    p->size = sizeof *p;
+    p = (struct csp__proc *)((char *)stack->lo + stack->size - PROC_SPACE);
+    memset(p, 0, sizeof *p);
+    p->stack = stack;
     p->task.run = csp__proc_marker;
     p->s = s;
     p->fn = fn;
@@ -112,7 +121,8 @@ int csp_go_ex(csp_rt *rt, csp_go_fn fn, void *arg, unsigned flags,
         p->pinned = 1;
         p->home = self ? self : csp__sched_pick_home(s);
     }
-    csp__coro_make(&p->ctx, p->stack->lo, p->stack->size, proc_entry, p);
+    csp__coro_make(&p->ctx, stack->lo, stack->size - PROC_SPACE, proc_entry,
+                   p);
     p->id = (uint64_t)atomic_fetch_add_explicit(&s->nspawned, 1,
                                                 memory_order_relaxed) +
             1;
@@ -132,12 +142,6 @@ int csp_go_ex(csp_rt *rt, csp_go_fn fn, void *arg, unsigned flags,
     }
     csp__sched_spawn(s, self, p);
     return CSP_OK;
-
-fail_stack:
-    csp_chan_release(ch);
-fail_chan:
-    csp__free(rt, p, sizeof *p);
-    return rc;
 }
 
 int csp_go(csp_rt *rt, csp_go_fn fn, void *arg, csp_chan **result)
@@ -149,6 +153,9 @@ void csp__proc_destroy(struct csp__proc *p, struct csp__stack_cache *cache)
 {
     struct csp__sched *s = p->s;
     struct csp__shard *sh = &s->shards[p->shard];
+    struct csp__stack *stack = p->stack;
+    /* Set only for a proc discarded by a forced shutdown. */
+    csp_chan *result = p->result;
 
     csp__mutex_lock(&sh->lock);
     if (p->lprev)
@@ -159,13 +166,12 @@ void csp__proc_destroy(struct csp__proc *p, struct csp__stack_cache *cache)
         p->lnext->lprev = p->lprev;
     csp__mutex_unlock(&sh->lock);
     csp__coro_destroy(&p->ctx);
+    /* P lives on STACK: from here on it is gone. */
     if (cache)
-        csp__stack_put(cache, p->stack);
+        csp__stack_put(cache, stack);
     else
-        csp__stack_pool_put(s->stacks, p->stack);
-    /* Set only for a proc discarded by a forced shutdown. */
-    csp_chan_release(p->result);
-    csp__free(s->rt, p, p->size);
+        csp__stack_pool_put(s->stacks, stack);
+    csp_chan_release(result);
     /* release: a shutdown that reads 0 sees the proc's whole life. */
     atomic_fetch_sub_explicit(&s->nlive, 1, memory_order_release);
 }

@@ -36,6 +36,7 @@ enum {
 /* after: why a proc switched out to its scheduler. */
 enum { CSP__AFTER_PARK = 1, CSP__AFTER_YIELD = 2, CSP__AFTER_EXIT = 3 };
 
+/* Lives at the top of its own stack (proc.c). */
 struct csp__proc {
     csp_task task;              /* first: run queue link; run = marker */
     struct csp__coro ctx;       /* saved context while switched out */
@@ -60,7 +61,6 @@ struct csp__proc {
     /* All live procs, sharded; guarded by s->shards[shard].lock. */
     struct csp__proc *lprev, *lnext;
     uint32_t shard;             /* immutable */
-    size_t size;                /* bytes allocated for this struct */
 #if defined(CSP__SCHED_CHECKS)
     _Atomic(struct csp__worker *) running_on; /* at most one worker */
     uint64_t fpenv;             /* MXCSR/FPCR at start; must not change */
