@@ -56,8 +56,7 @@ static int l_alts(lua_State *L)
             if (lua_isnil(L, -1))
                 return luaL_argerror(
                     L, 1,
-                    lua_pushfstring(L, "entry %d: cannot put nil",
-                                    (int)i + 1));
+                    lua_pushfstring(L, "entry %d: cannot put nil", (int)i + 1));
             ops[i].ch = c->ch;
             ops[i].kind = CSP_OP_PUT;
             ops[i].val = NULL;
@@ -68,8 +67,9 @@ static int l_alts(lua_State *L)
             if (!c || !c->ch)
                 return luaL_argerror(
                     L, 1,
-                    lua_pushfstring(L, "entry %d: channel or {chan, value} "
-                                       "expected",
+                    lua_pushfstring(L,
+                                    "entry %d: channel or {chan, value} "
+                                    "expected",
                                     (int)i + 1));
             ops[i].ch = c->ch;
             ops[i].kind = CSP_OP_TAKE;

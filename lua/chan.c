@@ -71,8 +71,7 @@ static int l_chan(lua_State *L)
     if (kind != CSP_BUF_NONE && kind != CSP_BUF_PROMISE && cap == 0)
         return luaL_argerror(L, 2, "buffer size must be at least 1");
     luaL_checkstack(L, 2, "csp");
-    rc = csp_chan_new(&ch, st->rt, (int)kind, (size_t)cap, lcsp_drop_hook,
-                      st);
+    rc = csp_chan_new(&ch, st->rt, (int)kind, (size_t)cap, lcsp_drop_hook, st);
     if (rc != CSP_OK)
         return lcsp_fail(L, rc);
     lcsp_pushchan(L, ch, 0, kind == CSP_BUF_PROMISE);
@@ -149,8 +148,7 @@ static int l_take(lua_State *L)
     op->timer = (uint8_t)c->timeout;
     op->borrow = (uint8_t)c->promise;
     lcsp_enter(st, L);
-    rc = csp_chan_take_cb(c->ch, &v, &st->exec, lcsp_done_cb, op,
-                          &op->pending);
+    rc = csp_chan_take_cb(c->ch, &v, &st->exec, lcsp_done_cb, op, &op->pending);
     lcsp_leave(st);
     if (rc == CSP_PENDING) {
         lcsp_op_pending(st, op);
@@ -313,17 +311,18 @@ static int l_tostring(lua_State *L)
 }
 
 static const luaL_Reg methods[] = {
-    {"offer", l_offer},   {"poll", l_poll},   {"close", l_close},
-    {"closed", l_closed}, {"count", l_count}, {"id", l_id},
+    {"offer", l_offer},           {"poll", l_poll},   {"close", l_close},
+    {"closed", l_closed},         {"count", l_count}, {"id", l_id},
     {"is_timeout", l_is_timeout}, {NULL, NULL}};
 
-static const luaL_Reg metamethods[] = {
-    {"__gc", l_gc}, {"__close", l_close_mm}, {"__tostring", l_tostring},
-    {NULL, NULL}};
+static const luaL_Reg metamethods[] = {{"__gc", l_gc},
+                                       {"__close", l_close_mm},
+                                       {"__tostring", l_tostring},
+                                       {NULL, NULL}};
 
-static const luaL_Reg funcs[] = {
-    {"chan", l_chan}, {"timeout", l_timeout}, {"put", l_put},
-    {"take", l_take}, {"is_chan", l_is_chan}, {NULL, NULL}};
+static const luaL_Reg funcs[] = {{"chan", l_chan},       {"timeout", l_timeout},
+                                 {"put", l_put},         {"take", l_take},
+                                 {"is_chan", l_is_chan}, {NULL, NULL}};
 
 /* With the module table at -1 and the state and chan metatable as the
  * would-be upvalues at -3 and -2: fill the metatable, its __index table

@@ -1,6 +1,6 @@
 /* lcsp.h - private declarations shared by the files of the csp.core Lua
- * module (the C files of lua/). Written only against csp.h and the Lua C API; builds
- * against Lua 5.1, LuaJIT 2.1 and Lua 5.4 headers.
+ * module (the C files of lua/). Written only against csp.h and the Lua C API;
+ * builds against Lua 5.1, LuaJIT 2.1 and Lua 5.4 headers.
  *
  * Threading: a Lua state is single-threaded. Everything here runs on the
  * thread that runs the state (the "Lua thread"), except the three entry
@@ -60,7 +60,7 @@ void lcsp_setfuncs(lua_State *L, const luaL_Reg *l, int nup);
  * Releasing an immediate value does nothing, so most integer traffic never
  * touches the pin table.
  */
-#define LCSP_TAG(v) ((uintptr_t)(v) & 3u)
+#define LCSP_TAG(v) ((uintptr_t)(v)&3u)
 #define LCSP_TAG_PIN 0u
 #define LCSP_TAG_INT 1u
 #define LCSP_TAG_BOOL 2u
@@ -80,30 +80,30 @@ struct lcsp_op {
     csp_pending *pending;        /* our handle, released at delivery */
     struct lcsp_op *prev, *next; /* st->pending list; next: free list */
     struct lcsp_op *dnext;       /* st->done list */
-    int id;                      /* stable for the record; names the op in Lua */
-    uint8_t kind;                /* LCSP_OP_* */
-    uint8_t timer;               /* waits on a timeout channel */
-    uint8_t listed;              /* on st->pending */
-    uint8_t borrow;              /* a take from a promise channel: the
-                                    value stays the channel's */
-    int rc;                      /* completion: csp result code */
-    size_t idx;                  /* completion: alts index */
-    void *val;                   /* completion: value (take) or handed back */
-    size_t nvals;                /* alts: number of ops */
-    void **vals;                 /* alts: put values per op (NULL: take) */
-    void *inl[4];                /* vals storage for small alts */
+    int id;         /* stable for the record; names the op in Lua */
+    uint8_t kind;   /* LCSP_OP_* */
+    uint8_t timer;  /* waits on a timeout channel */
+    uint8_t listed; /* on st->pending */
+    uint8_t borrow; /* a take from a promise channel: the
+                       value stays the channel's */
+    int rc;         /* completion: csp result code */
+    size_t idx;     /* completion: alts index */
+    void *val;      /* completion: value (take) or handed back */
+    size_t nvals;   /* alts: number of ops */
+    void **vals;    /* alts: put values per op (NULL: take) */
+    void *inl[4];   /* vals storage for small alts */
 };
 
 /* ------------------------------------------------------------------------
  * The per-Lua-state record: a full userdata in the registry and the first
  * upvalue of every csp.core function. */
 struct lcsp_state {
-    csp_exec exec;          /* first: the executor every _cb call gets */
-    csp_rt *rt;             /* the process's default runtime */
-    csp_loop *loop;         /* completions from other threads */
+    csp_exec exec;  /* first: the executor every _cb call gets */
+    csp_rt *rt;     /* the process's default runtime */
+    csp_loop *loop; /* completions from other threads */
     csp_exec *loop_exec;
-    lua_State *L;           /* the coroutine inside the current csp.core call,
-                               or NULL outside one (ENTER/LEAVE) */
+    lua_State *L; /* the coroutine inside the current csp.core call,
+                     or NULL outside one (ENTER/LEAVE) */
 
     /* Pins: values held for C. pins_ref is a registry ref to the table;
      * ids are reused through free_ids, which always has room for every id
@@ -111,7 +111,7 @@ struct lcsp_state {
     int pins_ref;
     int *free_ids;
     size_t nfree, free_cap;
-    int top;                /* highest id handed out */
+    int top; /* highest id handed out */
     long live_pins;
 
     /* Drops: ids of pinned values that a channel discarded, on any thread.
@@ -119,17 +119,17 @@ struct lcsp_state {
     pthread_mutex_t sink_lock;
     int *sink, *sink_spare;
     size_t nsink, sink_cap, spare_cap;
-    atomic_int has_drops;   /* any thread; a hint that sink is not empty */
+    atomic_int has_drops; /* any thread; a hint that sink is not empty */
 
     /* Ops. All Lua thread only. */
-    struct lcsp_op *pending;    /* outstanding ops, doubly linked */
+    struct lcsp_op *pending;               /* outstanding ops, doubly linked */
     struct lcsp_op *done_head, *done_tail; /* completed, not delivered */
     struct lcsp_op *free_ops;
-    struct lcsp_op **byid;      /* id -> record, for core.cancel */
+    struct lcsp_op **byid; /* id -> record, for core.cancel */
     size_t byid_cap;
     int next_op_id;
-    long nops;                  /* outstanding ops */
-    long timer_ops;             /* of those, waiting on a timeout channel */
+    long nops;      /* outstanding ops */
+    long timer_ops; /* of those, waiting on a timeout channel */
 
     /* Tasks submitted on the Lua thread during a csp.core call: run at the
      * next poll without a syscall. Lua thread only. */
@@ -138,15 +138,15 @@ struct lcsp_state {
      * counts submitters between entering and leaving lexec_submit. */
     atomic_int foreign;
     atomic_int inflight;
-    csp_task kick_task;     /* signals the loop fd when Lua-side work waits */
+    csp_task kick_task; /* signals the loop fd when Lua-side work waits */
     int kicked;
-    int in_sched;           /* the Lua scheduler runs: no kick needed */
-    int in_step;            /* a Lua transform step runs: refuse csp calls */
-    csp_emit *cur_out;      /* the sink of the running step */
-    int reduced_ref;        /* registry: the metatable of csp.reduced */
-    int errq_ref;           /* registry: table of transform errors to report */
-    int xfcall_ref;         /* registry: the protected step caller */
-    int closed;             /* the state's __gc ran */
+    int in_sched;      /* the Lua scheduler runs: no kick needed */
+    int in_step;       /* a Lua transform step runs: refuse csp calls */
+    csp_emit *cur_out; /* the sink of the running step */
+    int reduced_ref;   /* registry: the metatable of csp.reduced */
+    int errq_ref;      /* registry: table of transform errors to report */
+    int xfcall_ref;    /* registry: the protected step caller */
+    int closed;        /* the state's __gc ran */
 };
 
 /* The state of the current call; set by ENTER, cleared by LEAVE. A task
@@ -181,9 +181,9 @@ int lcsp_fail(lua_State *L, int rc);
 
 /* chan.c */
 struct lcsp_chan {
-    csp_chan *ch;           /* one reference, NULL after __gc */
-    int timeout;            /* a timeout channel */
-    int promise;            /* a promise channel: takes borrow the value */
+    csp_chan *ch; /* one reference, NULL after __gc */
+    int timeout;  /* a timeout channel */
+    int promise;  /* a promise channel: takes borrow the value */
 };
 struct lcsp_chan *lcsp_checkchan(lua_State *L, int idx);
 struct lcsp_chan *lcsp_tochan(lua_State *L, int idx);

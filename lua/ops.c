@@ -43,8 +43,8 @@ static void kick(struct lcsp_state *st)
 static void kick_run(csp_task *t)
 {
     struct lcsp_state *st =
-        (struct lcsp_state *)((char *)t - offsetof(struct lcsp_state,
-                                                   kick_task));
+        (struct lcsp_state *)((char *)t -
+                              offsetof(struct lcsp_state, kick_task));
     st->kicked = 0;
 }
 
@@ -522,10 +522,9 @@ void lcsp_ops_shutdown(lua_State *L, struct lcsp_state *st)
 }
 
 static const luaL_Reg funcs[] = {
-    {"poll", l_poll},     {"sched", l_sched},       {"kick", l_kick},
-    {"pollfd", l_pollfd}, {"stats", l_stats},       {"strerror", l_strerror},
-    {"cancel", l_cancel}, {"now", l_now},
-    {NULL, NULL}};
+    {"poll", l_poll},     {"sched", l_sched}, {"kick", l_kick},
+    {"pollfd", l_pollfd}, {"stats", l_stats}, {"strerror", l_strerror},
+    {"cancel", l_cancel}, {"now", l_now},     {NULL, NULL}};
 
 void lcsp_open_ops(lua_State *L)
 {

@@ -28,9 +28,9 @@
 
 struct lxrec {
     struct lcsp_state *st;
-    void *step;     /* pinned Lua functions (complete may be NULL) */
+    void *step; /* pinned Lua functions (complete may be NULL) */
     void *complete;
-    void *exh;      /* NULL: report the error, add nothing */
+    void *exh; /* NULL: report the error, add nothing */
 };
 
 enum { JOB_STEP, JOB_COMPLETE, JOB_EXH, JOB_REPORT };
@@ -38,9 +38,9 @@ enum { JOB_STEP, JOB_COMPLETE, JOB_EXH, JOB_REPORT };
 struct xjob {
     struct lxrec *rec;
     int what;
-    void *val;      /* JOB_STEP: the value, consumed */
-    int reduced;    /* out: the step returned csp.reduced(...) */
-    void *result;   /* out (JOB_EXH): the value to add, or NULL */
+    void *val;    /* JOB_STEP: the value, consumed */
+    int reduced;  /* out: the step returned csp.reduced(...) */
+    void *result; /* out (JOB_EXH): the value to add, or NULL */
 };
 
 static int is_reduced(lua_State *L, struct lcsp_state *st, int idx)
@@ -284,8 +284,7 @@ static int l_setup(lua_State *L)
 }
 
 static const luaL_Reg funcs[] = {
-    {"chan_xf", l_chan_xf}, {"emit", l_emit}, {"setup", l_setup},
-    {NULL, NULL}};
+    {"chan_xf", l_chan_xf}, {"emit", l_emit}, {"setup", l_setup}, {NULL, NULL}};
 
 void lcsp_open_xform(lua_State *L)
 {
