@@ -265,8 +265,15 @@ static uint32_t ring_grab(struct csp__worker *v, struct csp__worker *w,
                 backoff();
             if (!atomic_compare_exchange_strong_explicit(
                     &v->runnext, &next, NULL, memory_order_acq_rel,
-                    memory_order_relaxed))
+                    memory_order_relaxed)) {
+                /* V keeps running what it readies (a ping-pong pair):
+                 * keep spinning on it, as Go does, unless work arrived
+                 * where we would otherwise never look. */
+                if (atomic_load_explicit(&w->s->ninject,
+                                         memory_order_relaxed))
+                    return 0;
                 continue;
+            }
             atomic_store_explicit(&w->ring[wt % CSP__RING], next,
                                   memory_order_relaxed);
             return 1;

@@ -14,6 +14,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "../../core/sched_internal.h"
@@ -789,4 +791,56 @@ TEST(rt_free_without_start_frees_everything)
 
     ASSERT_OK(csp_rt_free(rt, 0));
     ASSERT_EQ(0, arena_free_all());
+}
+
+/* ------------------------------------------------------------------------
+ * The default runtime at process exit: its threads are never joined and
+ * may be busy, parked or idle while exit() runs. */
+
+static void *yield_forever(void *arg)
+{
+    (void)arg;
+    for (;;)
+        csp_yield();
+    return NULL;
+}
+
+static void *block_forever(void *arg)
+{
+    void *v = NULL;
+
+    csp_chan_take_blocking(arg, &v, CSP_FOREVER);
+    return NULL;
+}
+
+TEST(default_runtime_exits_cleanly_with_busy_threads)
+{
+    int status;
+    pid_t pid;
+
+    fflush(stdout);
+    fflush(stderr);
+    pid = fork(); /* no csp thread exists yet in this process */
+    ASSERT_TRUE(pid >= 0);
+    if (pid == 0) {
+        csp_rt *rt = csp_rt_default();
+        csp_chan *ch;
+        struct rlimit no_core = {0, 0};
+
+        setrlimit(RLIMIT_CORE, &no_core);
+        if (!rt || csp_chan_new(&ch, rt, CSP_BUF_NONE, 0, NULL, NULL))
+            _exit(3);
+        for (int i = 0; i < 4; i++)
+            if (csp_go(rt, yield_forever, NULL, NULL) ||
+                csp_go(rt, take_once, ch, NULL) ||
+                csp_go(rt, sleep_long, V(3600 * 1000), NULL))
+                _exit(4);
+        if (csp_thread(rt, block_forever, ch, NULL))
+            _exit(5);
+        wait_stat(rt, CSP_STAT_PROCS_PARKED, 8);
+        exit(0); /* atexit handlers and stdio run with workers busy */
+    }
+    ASSERT_EQ(pid, waitpid(pid, &status, 0));
+    ASSERT_TRUE(WIFEXITED(status));
+    ASSERT_EQ(0, WEXITSTATUS(status));
 }
