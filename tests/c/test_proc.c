@@ -319,6 +319,28 @@ TEST(proc_ping_pong_completes_all_round_trips)
     csp_chan_release(pp.pong);
 }
 
+#if defined(CSP__TSAN) || defined(CSP__ASAN)
+#define ROUND_TRIPS 100000
+#else
+#define ROUND_TRIPS 1000000
+#endif
+
+TEST(proc_ping_pong_on_four_workers_completes_all_round_trips)
+{
+    struct pp pp = {chan0(), chan0(), ROUND_TRIPS};
+    csp_chan *a, *b;
+    int64_t t0 = csp_now_ns();
+
+    ASSERT_OK(csp_rt_set(test_rt, CSP_RT_THREADS, 4));
+    ASSERT_OK(csp_go(test_rt, ponger, &pp, &b));
+    ASSERT_OK(csp_go(test_rt, pinger, &pp, &a));
+    ASSERT_EQ(pp.n, U(join(a)));
+    ASSERT_NULL(join(b));
+    ASSERT_TRUE(csp_now_ns() - t0 < 8 * SEC);
+    csp_chan_release(pp.ping);
+    csp_chan_release(pp.pong);
+}
+
 /* A parking call made from a helper, not from the proc's entry. */
 static __attribute__((noinline)) void *helper_take(csp_chan *ch)
 {
