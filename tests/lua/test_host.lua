@@ -103,6 +103,24 @@ test("host_step_drives_processes_like_a_game_loop", function()
   eq(#got, 5)
 end)
 
+test("host_version_is_the_c_library_version", function()
+  eq(csp.version, "0.1.0")
+end)
+
+test("host_stats_reports_counters", function()
+  local s = csp.stats()
+  for _, k in ipairs({"pins", "ops", "timer_ops", "drops_queued", "chans", "live", "ready", "waiting"}) do
+    eq(type(s[k]), "number", k)
+  end
+  local ch = csp.chan()
+  csp.go(function() ch:take() end)
+  csp.step()
+  s = csp.stats()
+  eq(s.live, 1); eq(s.ops, 1); eq(s.waiting, 1); eq(s.ready, 0)
+  ch:close()
+  csp.run()
+end)
+
 -- A child interpreter exits with processes parked on puts of pinned
 -- values, a pending timer and buffered values: closing the state must
 -- withdraw and release everything without crashing.

@@ -481,4 +481,19 @@ test("put_async_and_take_async_call_back", function()
   eq(put_ok, false)
 end)
 
+test("put_async_and_take_async_bad_args_raise", function()
+  raises("bad argument #3 to 'put_async'", csp.put_async, csp.chan(), 1, 5)
+  raises("bad argument #2 to 'take_async'", csp.take_async, csp.chan())
+  raises("cannot put nil", csp.put_async, csp.chan(), nil)
+  raises("channel expected", csp.take_async, {}, print)
+end)
+
+test("take_async_on_closed_gives_nil", function()
+  local ch = csp.chan()
+  ch:close()
+  local called, got = false, "unset"
+  csp.take_async(ch, function(v) called = true; got = v end)
+  eq(called, true); eq(got, nil)
+end)
+
 T.run()
