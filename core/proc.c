@@ -121,8 +121,7 @@ int csp_go_ex(csp_rt *rt, csp_go_fn fn, void *arg, unsigned flags,
         p->pinned = 1;
         p->home = self ? self : csp__sched_pick_home(s);
     }
-    csp__coro_make(&p->ctx, stack->lo, stack->size - PROC_SPACE, proc_entry,
-                   p);
+    csp__coro_make(&p->ctx, stack->lo, stack->size - PROC_SPACE, proc_entry, p);
     p->id = (uint64_t)atomic_fetch_add_explicit(&s->nspawned, 1,
                                                 memory_order_relaxed) +
             1;
@@ -190,8 +189,7 @@ void csp__proc_park(struct csp__proc *p, struct csp__waiter *w)
     p->after = CSP__AFTER_PARK;
     csp__coro_transfer(&p->ctx, &p->worker->ctx, NULL);
     /* Resumed, perhaps on another worker: p is all we may use. */
-    atomic_store_explicit(&p->wait_kind, CSP__WAIT_NONE,
-                          memory_order_relaxed);
+    atomic_store_explicit(&p->wait_kind, CSP__WAIT_NONE, memory_order_relaxed);
 }
 
 void csp__proc_wake(struct csp__proc *p)
@@ -229,18 +227,16 @@ int csp__proc_withdraw(struct csp__proc *p)
 
     /* acquire: pairs with the scheduler's PARKED CAS, so p->waiter and
      * the waiter are visible. From here no waker can queue P. */
-    if (!atomic_compare_exchange_strong_explicit(&p->pstate, &st,
-                                                 CSP__P_WITHDRAWN,
-                                                 memory_order_acq_rel,
-                                                 memory_order_acquire))
+    if (!atomic_compare_exchange_strong_explicit(
+            &p->pstate, &st, CSP__P_WITHDRAWN, memory_order_acq_rel,
+            memory_order_acquire))
         return st == CSP__P_WITHDRAWN;
     w = p->waiter;
     if (!w)
         return 1;
-    if (atomic_compare_exchange_strong_explicit(&w->state, &ws,
-                                                CSP__W_CANCELLED,
-                                                memory_order_acq_rel,
-                                                memory_order_acquire)) {
+    if (atomic_compare_exchange_strong_explicit(
+            &w->state, &ws, CSP__W_CANCELLED, memory_order_acq_rel,
+            memory_order_acquire)) {
         for (uint32_t i = 0; i < w->ncases; i++) {
             csp_chan *ch = w->nodes[i].ch;
             csp__mutex_lock(&ch->lock);
@@ -253,8 +249,7 @@ int csp__proc_withdraw(struct csp__proc *p)
      * that XCHG (it publishes the results), then queue P. */
     while (atomic_load_explicit(&p->pstate, memory_order_acquire) !=
            CSP__P_NOTIFIED)
-        csp__futex_wait(&p->pstate, CSP__P_WITHDRAWN,
-                        csp__now_ns() + 100000);
+        csp__futex_wait(&p->pstate, CSP__P_WITHDRAWN, csp__now_ns() + 100000);
     atomic_fetch_sub_explicit(&p->s->nparked_ext, 1, memory_order_relaxed);
     atomic_store_explicit(&p->pstate, CSP__P_RUNNING, memory_order_relaxed);
     csp__sched_ready(p->s, NULL, p);

@@ -169,9 +169,8 @@ static int ring_put_slow(struct csp__worker *w, csp_task *t, uint32_t h,
                                         memory_order_relaxed);
     /* release: our slot reads happen before the owner (us) reuses them;
      * pairs with the acquire load of head in ring_put. */
-    if (!atomic_compare_exchange_strong_explicit(&w->head, &h, h + n,
-                                                 memory_order_release,
-                                                 memory_order_relaxed))
+    if (!atomic_compare_exchange_strong_explicit(
+            &w->head, &h, h + n, memory_order_release, memory_order_relaxed))
         return 0;
     batch[n] = t;
     for (uint32_t i = 0; i < n; i++)
@@ -212,8 +211,7 @@ static csp_task *ring_pop(struct csp__worker *w)
 
         if (tl == h)
             return NULL;
-        t = atomic_load_explicit(&w->ring[h % CSP__RING],
-                                 memory_order_relaxed);
+        t = atomic_load_explicit(&w->ring[h % CSP__RING], memory_order_relaxed);
         if (atomic_compare_exchange_strong_explicit(&w->head, &h, h + 1,
                                                     memory_order_release,
                                                     memory_order_relaxed))
@@ -269,8 +267,7 @@ static uint32_t ring_grab(struct csp__worker *v, struct csp__worker *w,
                 /* V keeps running what it readies (a ping-pong pair):
                  * keep spinning on it, as Go does, unless work arrived
                  * where we would otherwise never look. */
-                if (atomic_load_explicit(&w->s->ninject,
-                                         memory_order_relaxed))
+                if (atomic_load_explicit(&w->s->ninject, memory_order_relaxed))
                     return 0;
                 continue;
             }
@@ -466,8 +463,8 @@ void csp__sched_ready(struct csp__sched *s, struct csp__worker *self,
          * Otherwise XCHG, and the previous occupant (unless a thief got
          * it) goes to the tail of our ring. release: publishes P to
          * whoever takes it from the slot (acquire). */
-        csp_task *old = atomic_load_explicit(&self->runnext,
-                                             memory_order_relaxed);
+        csp_task *old =
+            atomic_load_explicit(&self->runnext, memory_order_relaxed);
         if (!old)
             atomic_store_explicit(&self->runnext, &p->task,
                                   memory_order_release);
@@ -488,8 +485,8 @@ void csp__sched_ready(struct csp__sched *s, struct csp__worker *self,
 
 struct csp__worker *csp__sched_pick_home(struct csp__sched *s)
 {
-    uint32_t i = atomic_fetch_add_explicit(&s->next_home, 1,
-                                           memory_order_relaxed);
+    uint32_t i =
+        atomic_fetch_add_explicit(&s->next_home, 1, memory_order_relaxed);
 
     return s->workers[i % s->nworkers];
 }
@@ -665,8 +662,8 @@ found_next:
         w->spinning = 0;
         /* The last spinner to find work starts another (Go's
          * resetspinning), so there is a spinner while work may remain. */
-        if (atomic_fetch_sub_explicit(&s->nspinning, 1,
-                                      memory_order_seq_cst) == 1)
+        if (atomic_fetch_sub_explicit(&s->nspinning, 1, memory_order_seq_cst) ==
+            1)
             wakep(s);
     }
     return t;
@@ -706,8 +703,7 @@ static void run_proc(struct csp__worker *w, struct csp__tls *tls,
             /* A proc spawned outside the workers got its stack from the
              * pool's free list; give it back there, so that such spawns
              * keep reusing stacks instead of filling worker caches. */
-            csp__proc_destroy(p, p->shard == w->s->nworkers ? NULL
-                                                             : w->stacks);
+            csp__proc_destroy(p, p->shard == w->s->nworkers ? NULL : w->stacks);
             return;
         case CSP__AFTER_YIELD:
             if (p->pinned)
@@ -864,9 +860,9 @@ static int sched_new(csp_rt *rt, struct csp__sched **out)
     for (; shards <= n; shards++)
         if (csp__mutex_init(&s->shards[shards].lock) != CSP_OK)
             goto fail_shard_locks;
-    s->stacks = csp__stack_pool_new(
-        s->stack_size, (size_t)rt->settings[CSP_RT_STACK_GUARDS],
-        (size_t)rt->settings[CSP_RT_STACK_CACHE]);
+    s->stacks = csp__stack_pool_new(s->stack_size,
+                                    (size_t)rt->settings[CSP_RT_STACK_GUARDS],
+                                    (size_t)rt->settings[CSP_RT_STACK_CACHE]);
     if (!s->stacks)
         goto fail_pool;
     if (csp__tpool_init(&s->tpool, rt->settings[CSP_RT_THREAD_POOL_MAX]) !=
@@ -961,8 +957,8 @@ int64_t csp__sched_parked(struct csp__sched *s)
     int64_t n = atomic_load_explicit(&s->nparked_ext, memory_order_relaxed);
 
     for (uint32_t i = 0; i < s->nworkers; i++)
-        n += atomic_load_explicit(&s->workers[i]->nparked,
-                                  memory_order_relaxed);
+        n +=
+            atomic_load_explicit(&s->workers[i]->nparked, memory_order_relaxed);
     return n < 0 ? 0 : n;
 }
 
@@ -1086,9 +1082,9 @@ void csp__sched_dump(csp_rt *rt, FILE *f)
         uint32_t t = atomic_load_explicit(&w->tail, memory_order_relaxed);
 
         fprintf(f, "  csp-worker-%u: %s", i,
-                atomic_load_explicit(&w->idle, memory_order_relaxed)
-                    ? "idle"
-                    : cur ? "running" : "scheduling");
+                atomic_load_explicit(&w->idle, memory_order_relaxed) ? "idle"
+                : cur                                                ? "running"
+                      : "scheduling");
         if (cur)
             fprintf(f, " proc %llu", (unsigned long long)cur->id);
         fprintf(f, ", ring %u, runnext %s, pinned %u\n", t - h,
@@ -1165,8 +1161,7 @@ static int drain(csp_rt *rt, struct csp__sched *s, int force)
             stuck_since = 0;
         }
         csp__mutex_lock(&s->idle_lock);
-        csp__cond_wait_until(&s->idle_cond, &s->idle_lock,
-                             now + DRAIN_POLL_NS);
+        csp__cond_wait_until(&s->idle_cond, &s->idle_lock, now + DRAIN_POLL_NS);
     }
     csp__mutex_lock(&s->idle_lock);
     s->draining = 0;

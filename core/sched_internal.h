@@ -18,9 +18,9 @@
 #define CSP__SCHED_CHECKS 1
 #endif
 
-#define CSP__RING 256        /* entries in a worker's ring (power of two) */
-#define CSP__RUNNEXT_CAP 3   /* runnext runs in a row before the ring */
-#define CSP__INJECT_TICK 61  /* every Nth tick checks the inject queue */
+#define CSP__RING 256       /* entries in a worker's ring (power of two) */
+#define CSP__RUNNEXT_CAP 3  /* runnext runs in a row before the ring */
+#define CSP__INJECT_TICK 61 /* every Nth tick checks the inject queue */
 
 struct csp__sched;
 
@@ -55,42 +55,42 @@ struct csp__proc {
     uint64_t id;                /* immutable; spawn sequence number */
     /* What it waits on, for csp_rt_dump; written by the proc, read by
      * dumpers, hence relaxed atomics. */
-    _Atomic int wait_kind;      /* CSP__WAIT_* */
-    _Atomic uint32_t wait_n;    /* channels in the op (ids: the first 4) */
+    _Atomic int wait_kind;   /* CSP__WAIT_* */
+    _Atomic uint32_t wait_n; /* channels in the op (ids: the first 4) */
     _Atomic uint64_t wait_ids[4];
     /* All live procs, sharded; guarded by s->shards[shard].lock. */
     struct csp__proc *lprev, *lnext;
-    uint32_t shard;             /* immutable */
+    uint32_t shard; /* immutable */
 #if defined(CSP__SCHED_CHECKS)
     _Atomic(struct csp__worker *) running_on; /* at most one worker */
-    uint64_t fpenv;             /* MXCSR/FPCR at start; must not change */
+    uint64_t fpenv; /* MXCSR/FPCR at start; must not change */
 #endif
 };
 
 /* Owned by its thread unless marked atomic or locked. */
 struct csp__worker {
-    struct csp__sched *s;       /* immutable */
-    uint32_t index;             /* immutable */
-    struct csp__coro ctx;       /* the scheduler context of this thread */
+    struct csp__sched *s;            /* immutable */
+    uint32_t index;                  /* immutable */
+    struct csp__coro ctx;            /* the scheduler context of this thread */
     _Atomic(struct csp__proc *) cur; /* proc running now; read by thieves */
     /* Run queue: Go's runnext slot plus a single-producer, multi-consumer
      * ring. Only this worker pushes; this worker and thieves pop the head
      * by CAS. */
     _Atomic(csp_task *) runnext;
-    _Atomic uint32_t head;      /* CAS by owner and thieves */
-    _Atomic uint32_t tail;      /* stored by the owner only (release) */
+    _Atomic uint32_t head; /* CAS by owner and thieves */
+    _Atomic uint32_t tail; /* stored by the owner only (release) */
     _Atomic(csp_task *) ring[CSP__RING];
     /* Pinned procs: FIFO under pin_lock; nobody steals from it. */
     csp__mutex pin_lock;
     csp_task *pin_head, *pin_tail;
-    _Atomic uint32_t npinned;   /* stored under pin_lock, read lock-free */
+    _Atomic uint32_t npinned; /* stored under pin_lock, read lock-free */
     /* Idle protocol: the worker sleeps on wake while on the idle list. */
-    _Atomic uint32_t wake;      /* futex word: 0 sleep, else CSP__WAKE_* */
-    _Atomic int idle;           /* on the idle list; written under idle_lock */
+    _Atomic uint32_t wake; /* futex word: 0 sleep, else CSP__WAKE_* */
+    _Atomic int idle;      /* on the idle list; written under idle_lock */
     struct csp__worker *inext, *iprev; /* idle list; s->idle_lock */
-    int spinning;               /* counted in s->nspinning */
+    int spinning;                      /* counted in s->nspinning */
     uint32_t schedtick;
-    uint32_t streak;            /* runnext runs in a row */
+    uint32_t streak; /* runnext runs in a row */
     /* Parks minus wakes counted on this thread (owner stores only). */
     _Atomic int64_t nparked;
     struct csp__stack_cache *stacks;
@@ -102,51 +102,51 @@ enum { CSP__WAKE_SPIN = 1, CSP__WAKE_WORK = 2, CSP__WAKE_STOP = 3 };
 /* csp_thread's pool (thread.c). */
 struct csp__tworker;
 struct csp__tpool {
-    csp__mutex lock;            /* leaf; guards everything below */
-    struct csp__tworker *idle;  /* idle threads, most recent first */
+    csp__mutex lock;              /* leaf; guards everything below */
+    struct csp__tworker *idle;    /* idle threads, most recent first */
     struct csp__tworker *zombies; /* exited on idle timeout, to join */
-    int64_t nthreads;           /* alive (busy, idle or exiting) */
-    int64_t nbusy;              /* running a job */
-    int64_t max;                /* immutable: CSP_RT_THREAD_POOL_MAX */
+    int64_t nthreads;             /* alive (busy, idle or exiting) */
+    int64_t nbusy;                /* running a job */
+    int64_t max;                  /* immutable: CSP_RT_THREAD_POOL_MAX */
     int stopping;
 };
 
 struct csp__shard {
-    csp__mutex lock;            /* leaf; guards the list */
+    csp__mutex lock; /* leaf; guards the list */
     struct csp__proc *head;
 };
 
 struct csp__sched {
-    csp_rt *rt;                 /* immutable */
-    uint32_t nworkers;          /* immutable */
+    csp_rt *rt;                   /* immutable */
+    uint32_t nworkers;            /* immutable */
     struct csp__worker **workers; /* immutable array; cache-line aligned */
-    void *workers_mem;          /* the allocation behind the workers */
+    void *workers_mem;            /* the allocation behind the workers */
     size_t workers_mem_size;
-    uint32_t *coprimes;         /* steal strides; immutable */
+    uint32_t *coprimes; /* steal strides; immutable */
     uint32_t ncoprimes;
     /* Inject queue: spawns and wakes from outside the workers, overflow. */
-    csp__mutex inject_lock;     /* leaf */
+    csp__mutex inject_lock;              /* leaf */
     csp_task *inject_head, *inject_tail; /* inject_lock */
-    _Atomic uint32_t ninject;   /* stored under inject_lock */
-    _Atomic uint64_t epoch;     /* bumped at each inject push */
+    _Atomic uint32_t ninject;            /* stored under inject_lock */
+    _Atomic uint64_t epoch;              /* bumped at each inject push */
     /* Idle list and spinning (Go's protocol). */
-    csp__mutex idle_lock;       /* leaf */
-    csp__cond idle_cond;        /* shutdown waits here for quiescence */
+    csp__mutex idle_lock;          /* leaf */
+    csp__cond idle_cond;           /* shutdown waits here for quiescence */
     struct csp__worker *idle_head; /* idle_lock */
-    _Atomic int32_t nidle;      /* stored under idle_lock */
+    _Atomic int32_t nidle;         /* stored under idle_lock */
     _Atomic int32_t nspinning;
     int draining;               /* idle_lock: shutdown is waiting */
     _Atomic int stop;           /* workers exit when idle */
     _Atomic int closing;        /* no more spawns (shutdown decided) */
     _Atomic uint32_t next_home; /* round robin for pinned external spawns */
     /* Procs. */
-    _Atomic int64_t nlive;      /* spawned, not finished */
+    _Atomic int64_t nlive; /* spawned, not finished */
     _Atomic int64_t nspawned;
     _Atomic int64_t nparked_ext; /* parks minus wakes by non-workers */
-    struct csp__shard *shards;  /* nworkers + 1 (the last: non-workers) */
+    struct csp__shard *shards;   /* nworkers + 1 (the last: non-workers) */
     struct csp__stack_pool *stacks;
-    size_t stack_size;          /* immutable */
-    int debug_deadlock;         /* immutable */
+    size_t stack_size;  /* immutable */
+    int debug_deadlock; /* immutable */
     struct csp__tpool tpool;
 };
 

@@ -25,16 +25,16 @@
 _Atomic long csp__thread_idle_ms = 10000;
 
 struct csp__tworker {
-    struct csp__tworker *next;  /* idle or zombie list; tp->lock */
-    struct csp__tpool *tp;      /* immutable */
-    csp_rt *rt;                 /* immutable */
-    csp__thread thread;         /* immutable once started */
-    csp__cond cond;             /* signalled when a job or exit is set */
-    csp_go_fn fn;               /* the job; tp->lock */
+    struct csp__tworker *next; /* idle or zombie list; tp->lock */
+    struct csp__tpool *tp;     /* immutable */
+    csp_rt *rt;                /* immutable */
+    csp__thread thread;        /* immutable once started */
+    csp__cond cond;            /* signalled when a job or exit is set */
+    csp_go_fn fn;              /* the job; tp->lock */
     void *arg;
     csp_chan *result;
-    int has_job;                /* tp->lock */
-    int exit;                   /* tp->lock: leave at once (shutdown) */
+    int has_job; /* tp->lock */
+    int exit;    /* tp->lock: leave at once (shutdown) */
 };
 
 int csp__tpool_init(struct csp__tpool *tp, int64_t max)

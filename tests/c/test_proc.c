@@ -181,14 +181,14 @@ TEST(go_reports_enomem_when_no_stack)
     csp_chan *res = NULL;
 
     ASSERT_OK(csp_go(test_rt, return_arg, NULL, &res)); /* starts workers */
-    ASSERT_RC(CSP_ECLOSED, csp_chan_take_blocking(res, &(void *){0},
-                                                   CSP_FOREVER));
+    ASSERT_RC(CSP_ECLOSED,
+              csp_chan_take_blocking(res, &(void *){0}, CSP_FOREVER));
     csp_chan_release(res);
     res = NULL;
     /* The pool has one free stack now; an oversized one is always new. */
     atomic_store(&csp__fail_stack_map, 1);
-    ASSERT_RC(CSP_ENOMEM, csp_go_ex(test_rt, return_arg, NULL, 0, 8 << 20,
-                                    &res));
+    ASSERT_RC(CSP_ENOMEM,
+              csp_go_ex(test_rt, return_arg, NULL, 0, 8 << 20, &res));
     atomic_store(&csp__fail_stack_map, 0);
     ASSERT_NULL(res);
 }
@@ -257,8 +257,8 @@ TEST(go_million_processes_complete_in_bounded_time)
     /* Batches keep the live count (and stack memory) bounded. */
     for (long b = 0; b < MANY / BATCH; b++) {
         for (long i = 0; i < BATCH; i++)
-            ASSERT_OK(csp_go_ex(test_rt, count_and_signal, done, 0,
-                                16 * 1024, NULL));
+            ASSERT_OK(
+                csp_go_ex(test_rt, count_and_signal, done, 0, 16 * 1024, NULL));
         ASSERT_OK(csp_chan_take_blocking(done, &v, deadline_in(8 * SEC)));
     }
     ASSERT_EQ(MANY, atomic_load(&many_done));

@@ -75,8 +75,7 @@ struct hdr {
 static pthread_mutex_t arena_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct hdr arena = {&arena, &arena};
 
-static void *arena_alloc(void *ud, void *ptr, size_t old_size,
-                         size_t new_size)
+static void *arena_alloc(void *ud, void *ptr, size_t old_size, size_t new_size)
 {
     struct hdr *h = ptr ? (struct hdr *)ptr - 1 : NULL;
 
@@ -170,8 +169,8 @@ TEST(pool_executor_runs_tasks_on_workers_outside_procs)
     void *v;
 
     ASSERT_NOT_NULL(ex);
-    ASSERT_OK(csp_chan_new(&ptasks_done, test_rt, CSP_BUF_FIXED, 1, NULL,
-                           NULL));
+    ASSERT_OK(
+        csp_chan_new(&ptasks_done, test_rt, CSP_BUF_FIXED, 1, NULL, NULL));
     for (int i = 0; i < NTASKS; i++) {
         ptasks[i].task.run = ptask_run;
         ex->submit(ex, &ptasks[i].task);
@@ -198,8 +197,8 @@ TEST(pool_executor_runs_tasks_submitted_by_a_proc)
     csp_chan *res;
     void *v;
 
-    ASSERT_OK(csp_chan_new(&ptasks_done, test_rt, CSP_BUF_FIXED, 1, NULL,
-                           NULL));
+    ASSERT_OK(
+        csp_chan_new(&ptasks_done, test_rt, CSP_BUF_FIXED, 1, NULL, NULL));
     ASSERT_OK(csp_go(test_rt, submit_from_proc, ex, &res));
     ASSERT_OK(csp_chan_take_blocking(ptasks_done, &v, deadline_in(8 * SEC)));
     join(res);
@@ -353,8 +352,7 @@ static void fan_in(size_t cap, int threads)
 
     ASSERT_OK(csp_rt_set(test_rt, CSP_RT_THREADS, threads));
     if (cap)
-        ASSERT_OK(csp_chan_new(&f.ch, test_rt, CSP_BUF_FIXED, cap, NULL,
-                               NULL));
+        ASSERT_OK(csp_chan_new(&f.ch, test_rt, CSP_BUF_FIXED, cap, NULL, NULL));
     else
         f.ch = chan0_on(test_rt);
     ASSERT_OK(csp_go(test_rt, consumer, &f, &cons));
