@@ -47,12 +47,11 @@ static int state_gc(lua_State *L)
     if (!st || st->closed || !st->loop)
         return 0;
     lcsp_ops_shutdown(L, st);
-    st->closed = 1;
     lcsp_drain(L, st);
+    lcsp_state_fini_values(st); /* sets st->closed */
     csp_loop_free(st->loop);
     st->loop = NULL;
     st->loop_exec = NULL;
-    lcsp_state_fini_values(st);
     return 0;
 }
 

@@ -48,14 +48,22 @@ int lcsp_state_init_values(lua_State *L, struct lcsp_state *st)
     return pthread_mutex_init(&st->sink_lock, NULL) == 0;
 }
 
+/* The state's close, after the last drain: from now on the drop hook
+ * ignores values (a channel finalized after the state, which lua_close
+ * may do, has nothing left to release them into). The mutex stays valid:
+ * it lives as long as the state's userdata. */
 void lcsp_state_fini_values(struct lcsp_state *st)
 {
-    pthread_mutex_destroy(&st->sink_lock);
+    pthread_mutex_lock(&st->sink_lock);
+    st->closed = 1;
     free(st->sink);
     free(st->sink_spare);
-    free(st->free_ids);
     st->sink = st->sink_spare = NULL;
+    st->nsink = st->sink_cap = st->spare_cap = 0;
+    pthread_mutex_unlock(&st->sink_lock);
+    free(st->free_ids);
     st->free_ids = NULL;
+    st->nfree = st->free_cap = 0;
 }
 
 /* Make room for N more pins without allocating later: grows free_ids and
@@ -177,6 +185,10 @@ void lcsp_drop_hook(void *ud, void *v)
     if (!v || LCSP_TAG(v) != LCSP_TAG_PIN)
         return;
     pthread_mutex_lock(&st->sink_lock);
+    if (st->closed) {
+        pthread_mutex_unlock(&st->sink_lock);
+        return;
+    }
     if (st->nsink == st->sink_cap) {
         size_t cap = st->sink_cap ? st->sink_cap * 2 : 64;
         int *p = realloc(st->sink, cap * sizeof *p);
