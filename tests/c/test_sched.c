@@ -726,6 +726,36 @@ TEST(rt_free_force_discards_parked_procs)
     ASSERT_TRUE(arena_free_all() >= 2);
 }
 
+static void *sleep_short(void *arg)
+{
+    csp_sleep((uint64_t)U(arg));
+    return NULL;
+}
+
+TEST(rt_free_force_races_timer_wake_ups)
+{
+    /* Timers fire while the shutdown withdraws parked procs: whichever
+     * wins, each proc either finishes or is discarded, never both. */
+#if defined(CSP__TSAN) /* a TSan fiber costs ~2.5 ms: fewer procs */
+    enum { ROUNDS = 50, PROCS = 4 };
+#else
+    enum { ROUNDS = 60, PROCS = 20 };
+#endif
+    for (int i = 0; i < ROUNDS; i++) {
+        csp_rt *rt = own_rt(2);
+        int64_t at;
+
+        for (int k = 0; k < PROCS; k++)
+            ASSERT_OK(csp_go(rt, sleep_short, V(1), NULL));
+        /* Free at staggered moments around the timers' deadline. */
+        at = csp_now_ns() + i * 40000;
+        while (csp_now_ns() < at)
+            ;
+        ASSERT_OK(csp_rt_free(rt, CSP_RT_FREE_FORCE));
+        arena_free_all();
+    }
+}
+
 TEST(rt_free_force_with_no_procs_frees_everything)
 {
     csp_rt *rt = own_rt(2);
