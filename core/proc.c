@@ -101,8 +101,8 @@ int csp_go_ex(csp_rt *rt, csp_go_fn fn, void *arg, unsigned flags,
         if (rc != CSP_OK)
             return rc;
     }
-    if (stack_size)
-        stack_size += PROC_SPACE;
+    /* The proc struct takes PROC_SPACE of the stack asked for: a request
+     * of exactly the pool's size is still served from the pool. */
     stack = self ? csp__stack_get(self->stacks, stack_size)
                  : csp__stack_pool_get(s->stacks, stack_size);
     if (!stack) {
