@@ -1076,17 +1076,17 @@ void csp__sched_dump(csp_rt *rt, FILE *f)
     }
     for (uint32_t i = 0; i < s->nworkers; i++) {
         struct csp__worker *w = s->workers[i];
-        struct csp__proc *cur =
-            atomic_load_explicit(&w->cur, memory_order_relaxed);
+        /* Only whether a proc runs: it may exit and its stack (where its
+         * struct lives) be reused while we look. */
+        int busy = atomic_load_explicit(&w->cur, memory_order_relaxed) != 0;
+        int idle = atomic_load_explicit(&w->idle, memory_order_relaxed);
         uint32_t h = atomic_load_explicit(&w->head, memory_order_relaxed);
         uint32_t t = atomic_load_explicit(&w->tail, memory_order_relaxed);
 
         fprintf(f, "  csp-worker-%u: %s", i,
-                atomic_load_explicit(&w->idle, memory_order_relaxed) ? "idle"
-                : cur                                                ? "running"
-                      : "scheduling");
-        if (cur)
-            fprintf(f, " proc %llu", (unsigned long long)cur->id);
+                idle   ? "idle"
+                : busy ? "running a proc"
+                       : "scheduling");
         fprintf(f, ", ring %u, runnext %s, pinned %u\n", t - h,
                 atomic_load_explicit(&w->runnext, memory_order_relaxed)
                     ? "set"
