@@ -267,7 +267,9 @@ static uint32_t ring_grab(struct csp__worker *v, struct csp__worker *w,
                 /* V keeps running what it readies (a ping-pong pair):
                  * keep spinning on it, as Go does, unless work arrived
                  * where we would otherwise never look. */
-                if (atomic_load_explicit(&w->s->ninject, memory_order_relaxed))
+                if (atomic_load_explicit(&w->s->ninject,
+                                         memory_order_relaxed) ||
+                    atomic_load_explicit(&w->npinned, memory_order_relaxed))
                     return 0;
                 continue;
             }

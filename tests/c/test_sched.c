@@ -318,6 +318,45 @@ TEST(inject_queue_proc_runs_beside_a_ping_pong_pair)
     csp_chan_release(p.pong);
 }
 
+static void *pinned_taker(void *arg)
+{
+    struct pair *p = arg;
+    uintptr_t sum = 0;
+    void *v;
+
+    for (int i = 0; i < 1000; i++) {
+        ASSERT_OK(csp_chan_take(p->pong, &v));
+        sum += U(v);
+    }
+    return V(sum);
+}
+
+TEST(pinned_proc_runs_while_its_worker_spins_beside_a_busy_pair)
+{
+    struct pair p = {chan0_on(test_rt), chan0_on(test_rt), 0, 0};
+    struct pair q = {p.ping, chan0_on(test_rt), 0, 0};
+    csp_chan *a, *b, *c;
+    int64_t give_up = deadline_in(8 * SEC);
+
+    /* The pair keeps the other worker's runnext changing; an idle home
+     * worker spins on it. Each wake of the pinned proc must still get
+     * it run. */
+    ASSERT_OK(csp_go(test_rt, pair_b, &p, &b));
+    ASSERT_OK(csp_go(test_rt, pair_a, &p, &a));
+    while (atomic_load(&p.rounds) < 10)
+        ASSERT_TRUE(csp_now_ns() < give_up);
+    ASSERT_OK(csp_go_ex(test_rt, pinned_taker, &q, CSP_GO_PINNED, 0, &c));
+    for (int i = 1; i <= 1000; i++)
+        ASSERT_OK(csp_chan_put_blocking(q.pong, V(i), deadline_in(8 * SEC)));
+    ASSERT_EQ(500500, U(join(c)));
+    atomic_store(&p.stop, 1);
+    join(a);
+    join(b);
+    csp_chan_release(p.ping);
+    csp_chan_release(p.pong);
+    csp_chan_release(q.pong);
+}
+
 struct fanin {
     csp_chan *ch;
     long per;
