@@ -187,6 +187,7 @@ void csp__proc_park(struct csp__proc *p, struct csp__waiter *w)
 #endif
     p->waiter = w;
     p->after = CSP__AFTER_PARK;
+    csp__chaos_delay(); /* a waker may claim us meanwhile */
     csp__coro_transfer(&p->ctx, &p->worker->ctx, NULL);
     /* Resumed, perhaps on another worker: p is all we may use. */
     atomic_store_explicit(&p->wait_kind, CSP__WAIT_NONE, memory_order_relaxed);
@@ -196,10 +197,13 @@ void csp__proc_wake(struct csp__proc *p)
 {
     struct csp__sched *s = p->s;
     struct csp__worker *self;
+    uint32_t old;
+
+    csp__chaos_delay(); /* the proc may still be switching out */
     /* acq_rel: release publishes the claimer's results to whoever runs
      * P next; acquire pairs with the scheduler's PARKED CAS. */
-    uint32_t old = atomic_exchange_explicit(&p->pstate, CSP__P_NOTIFIED,
-                                            memory_order_acq_rel);
+    old = atomic_exchange_explicit(&p->pstate, CSP__P_NOTIFIED,
+                                   memory_order_acq_rel);
 
     if (old != CSP__P_PARKED) {
         /* RUNNING: its scheduler sees NOTIFIED and runs it again.

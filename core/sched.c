@@ -459,7 +459,7 @@ void csp__sched_ready(struct csp__sched *s, struct csp__worker *self,
 {
     if (p->pinned) {
         pin_push(p->home, &p->task);
-    } else if (self && self->s == s) {
+    } else if (self && self->s == s && !csp__chaos(4)) {
         /* Thieves only CAS the slot from an entry to NULL, so an empty
          * slot stays empty until we fill it: a plain store will do.
          * Otherwise XCHG, and the previous occupant (unless a thief got
@@ -636,6 +636,7 @@ top:
     if (s->draining)
         csp__cond_broadcast(&s->idle_cond);
     csp__mutex_unlock(&s->idle_lock);
+    csp__chaos_delay(); /* work may be submitted meanwhile */
     /* StoreLoad: pairs with the fences in wakep and pin_push. */
     storeload_fence();
     if (any_work(s, w)) {
@@ -717,6 +718,7 @@ static void run_proc(struct csp__worker *w, struct csp__tls *tls,
             uint32_t expect = CSP__P_RUNNING;
 
             CSP_ASSERT(p->after == CSP__AFTER_PARK);
+            csp__chaos_delay(); /* a waker may XCHG meanwhile */
             /* Count it parked first so the total never goes negative
              * when a waker decrements at once. */
             atomic_store_explicit(

@@ -150,6 +150,29 @@ struct csp__sched {
     struct csp__tpool tpool;
 };
 
+/* Delay injection (DESIGN §10.2): built with -DCSP_CHAOS, the marked race
+ * windows (a proc between enqueueing its op and switching out, the
+ * scheduler before its PARKED CAS, a waker before its XCHG, the idle
+ * recheck) sometimes spin a random while, and wakes sometimes skip
+ * runnext, so that rare interleavings show up in ordinary test runs. */
+#if defined(CSP_CHAOS)
+static inline int csp__chaos(unsigned one_in)
+{
+    return csp__rand() % one_in == 0;
+}
+static inline void csp__chaos_delay(void)
+{
+    if (csp__chaos(4)) {
+        volatile unsigned n = (unsigned)(csp__rand() % 4096);
+        while (n)
+            n = n - 1;
+    }
+}
+#else
+#define csp__chaos(one_in) 0
+#define csp__chaos_delay() ((void)0)
+#endif
+
 /* The task run function that marks a go process. Never called. */
 void csp__proc_marker(csp_task *t);
 
