@@ -27,6 +27,7 @@
 
 #define STACK_MIN (16 * 1024)
 #define STACK_MAX ((size_t)1 << 30)
+#define SLEEP_MAX_MS ((uint64_t)1 << 40)
 
 struct csp__proc *csp__proc_current(void)
 {
@@ -314,6 +315,10 @@ int csp_sleep(uint64_t ms)
 
     if (!p)
         return CSP_EPERM;
+    /* csp_timeout refuses more than 2^40 ms (35 years): that is forever
+     * here, and csp_sleep has no CSP_EINVAL. */
+    if (ms > SLEEP_MAX_MS)
+        ms = SLEEP_MAX_MS;
     rc = csp_timeout(&t, p->s->rt, ms);
     if (rc != CSP_OK)
         return rc;

@@ -795,6 +795,27 @@ TEST(rt_free_force_races_timer_wake_ups)
     }
 }
 
+static void *sleep_forever(void *arg)
+{
+    (void)arg;
+    ASSERT_OK(csp_sleep(UINT64_MAX)); /* beyond csp_timeout's limit */
+    return NULL;
+}
+
+TEST(sleep_beyond_timeout_limit_parks_until_forced_shutdown)
+{
+    csp_rt *rt = own_rt(2);
+    char *text;
+
+    ASSERT_OK(csp_go(rt, sleep_forever, NULL, NULL));
+    wait_stat(rt, CSP_STAT_PROCS_PARKED, 1);
+    text = dump_of(rt);
+    ASSERT_NOT_NULL(strstr(text, "parked: sleep ch "));
+    free(text);
+    ASSERT_OK(csp_rt_free(rt, CSP_RT_FREE_FORCE));
+    ASSERT_TRUE(arena_free_all() >= 1); /* the sleeper's timeout */
+}
+
 TEST(rt_free_force_with_no_procs_frees_everything)
 {
     csp_rt *rt = own_rt(2);
