@@ -1,0 +1,569 @@
+"""Channels, buffers, timeouts and alts: the Pythonic objects over csp.h.
+
+Every operation comes in the three forms of STYLE §4, picked by where it
+is called from:
+
+    blocking    ch.put(v), ch.take(), csp.alts(...)    plain threads
+    awaitable   ch.aput(v), ch.atake(), csp.aalts(...) go processes and
+                                                       asyncio tasks
+    never waits ch.offer(v), ch.poll()                 anywhere
+
+An awaitable looks at the thread it runs on: the go scheduler's thread
+means a go process (_sched.py), anything else must be a running asyncio
+loop (_aio.py).
+"""
+
+from __future__ import annotations
+
+import math
+from _thread import get_ident
+from typing import (Any, AsyncIterator, Callable, Generic, Iterator, List,
+                    Optional, Sequence, Tuple, TypeVar, Union)
+
+from . import _aio, _block
+from . import _lowlevel as ll
+from . import _values
+from . import xf as _xf
+from ._csp import ffi, lib
+from ._sched import PARK, SCHED, report
+from .errors import from_rc
+
+T = TypeVar("T")
+
+OK, PENDING, ECLOSED, EAGAIN, REDUCED = ll.OK, ll.PENDING, ll.ECLOSED, ll.EAGAIN, ll.REDUCED
+NULL = ffi.NULL
+_encode, _decode, _peek, _release = _values.encode, _values.decode, _values.peek, _values.release
+
+
+# -- buffers --------------------------------------------------------------------
+
+class Buffer:
+    """A buffer specification for csp.chan: its kind and size."""
+
+    __slots__ = ("kind", "n")
+
+    def __init__(self, kind: int, n: int) -> None:
+        self.kind = kind
+        self.n = n
+
+    def __repr__(self) -> str:
+        name = {ll.BUF_FIXED: "buffer", ll.BUF_DROPPING: "dropping",
+                ll.BUF_SLIDING: "sliding"}[self.kind]
+        return f"csp.{name}({self.n})"
+
+
+def _size(n: Any, what: str, minimum: int) -> int:
+    if type(n) is not int:
+        if isinstance(n, int) and not isinstance(n, bool):
+            n = int(n)
+        else:
+            raise TypeError(f"{what} must be an int, not {type(n).__name__}")
+    if n < minimum or n > ll.CAP_MAX:
+        raise ValueError(f"{what} must be in [{minimum}, {ll.CAP_MAX}], not {n}")
+    return n
+
+
+def buffer(n: int) -> Buffer:
+    """A fixed buffer of N values: puts wait when it is full."""
+    return Buffer(ll.BUF_FIXED, _size(n, "buffer size", 1))
+
+
+def dropping(n: int) -> Buffer:
+    """A buffer of N values that drops new puts when full (they succeed)."""
+    return Buffer(ll.BUF_DROPPING, _size(n, "buffer size", 1))
+
+
+def sliding(n: int) -> Buffer:
+    """A buffer of N values that drops the oldest when full."""
+    return Buffer(ll.BUF_SLIDING, _size(n, "buffer size", 1))
+
+
+# -- transforms -----------------------------------------------------------------
+
+class _XfInst:
+    """What a transformed channel's C recipe points at (by its word)."""
+
+    __slots__ = ("rf", "ex_handler", "exc")
+
+    def __init__(self, rf: Any, ex_handler: Optional[Callable[[BaseException], Any]]) -> None:
+        self.rf = rf
+        self.ex_handler = ex_handler
+        self.exc: Optional[BaseException] = None
+
+
+class _ChanRf:
+    """The innermost reducing function: acc is the csp_emit * of the step;
+    step adds a value to the channel's buffer."""
+
+    __slots__ = ()
+
+    def step(self, acc: Any, x: Any) -> Any:
+        w = _encode(x)
+        rc = lib.pycsp_emit(acc, w)
+        if rc == OK:
+            return acc
+        if rc == REDUCED:
+            return _xf.Reduced(acc)
+        _release(w)
+        raise from_rc(rc)
+
+    def complete(self, acc: Any) -> Any:
+        return acc
+
+
+_CHAN_RF = _ChanRf()
+
+
+@ffi.def_extern()
+def pycsp_py_xf_step(state: int, val: int, out: Any) -> int:
+    inst = _peek(state)
+    try:
+        r = inst.rf.step(out, _decode(val))
+    except BaseException as e:
+        inst.exc = e
+        return ll.EINVAL
+    return REDUCED if type(r) is _xf.Reduced else OK
+
+
+@ffi.def_extern()
+def pycsp_py_xf_complete(state: int, out: Any) -> int:
+    inst = _peek(state)
+    try:
+        inst.rf.complete(out)
+    except BaseException as e:
+        inst.exc = e
+        return ll.EINVAL
+    return OK
+
+
+@ffi.def_extern()
+def pycsp_py_exh(ud: int, err: int) -> int:
+    inst = _peek(ud)
+    exc, inst.exc = inst.exc, None
+    if exc is None:
+        exc = from_rc(err)
+    try:
+        if inst.ex_handler is None:
+            report(exc, "transform")
+            return 0
+        v = inst.ex_handler(exc)
+        return 0 if v is None else _encode(v)
+    except BaseException as e:
+        report(e, "ex_handler")
+        return 0
+
+
+# -- channels -------------------------------------------------------------------
+
+class Chan(Generic[T]):
+    """A channel. Create one with csp.chan(), csp.promise_chan() or
+    csp.timeout(); ``Chan[int]`` annotates one that carries ints."""
+
+    __slots__ = ("_ch", "_promise", "_drops", "__weakref__")
+
+    def __init__(self, buf: Union[None, int, Buffer] = None,
+                 xform: Optional[_xf.Xform] = None,
+                 ex_handler: Optional[Callable[[BaseException], Any]] = None) -> None:
+        self._ch = NULL
+        self._promise = False
+        if buf is None:
+            kind, n = ll.BUF_NONE, 0
+        elif isinstance(buf, Buffer):
+            kind, n = buf.kind, buf.n
+        else:
+            n = _size(buf, "channel size", 0)
+            kind = ll.BUF_FIXED if n else ll.BUF_NONE
+        self._drops = kind in (ll.BUF_DROPPING, ll.BUF_SLIDING)
+        if xform is None:
+            if ex_handler is not None:
+                raise ValueError("ex_handler needs an xform")
+            self._ch = ll.chan_new(kind, n)
+            return
+        if not isinstance(xform, _xf.Xform):
+            raise TypeError(f"xform must be a csp.xf transducer, not {type(xform).__name__}")
+        if ex_handler is not None and not callable(ex_handler):
+            raise TypeError("ex_handler must be callable")
+        if kind == ll.BUF_NONE:
+            raise ValueError("a channel with an xform needs a buffer (n >= 1)")
+        self._drops = True
+        word = _values.pin(_XfInst(xform(_CHAN_RF), ex_handler))
+        try:
+            recipe = ll.xform_new(word)
+        except BaseException:
+            _release(word)
+            raise
+        try:
+            # On failure the recipe's release frees WORD (pycsp_xf_free).
+            self._ch = ll.chan_new_xf(kind, n, recipe, word)
+        finally:
+            ll.xform_release(recipe)
+            if lib.pycsp_drops_pending:
+                _values.drain_drops()
+
+    @classmethod
+    def _wrap(cls, ch: Any, promise: bool = False) -> "Chan[Any]":
+        self = cls.__new__(cls)
+        self._ch = ch
+        self._promise = promise
+        self._drops = promise
+        return self
+
+    def __del__(self) -> None:
+        ch = getattr(self, "_ch", NULL)
+        if ch != NULL:
+            self._ch = NULL
+            try:
+                lib.csp_chan_release(ch)
+                if lib.pycsp_drops_pending:
+                    _values.drain_drops()
+            except Exception:  # interpreter shutdown
+                pass
+
+    def __repr__(self) -> str:
+        state = " closed" if self.closed else ""
+        return f"<csp.Chan #{self.id}{state}>"
+
+    # -- state --
+
+    def close(self) -> None:
+        """Close the channel (idempotent). Pending puts are still
+        delivered; later puts return False; takes drain, then get None."""
+        rc = lib.csp_chan_close(self._ch)
+        if rc < 0:
+            raise from_rc(rc)
+        if lib.pycsp_drops_pending:
+            _values.drain_drops()
+
+    @property
+    def closed(self) -> bool:
+        """True once close() was called."""
+        return bool(lib.csp_chan_closed(self._ch))
+
+    @property
+    def id(self) -> int:
+        """The channel's id, unique in the process (alts lock order)."""
+        return lib.csp_chan_id(self._ch)
+
+    def count(self) -> int:
+        """The number of values buffered now (a snapshot)."""
+        return lib.csp_chan_count(self._ch)
+
+    def __enter__(self) -> "Chan[T]":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    async def __aenter__(self) -> "Chan[T]":
+        return self
+
+    async def __aexit__(self, *exc: Any) -> None:
+        self.close()
+
+    # -- results of ops --
+
+    def _took(self, rc: int, w: int) -> Optional[T]:
+        if rc == OK:
+            return _peek(w) if self._promise else _decode(w)
+        if rc == ECLOSED:
+            return None
+        raise from_rc(rc)
+
+    def _put_done(self, rc: int, w: int) -> bool:
+        if rc == OK:
+            if self._drops and lib.pycsp_drops_pending:
+                _values.drain_drops()
+            return True
+        _release(w)
+        if rc == ECLOSED:
+            return False
+        raise from_rc(rc)
+
+    def _finish(self, value: Any) -> None:
+        """A go process or thread ended with VALUE (its result channel)."""
+        if value is not None:
+            w = _encode(value)
+            rc = lib.pycsp_offer(self._ch, w)
+            if rc != OK:
+                _release(w)
+        lib.csp_chan_close(self._ch)
+
+    # -- never waits --
+
+    def offer(self, v: T) -> Optional[bool]:
+        """Put V if that can happen now: True (done), False (closed), or
+        None (it would have to wait; nothing happened)."""
+        w = _encode(v)
+        rc = lib.pycsp_offer(self._ch, w)
+        if rc == EAGAIN:
+            _release(w)
+            return None
+        return self._put_done(rc, w)
+
+    def poll(self) -> Optional[T]:
+        """Take a value if one is there now; None otherwise (or closed)."""
+        word = ffi.new("intptr_t *")
+        rc = lib.pycsp_poll(self._ch, word)
+        if rc == EAGAIN:
+            return None
+        return self._took(rc, word[0])
+
+    # -- blocking --
+
+    def put(self, v: T, timeout: Optional[float] = None) -> bool:
+        """Put V, blocking the thread until it is taken or buffered.
+        True when done, False if the channel is closed. TimeoutError after
+        TIMEOUT seconds (the put did not happen)."""
+        deadline = _block.deadline_of(timeout)
+        wt = _block.acquire("put")
+        try:
+            w = _encode(v)
+            rc = lib.pycsp_put(self._ch, w, wt.ex, 0, wt.pp)
+            if rc != PENDING:
+                return self._put_done(rc, w)
+            (rc, _, _), exc = _block.wait(wt, deadline, (w,))
+            ok = self._put_done(rc, w)
+            if exc is not None:
+                raise _block.with_value(exc, ok)
+            return ok
+        finally:
+            _block.release(wt)
+
+    def take(self, timeout: Optional[float] = None) -> Optional[T]:
+        """Take a value, blocking the thread until one comes; None once the
+        channel is closed and drained. TimeoutError after TIMEOUT seconds
+        (nothing was taken)."""
+        deadline = _block.deadline_of(timeout)
+        wt = _block.acquire("take")
+        try:
+            rc = lib.pycsp_take(self._ch, wt.word, wt.ex, 0, wt.pp)
+            if rc != PENDING:
+                return self._took(rc, wt.word[0])
+            (rc, _, w), exc = _block.wait(wt, deadline)
+            v = self._took(rc, w)
+            if exc is not None:
+                raise _block.with_value(exc, v)
+            return v
+        finally:
+            _block.release(wt)
+
+    def __iter__(self) -> Iterator[T]:
+        """Blocking takes until the channel is closed and drained."""
+        while True:
+            v = self.take()
+            if v is None:
+                return
+            yield v
+
+    # -- awaitable --
+
+    async def aput(self, v: T) -> bool:
+        """Put V, waiting in a go process or asyncio task; True when done,
+        False if the channel is closed."""
+        w = _encode(v)
+        s = SCHED
+        if get_ident() == s.ident:
+            proc = s.current
+            rc = lib.pycsp_put(self._ch, w, s.ex, proc.id, NULL)
+            if rc == PENDING:
+                s.waiting[proc.id] = proc
+                rc = (await PARK)[0]
+            return self._put_done(rc, w)
+        try:
+            b = _aio.bridge()
+        except BaseException:
+            _release(w)
+            raise
+        op = _aio.next_id()
+        rc = lib.pycsp_put(self._ch, w, b.ex, op, b.pp)
+        if rc == PENDING:
+            rc = (await b.wait(op, b.pp[0], (w,)))[0]
+        return self._put_done(rc, w)
+
+    async def atake(self) -> Optional[T]:
+        """Take a value, waiting in a go process or asyncio task; None once
+        the channel is closed and drained."""
+        s = SCHED
+        if get_ident() == s.ident:
+            proc = s.current
+            rc = lib.pycsp_take(self._ch, s.word, s.ex, proc.id, NULL)
+            if rc == PENDING:
+                s.waiting[proc.id] = proc
+                rc, _, w = await PARK
+            else:
+                w = s.word[0]
+            return self._took(rc, w)
+        b = _aio.bridge()
+        op = _aio.next_id()
+        rc = lib.pycsp_take(self._ch, b.word, b.ex, op, b.pp)
+        if rc == PENDING:
+            rc, _, w = await b.wait(op, b.pp[0])
+        else:
+            w = b.word[0]
+        return self._took(rc, w)
+
+    def __aiter__(self) -> AsyncIterator[T]:
+        """``async for v in ch``: takes until closed and drained."""
+        return self._aiter()
+
+    async def _aiter(self) -> AsyncIterator[T]:
+        while True:
+            v = await self.atake()
+            if v is None:
+                return
+            yield v
+
+
+def chan(buf: Union[None, int, Buffer] = None, xform: Optional[_xf.Xform] = None,
+         ex_handler: Optional[Callable[[BaseException], Any]] = None) -> Chan[Any]:
+    """A channel: unbuffered (None or 0), with a fixed buffer of BUF values,
+    or with the buffer csp.buffer/dropping/sliding(n) describes. XFORM (a
+    csp.xf transducer; needs a buffer) transforms what is put; EX_HANDLER
+    gets exceptions raised in it and may return a value to add."""
+    return Chan(buf, xform, ex_handler)
+
+
+def promise_chan() -> Chan[Any]:
+    """A channel whose first value goes to every taker, forever; later puts
+    succeed and are dropped."""
+    return Chan._wrap(ll.chan_new(ll.BUF_PROMISE, 0), promise=True)
+
+
+def timeout(ms: float) -> Chan[Any]:
+    """A channel that closes after MS milliseconds (never earlier). Puts on
+    it raise WrongContextError."""
+    if isinstance(ms, bool) or not isinstance(ms, (int, float)):
+        raise TypeError(f"timeout takes milliseconds as a number, not {type(ms).__name__}")
+    if not ms >= 0 or ms == math.inf:
+        raise ValueError(f"timeout must be finite and >= 0, not {ms}")
+    return Chan._wrap(ll.timeout(int(math.ceil(ms))))
+
+
+# -- alts -----------------------------------------------------------------------
+
+_NO_DEFAULT: Any = object()
+DEFAULT = "default"
+
+AltsOp = Union[Chan[Any], Tuple[Chan[Any], Any]]
+
+
+class _Alts:
+    """One alts call: the parsed ops and their C arrays."""
+
+    __slots__ = ("chans", "puts", "words", "chs", "vals", "flags")
+
+    def __init__(self, ops: Sequence[AltsOp], priority: bool, has_default: bool) -> None:
+        if isinstance(ops, (str, bytes)) or not hasattr(ops, "__iter__"):
+            raise TypeError("alts takes a list of channels and (channel, value) pairs")
+        chans: List[Chan[Any]] = []
+        puts: List[bool] = []
+        items = list(ops)
+        if not items:
+            raise ValueError("alts needs at least one op")
+        if len(items) > ll.ALTS_MAX:
+            raise ValueError(f"alts takes at most {ll.ALTS_MAX} ops")
+        for op in items:
+            if isinstance(op, Chan):
+                chans.append(op)
+                puts.append(False)
+            elif (isinstance(op, tuple) and len(op) == 2 and isinstance(op[0], Chan)):
+                if op[1] is None:
+                    raise TypeError("None cannot be put on a channel (it means closed)")
+                chans.append(op[0])
+                puts.append(True)
+            else:
+                raise TypeError("an alts op is a channel (take) or a (channel, value) pair (put), "
+                                f"not {op!r}")
+        words = [0] * len(items)
+        try:
+            for i, op in enumerate(items):
+                if puts[i]:
+                    words[i] = _encode(op[1])  # type: ignore[index]
+        except BaseException:
+            for w in words:
+                _release(w)
+            raise
+        self.chans, self.puts, self.words = chans, puts, words
+        self.chs = ffi.new("csp_chan *[]", [c._ch for c in chans])
+        self.vals = ffi.new("intptr_t[]", words)
+        self.flags = (ll.ALTS_PRIORITY if priority else 0) | (ll.ALTS_DEFAULT if has_default else 0)
+
+    def release_all(self) -> None:
+        for w in self.words:
+            _release(w)
+
+    def result(self, rc: int, idx: int, w: int, default: Any) -> Tuple[Any, Any]:
+        """(value, chan) for record (rc, idx, w); puts that did not commit
+        give their values back."""
+        if rc == EAGAIN:
+            self.release_all()
+            return default, DEFAULT
+        if rc != OK and rc != ECLOSED:
+            self.release_all()
+            raise from_rc(rc)
+        words = self.words
+        for i, pw in enumerate(words):
+            if pw and not (i == idx and rc == OK):
+                _release(pw)
+        ch = self.chans[idx]
+        if self.puts[idx]:
+            if rc == OK and ch._drops and lib.pycsp_drops_pending:
+                _values.drain_drops()
+            return rc == OK, ch
+        return ch._took(rc, w), ch
+
+
+def alts(ops: Sequence[AltsOp], priority: bool = False, default: Any = _NO_DEFAULT) -> Tuple[Any, Any]:
+    """Block until exactly one op completes; returns (value, chan). An op
+    is a channel (take: value is what was taken, None if closed) or a
+    (channel, value) pair (put: value is True, or False if closed). Ops
+    are tried in random order, or in list order with PRIORITY. With
+    DEFAULT and nothing ready now, returns (default, "default")."""
+    has_default = default is not _NO_DEFAULT
+    a = _Alts(ops, priority, has_default)
+    try:
+        wt = _block.acquire("alts")
+    except BaseException:
+        a.release_all()
+        raise
+    try:
+        rc = lib.pycsp_alts(a.chs, a.vals, len(a.chans), a.flags, wt.idx, wt.word,
+                            wt.ex, 0, wt.pp)
+        if rc != PENDING:
+            return a.result(rc, wt.idx[0], wt.word[0], default)
+        (rc, idx, w), exc = _block.wait(wt, None, [x for x in a.words if x])
+        res = a.result(rc, idx, w, default)
+        if exc is not None:
+            raise _block.with_value(exc, res)
+        return res
+    finally:
+        _block.release(wt)
+
+
+async def aalts(ops: Sequence[AltsOp], priority: bool = False, default: Any = _NO_DEFAULT) -> Tuple[Any, Any]:
+    """alts, awaited in a go process or an asyncio task."""
+    has_default = default is not _NO_DEFAULT
+    a = _Alts(ops, priority, has_default)
+    s = SCHED
+    n = len(a.chans)
+    if get_ident() == s.ident:
+        proc = s.current
+        rc = lib.pycsp_alts(a.chs, a.vals, n, a.flags, s.idx, s.word, s.ex, proc.id, NULL)
+        if rc == PENDING:
+            s.waiting[proc.id] = proc
+            rc, idx, w = await PARK
+        else:
+            idx, w = s.idx[0], s.word[0]
+        return a.result(rc, idx, w, default)
+    try:
+        b = _aio.bridge()
+    except BaseException:
+        a.release_all()
+        raise
+    op = _aio.next_id()
+    rc = lib.pycsp_alts(a.chs, a.vals, n, a.flags, b.idx, b.word, b.ex, op, b.pp)
+    if rc == PENDING:
+        rc, idx, w = await b.wait(op, b.pp[0], [x for x in a.words if x])
+    else:
+        idx, w = b.idx[0], b.word[0]
+    return a.result(rc, idx, w, default)

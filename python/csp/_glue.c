@@ -1,0 +1,400 @@
+/* _glue.c - the C half of the Python binding, compiled into csp._csp
+ * together with the core (written against csp.h only, STYLE §1).
+ *
+ * Python never runs on a csp thread. Everything C may call back, from any
+ * thread, is therefore plain C here, and it only records:
+ *
+ *   - Values are words (intptr_t): a small int tagged in the pointer, or
+ *     the id of a pinned Python object (csp/_values.py). NULL is never a
+ *     value. pycsp_drop, the drop hook of every channel, queues discarded
+ *     words under drop_lock; Python releases them on its own thread
+ *     (pycsp_drops_take), checking the pycsp_drops_pending flag.
+ *
+ *   - Completions of _cb ops go to a "host" executor (one for the go
+ *     scheduler thread, one per Python thread that blocks) or to a
+ *     csp_loop (one per asyncio event loop). Either way the completion
+ *     task runs on the Python thread, inside pycsp_host_run or
+ *     pycsp_loop_run, where pycsp_done / pycsp_alts_done append a record
+ *     (id, rc, idx, word) to that call's output array (a thread-local
+ *     pointer: the call runs the tasks itself, so they run on its thread).
+ *     Each task calls exactly one callback, so running at most MAX tasks
+ *     writes at most MAX records.
+ *
+ *   - Transform steps run under a channel lock on the thread that puts
+ *     or takes, which is always a Python thread (only Python code uses
+ *     these channels); the trampolines hand them to extern "Python"
+ *     functions, which take the GIL. Every csp call from Python releases
+ *     the GIL first (CFFI's default), so no thread holds the GIL while
+ *     waiting for a channel lock, and a step taking the GIL cannot
+ *     deadlock.
+ *
+ * Locks here (host->lock, drop_lock) are leaves: nothing else is taken
+ * while they are held.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <time.h>
+
+/* ------------------------------------------------------------------------
+ * Completion records. */
+
+#define PYCSP_REC 4 /* words per record: id, rc, idx, value */
+
+static _Thread_local intptr_t *rec_out;
+static _Thread_local int rec_n, rec_max;
+
+static void record(void *ud, int rc, size_t idx, void *val)
+{
+    /* Only reached from a task run by pycsp_host_run/pycsp_loop_run on
+     * this thread, which bound rec_out and ran at most rec_max tasks. */
+    if (!rec_out || rec_n >= rec_max)
+        return;
+    intptr_t *r = rec_out + (size_t)rec_n * PYCSP_REC;
+    r[0] = (intptr_t)ud;
+    r[1] = rc;
+    r[2] = (intptr_t)idx;
+    r[3] = (intptr_t)val;
+    rec_n++;
+}
+
+static void pycsp_done(void *ud, int rc, void *val)
+{
+    record(ud, rc, 0, val);
+}
+
+static void pycsp_alts_done(void *ud, int rc, size_t idx, void *val)
+{
+    record(ud, rc, idx, val);
+}
+
+/* ------------------------------------------------------------------------
+ * Drops: values a channel discards, released later by Python. */
+
+static pthread_mutex_t drop_lock = PTHREAD_MUTEX_INITIALIZER;
+static intptr_t *drop_buf;     /* guarded by drop_lock */
+static size_t drop_n, drop_cap; /* guarded by drop_lock */
+int pycsp_drops_pending;        /* 1 when drop_n > 0; read racily by Python:
+                                   a stale 0 only delays the release */
+
+static void pycsp_drop(void *ud, void *val)
+{
+    (void)ud;
+    if (!val)
+        return;
+    pthread_mutex_lock(&drop_lock);
+    if (drop_n == drop_cap) {
+        size_t cap = drop_cap ? drop_cap * 2 : 64;
+        intptr_t *b = realloc(drop_buf, cap * sizeof *b);
+        if (!b) {
+            /* Out of memory: the value stays pinned (a leak, never a
+             * premature release). */
+            pthread_mutex_unlock(&drop_lock);
+            return;
+        }
+        drop_buf = b;
+        drop_cap = cap;
+    }
+    drop_buf[drop_n++] = (intptr_t)val;
+    __atomic_store_n(&pycsp_drops_pending, 1, __ATOMIC_RELEASE);
+    pthread_mutex_unlock(&drop_lock);
+}
+
+static int pycsp_drops_take(intptr_t *out, int max)
+{
+    int n = 0;
+
+    pthread_mutex_lock(&drop_lock);
+    while (n < max && drop_n > 0)
+        out[n++] = drop_buf[--drop_n];
+    if (drop_n == 0)
+        __atomic_store_n(&pycsp_drops_pending, 0, __ATOMIC_RELAXED);
+    pthread_mutex_unlock(&drop_lock);
+    return n;
+}
+
+/* ------------------------------------------------------------------------
+ * Host executors: a task queue drained by one Python thread, which waits
+ * on a condition variable with the GIL released. submit runs on any
+ * thread and never runs the task itself. */
+
+typedef struct pycsp_host {
+    csp_exec ex;          /* first: &host->ex is the executor */
+    pthread_mutex_t lock; /* guards every field below */
+    pthread_cond_t cond;
+    csp_task *head, *tail;
+    int waiting; /* the owner sleeps in pycsp_host_run */
+    int woken;   /* pycsp_host_wake since the owner last looked */
+} pycsp_host;
+
+static void host_submit(csp_exec *self, csp_task *t)
+{
+    pycsp_host *h = (pycsp_host *)self;
+
+    t->next = NULL;
+    pthread_mutex_lock(&h->lock);
+    if (h->tail)
+        h->tail->next = t;
+    else
+        h->head = t;
+    h->tail = t;
+    if (h->waiting)
+        pthread_cond_signal(&h->cond);
+    pthread_mutex_unlock(&h->lock);
+}
+
+static pycsp_host *pycsp_host_new(void)
+{
+    pycsp_host *h = calloc(1, sizeof *h);
+    pthread_condattr_t ca;
+
+    if (!h)
+        return NULL;
+    h->ex.submit = host_submit;
+    if (pthread_mutex_init(&h->lock, NULL) != 0)
+        goto fail_lock;
+    if (pthread_condattr_init(&ca) != 0)
+        goto fail_attr;
+#if defined(CLOCK_MONOTONIC) && !defined(__APPLE__)
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+#endif
+    if (pthread_cond_init(&h->cond, &ca) != 0)
+        goto fail_cond;
+    pthread_condattr_destroy(&ca);
+    return h;
+
+fail_cond:
+    pthread_condattr_destroy(&ca);
+fail_attr:
+    pthread_mutex_destroy(&h->lock);
+fail_lock:
+    free(h);
+    return NULL;
+}
+
+/* Free H; no op that completes on it may be pending. */
+static void pycsp_host_free(pycsp_host *h)
+{
+    if (!h)
+        return;
+    pthread_cond_destroy(&h->cond);
+    pthread_mutex_destroy(&h->lock);
+    free(h);
+}
+
+static csp_exec *pycsp_host_exec(pycsp_host *h)
+{
+    return &h->ex;
+}
+
+/* Make the owner's current or next pycsp_host_run return at once. */
+static void pycsp_host_wake(pycsp_host *h)
+{
+    pthread_mutex_lock(&h->lock);
+    h->woken = 1;
+    if (h->waiting)
+        pthread_cond_signal(&h->cond);
+    pthread_mutex_unlock(&h->lock);
+}
+
+static void deadline_after(struct timespec *ts, int ms)
+{
+#if defined(CLOCK_MONOTONIC) && !defined(__APPLE__)
+    clock_gettime(CLOCK_MONOTONIC, ts);
+#else
+    clock_gettime(CLOCK_REALTIME, ts);
+#endif
+    ts->tv_sec += ms / 1000;
+    ts->tv_nsec += (long)(ms % 1000) * 1000000L;
+    if (ts->tv_nsec >= 1000000000L) {
+        ts->tv_sec++;
+        ts->tv_nsec -= 1000000000L;
+    }
+}
+
+/* Wait until a task is queued, pycsp_host_wake is called, or TIMEOUT_MS
+ * passes (< 0: no limit, 0: do not wait); then run up to MAX queued tasks,
+ * writing one record each to OUT (MAX * 4 words). Returns the number of
+ * records. Called by the owner thread only, with the GIL released. */
+static int pycsp_host_run(pycsp_host *h, intptr_t *out, int max,
+                          int timeout_ms)
+{
+    csp_task *batch, *t;
+    int ran = 0;
+
+    pthread_mutex_lock(&h->lock);
+    if (!h->head && !h->woken && timeout_ms != 0) {
+        struct timespec ts;
+        if (timeout_ms > 0)
+            deadline_after(&ts, timeout_ms);
+        h->waiting = 1;
+        while (!h->head && !h->woken) {
+            if (timeout_ms < 0) {
+                pthread_cond_wait(&h->cond, &h->lock);
+            } else if (pthread_cond_timedwait(&h->cond, &h->lock, &ts) ==
+                       ETIMEDOUT) {
+                break;
+            }
+        }
+        h->waiting = 0;
+    }
+    h->woken = 0;
+    batch = h->head;
+    t = NULL;
+    while (h->head && ran < max) {
+        t = h->head;
+        h->head = t->next;
+        ran++;
+    }
+    if (!h->head)
+        h->tail = NULL;
+    if (t)
+        t->next = NULL;
+    pthread_mutex_unlock(&h->lock);
+    if (ran == 0)
+        return 0;
+    rec_out = out;
+    rec_n = 0;
+    rec_max = max;
+    while (batch) {
+        t = batch;
+        batch = t->next;
+        t->run(t);
+    }
+    rec_out = NULL;
+    return rec_n;
+}
+
+/* Run up to MAX tasks queued on LOOP (an asyncio loop's csp_loop) and
+ * write their records to OUT. Returns the number of records. */
+static int pycsp_loop_run(csp_loop *loop, intptr_t *out, int max)
+{
+    int r;
+
+    rec_out = out;
+    rec_n = 0;
+    rec_max = max;
+    r = csp_loop_run(loop, max);
+    rec_out = NULL;
+    return r < 0 ? r : rec_n;
+}
+
+/* ------------------------------------------------------------------------
+ * Operations on words. Each is the csp.h call of the same name with the
+ * value as an intptr_t and, for _cb ops, pycsp_done as the callback and
+ * ID as its ud. */
+
+static int pycsp_offer(csp_chan *ch, intptr_t v)
+{
+    return csp_chan_offer(ch, (void *)v);
+}
+
+static int pycsp_poll(csp_chan *ch, intptr_t *v)
+{
+    void *p = NULL;
+    int rc = csp_chan_poll(ch, &p);
+
+    *v = (intptr_t)p;
+    return rc;
+}
+
+static int pycsp_put(csp_chan *ch, intptr_t v, csp_exec *ex, uintptr_t id,
+                     csp_pending **pending)
+{
+    return csp_chan_put_cb(ch, (void *)v, ex, pycsp_done, (void *)id,
+                           pending);
+}
+
+static int pycsp_take(csp_chan *ch, intptr_t *v, csp_exec *ex, uintptr_t id,
+                      csp_pending **pending)
+{
+    void *p = NULL;
+    int rc = csp_chan_take_cb(ch, &p, ex, pycsp_done, (void *)id, pending);
+
+    *v = (intptr_t)p;
+    return rc;
+}
+
+/* alts over N channels CHS; VALS[i] is the word to put on CHS[i], or 0 for
+ * a take. */
+static int pycsp_alts(csp_chan *const *chs, const intptr_t *vals, size_t n,
+                      int flags, size_t *idx, intptr_t *v, csp_exec *ex,
+                      uintptr_t id, csp_pending **pending)
+{
+    csp_op stack_ops[16] = {{NULL, 0, NULL}};
+    csp_op *ops = stack_ops;
+    void *p = NULL;
+    int rc;
+
+    if (n > CSP_ALTS_MAX)
+        return CSP_EINVAL;
+    if (n > sizeof stack_ops / sizeof stack_ops[0]) {
+        ops = malloc(n * sizeof *ops);
+        if (!ops)
+            return CSP_ENOMEM;
+    }
+    for (size_t i = 0; i < n; i++) {
+        ops[i].ch = chs[i];
+        ops[i].kind = vals[i] ? CSP_OP_PUT : CSP_OP_TAKE;
+        ops[i].val = (void *)vals[i];
+    }
+    rc = csp_alts_cb(ops, n, flags, idx, &p, ex, pycsp_alts_done,
+                     (void *)id, pending);
+    if (ops != stack_ops)
+        free(ops);
+    *v = (intptr_t)p;
+    return rc;
+}
+
+/* csp_pending_cancel; *V gets a withdrawn put's word (else 0). */
+static int pycsp_cancel(csp_pending *p, intptr_t *v)
+{
+    void *val = NULL;
+    int rc = csp_pending_cancel(p, &val);
+
+    *v = (intptr_t)val;
+    return rc;
+}
+
+static int pycsp_emit(csp_emit *out, intptr_t v)
+{
+    return csp_emit_value(out, (void *)v);
+}
+
+/* ------------------------------------------------------------------------
+ * Transform trampolines. A channel's recipe data (and instance state) is
+ * the word of its csp.xf instance record; the exception handler's data is
+ * the same word. */
+
+static int pycsp_py_xf_step(intptr_t state, intptr_t val, csp_emit *out);
+static int pycsp_py_xf_complete(intptr_t state, csp_emit *out);
+static intptr_t pycsp_py_exh(intptr_t ud, int err);
+
+static int pycsp_xf_init(void *ud, void **state)
+{
+    *state = ud;
+    return CSP_OK;
+}
+
+static int pycsp_xf_step(void *state, void *val, csp_emit *out)
+{
+    return pycsp_py_xf_step((intptr_t)state, (intptr_t)val, out);
+}
+
+static int pycsp_xf_complete(void *state, csp_emit *out)
+{
+    return pycsp_py_xf_complete((intptr_t)state, out);
+}
+
+/* The recipe's last reference went (its channel was freed), on any
+ * thread: release the instance record like a dropped value. */
+static void pycsp_xf_free(void *ud)
+{
+    pycsp_drop(NULL, ud);
+}
+
+static void *pycsp_exh(void *ud, int err)
+{
+    return (void *)pycsp_py_exh((intptr_t)ud, err);
+}

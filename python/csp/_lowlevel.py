@@ -1,0 +1,263 @@
+"""One function per C call (STYLE §9): csp.h's functions and the binding's
+own glue (_glue.c), with result codes turned into csp.errors exceptions.
+
+Functions that can fail raise ``errors.from_rc(rc)`` for the codes that
+are errors to their caller and return the others (CSP_OK, CSP_PENDING,
+CSP_EAGAIN, CSP_ECLOSED where they are outcomes, not failures). Values
+are words (csp/_values.py). The hottest paths in _chan.py and _sched.py
+call ``lib`` directly with the same checks; everything else goes through
+here.
+
+Constants are read from the compiled library (``lib.CSP_*``), never
+retyped.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from . import errors
+from ._csp import ffi, lib
+
+NULL = ffi.NULL
+
+OK = lib.CSP_OK
+PENDING = lib.CSP_PENDING
+REDUCED = lib.CSP_REDUCED
+EINVAL = lib.CSP_EINVAL
+ENOMEM = lib.CSP_ENOMEM
+ECLOSED = lib.CSP_ECLOSED
+EAGAIN = lib.CSP_EAGAIN
+ETIMEDOUT = lib.CSP_ETIMEDOUT
+ECANCELED = lib.CSP_ECANCELED
+EBUSY = lib.CSP_EBUSY
+EPERM = lib.CSP_EPERM
+
+BUF_NONE = lib.CSP_BUF_NONE
+BUF_FIXED = lib.CSP_BUF_FIXED
+BUF_DROPPING = lib.CSP_BUF_DROPPING
+BUF_SLIDING = lib.CSP_BUF_SLIDING
+BUF_PROMISE = lib.CSP_BUF_PROMISE
+CAP_MAX = lib.CSP_CAP_MAX
+PENDING_MAX = lib.CSP_PENDING_MAX
+ALTS_PRIORITY = lib.CSP_ALTS_PRIORITY
+ALTS_DEFAULT = lib.CSP_ALTS_DEFAULT
+ALTS_MAX = lib.CSP_ALTS_MAX
+
+# Function pointers handed to C.
+DROP = ffi.addressof(lib, "pycsp_drop")
+XF_INIT = ffi.addressof(lib, "pycsp_xf_init")
+XF_STEP = ffi.addressof(lib, "pycsp_xf_step")
+XF_COMPLETE = ffi.addressof(lib, "pycsp_xf_complete")
+XF_FREE = ffi.addressof(lib, "pycsp_xf_free")
+EXH = ffi.addressof(lib, "pycsp_exh")
+
+
+def check(rc: int) -> int:
+    """RC if it is not an error, else raise its exception."""
+    if rc < 0:
+        raise errors.from_rc(rc)
+    return rc
+
+
+# -- library ---------------------------------------------------------------
+
+def version() -> int:
+    return lib.csp_version()
+
+
+def strerror(rc: int) -> str:
+    return ffi.string(lib.csp_strerror(rc)).decode()
+
+
+def errname(rc: int) -> str:
+    return ffi.string(lib.csp_errname(rc)).decode()
+
+
+def rt_default() -> Any:
+    rt = lib.csp_rt_default()
+    if rt == NULL:
+        raise errors.NoMemoryError("csp: cannot create the default runtime")
+    return rt
+
+
+RT = rt_default()
+
+
+def rt_stat(key: int) -> int:
+    out = ffi.new("int64_t *")
+    check(lib.csp_rt_stat(RT, key, out))
+    return out[0]
+
+
+def now_ns() -> int:
+    return lib.csp_now_ns()
+
+
+# -- channels --------------------------------------------------------------
+
+def chan_new(buf: int, cap: int) -> Any:
+    """A new channel (one reference) whose drop hook queues for Python."""
+    out = ffi.new("csp_chan **")
+    check(lib.csp_chan_new(out, RT, buf, cap, DROP, NULL))
+    return out[0]
+
+
+def xform_new(word: int) -> Any:
+    """A recipe whose data is WORD (an xf instance record), one reference.
+    Its last release queues WORD for release (pycsp_xf_free)."""
+    out = ffi.new("csp_xform **")
+    check(lib.csp_xform_new(out, RT, XF_INIT, XF_STEP, XF_COMPLETE, NULL,
+                            ffi.cast("void *", word), XF_FREE))
+    return out[0]
+
+
+def xform_release(xf: Any) -> None:
+    lib.csp_xform_release(xf)
+
+
+def chan_new_xf(buf: int, cap: int, xf: Any, word: int) -> Any:
+    """A channel whose puts go through recipe XF, exception handler data WORD."""
+    out = ffi.new("csp_chan **")
+    check(lib.csp_chan_new_xf(out, RT, buf, cap, DROP, NULL, xf, EXH,
+                              ffi.cast("void *", word)))
+    return out[0]
+
+
+def chan_release(ch: Any) -> None:
+    lib.csp_chan_release(ch)
+
+
+def chan_close(ch: Any) -> None:
+    check(lib.csp_chan_close(ch))
+
+
+def chan_closed(ch: Any) -> bool:
+    return bool(lib.csp_chan_closed(ch))
+
+
+def chan_id(ch: Any) -> int:
+    return lib.csp_chan_id(ch)
+
+
+def chan_count(ch: Any) -> int:
+    return lib.csp_chan_count(ch)
+
+
+def timeout(ms: int) -> Any:
+    out = ffi.new("csp_chan **")
+    check(lib.csp_timeout(out, RT, ms))
+    return out[0]
+
+
+def offer(ch: Any, word: int) -> int:
+    """CSP_OK, CSP_EAGAIN or CSP_ECLOSED; raises on errors."""
+    rc = lib.pycsp_offer(ch, word)
+    if rc < 0 and rc != EAGAIN and rc != ECLOSED:
+        raise errors.from_rc(rc)
+    return rc
+
+
+def poll(ch: Any, word_out: Any) -> int:
+    """CSP_OK (*WORD_OUT set), CSP_EAGAIN or CSP_ECLOSED; raises on errors."""
+    rc = lib.pycsp_poll(ch, word_out)
+    if rc < 0 and rc != EAGAIN and rc != ECLOSED:
+        raise errors.from_rc(rc)
+    return rc
+
+
+def put(ch: Any, word: int, ex: Any, op_id: int, pending: Any) -> int:
+    """CSP_OK, CSP_ECLOSED or CSP_PENDING; raises on errors."""
+    rc = lib.pycsp_put(ch, word, ex, op_id, pending)
+    if rc < 0 and rc != ECLOSED:
+        raise errors.from_rc(rc)
+    return rc
+
+
+def take(ch: Any, word_out: Any, ex: Any, op_id: int, pending: Any) -> int:
+    """CSP_OK, CSP_ECLOSED or CSP_PENDING; raises on errors."""
+    rc = lib.pycsp_take(ch, word_out, ex, op_id, pending)
+    if rc < 0 and rc != ECLOSED:
+        raise errors.from_rc(rc)
+    return rc
+
+
+def alts(chs: Any, vals: Any, n: int, flags: int, idx_out: Any,
+         word_out: Any, ex: Any, op_id: int, pending: Any) -> int:
+    """CSP_OK, CSP_ECLOSED, CSP_EAGAIN or CSP_PENDING; raises on errors."""
+    rc = lib.pycsp_alts(chs, vals, n, flags, idx_out, word_out, ex, op_id,
+                        pending)
+    if rc < 0 and rc != ECLOSED and rc != EAGAIN:
+        raise errors.from_rc(rc)
+    return rc
+
+
+def cancel(pending: Any, word_out: Any) -> int:
+    """CSP_OK (withdrawn; *WORD_OUT is a put's word) or CSP_EAGAIN."""
+    rc = lib.pycsp_cancel(pending, word_out)
+    if rc != OK and rc != EAGAIN:
+        raise errors.from_rc(rc)
+    return rc
+
+
+def pending_release(pending: Any) -> None:
+    lib.csp_pending_release(pending)
+
+
+def emit(out: Any, word: int) -> int:
+    """CSP_OK or CSP_REDUCED; raises on errors."""
+    rc = lib.pycsp_emit(out, word)
+    if rc < 0:
+        raise errors.from_rc(rc)
+    return rc
+
+
+# -- executors -------------------------------------------------------------
+
+def host_new() -> Any:
+    h = lib.pycsp_host_new()
+    if h == NULL:
+        raise errors.NoMemoryError("csp: cannot create a host executor")
+    return h
+
+
+def host_free(h: Any) -> None:
+    lib.pycsp_host_free(h)
+
+
+def host_exec(h: Any) -> Any:
+    return lib.pycsp_host_exec(h)
+
+
+def host_wake(h: Any) -> None:
+    lib.pycsp_host_wake(h)
+
+
+def host_run(h: Any, out: Any, max_records: int, timeout_ms: int) -> int:
+    return lib.pycsp_host_run(h, out, max_records, timeout_ms)
+
+
+def loop_new() -> Any:
+    out = ffi.new("csp_loop **")
+    check(lib.csp_loop_new(out, RT))
+    return out[0]
+
+
+def loop_free(loop: Any) -> None:
+    lib.csp_loop_free(loop)
+
+
+def loop_fd(loop: Any) -> int:
+    return lib.csp_loop_fd(loop)
+
+
+def loop_executor(loop: Any) -> Any:
+    return lib.csp_loop_executor(loop)
+
+
+def loop_run(loop: Any, out: Any, max_records: int) -> int:
+    return check(lib.pycsp_loop_run(loop, out, max_records))
+
+
+def drops_take(out: Any, max_words: int) -> int:
+    return lib.pycsp_drops_take(out, max_words)

@@ -1,0 +1,275 @@
+"""Go processes, csp.thread's pool, and the exception handler.
+
+Go processes are Python coroutines driven by one scheduler thread (a
+daemon thread named "csp-go", started by the first csp.go). It loops:
+
+    run every process that is ready (coro.send / coro.throw);
+    run the completions queued on its host executor (_glue.c), waiting
+    with the GIL released when nothing is ready;
+    resume the processes (or call the callbacks) those completions name.
+
+A process awaits csp operations only (ch.atake(), ch.aput(), csp.aalts,
+...). Inside a process such an operation is issued with the scheduler's
+host executor and the process's id as the op id: when it completes now,
+the await returns without yielding; otherwise the process yields PARK and
+is resumed with the completion record (rc, idx, word). Completions come
+from any thread (another Python thread's put, the timer thread closing a
+timeout channel) but only ever run on the scheduler thread, so no Python
+code runs on a csp worker. The main thread and other threads meanwhile
+block in C (GIL released), so processes keep running while they wait.
+"""
+
+from __future__ import annotations
+
+import itertools
+import sys
+import threading
+import traceback
+from _thread import get_ident
+from collections import deque
+from typing import Any, Callable, Optional
+
+from . import _lowlevel as ll
+from . import _values
+from ._csp import ffi, lib
+
+BATCH = 256  # completion records per host_run call
+
+# -- the exception handler --------------------------------------------------
+
+ExceptionHandler = Callable[[BaseException], Any]
+_handler: Optional[ExceptionHandler] = None
+
+
+def set_exception_handler(fn: Optional[ExceptionHandler]) -> Optional[ExceptionHandler]:
+    """Call FN(exc) for each exception that escapes a go process, a
+    csp.thread function, a transform without ex_handler, or a combinator's
+    user function; None restores the default (print the traceback to
+    stderr). Returns the previous handler. FN runs on the thread where the
+    exception happened (the go scheduler thread for go processes) and must
+    not block."""
+    global _handler
+    if fn is not None and not callable(fn):
+        raise TypeError("the exception handler must be callable or None")
+    prev, _handler = _handler, fn
+    return prev
+
+
+def report(exc: BaseException, where: str = "go process") -> None:
+    """Hand EXC to the exception handler."""
+    h = _handler
+    if h is not None:
+        try:
+            h(exc)
+            return
+        except BaseException as e2:  # the handler itself failed
+            exc = e2
+            where = "csp exception handler"
+    try:
+        print(f"Exception in csp {where}:", file=sys.stderr)
+        traceback.print_exception(type(exc), exc, exc.__traceback__)
+    except Exception:
+        pass
+
+
+# -- parking ------------------------------------------------------------------
+
+class _Park:
+    """What a go process yields to the scheduler: 'resume me later'."""
+
+    __slots__ = ()
+
+    def __await__(self):  # type: ignore[no-untyped-def]
+        return (yield self)
+
+
+PARK = _Park()
+
+
+class Throw:
+    """Resume a process by raising EXC in it."""
+
+    __slots__ = ("exc",)
+
+    def __init__(self, exc: BaseException) -> None:
+        self.exc = exc
+
+
+class Proc:
+    __slots__ = ("coro", "result", "id")
+
+    def __init__(self, coro: Any, result: Any, pid: int) -> None:
+        self.coro = coro
+        self.result = result  # the Chan of its return value
+        self.id = pid
+
+
+_FOREIGN = ("go processes can only await csp operations (ch.atake(), "
+            "ch.aput(), csp.aalts(), ...); run asyncio code in an asyncio task")
+
+
+class Scheduler:
+    def __init__(self) -> None:
+        self.ident = -1          # the scheduler thread's ident, once started
+        self.host = ll.host_new()
+        self.ex = ll.host_exec(self.host)
+        self.ready: deque = deque()   # (proc, value to send), scheduler only
+        self.inbox: deque = deque()   # (proc, None) from other threads
+        self.waiting: dict = {}       # op id -> Proc or callback(rc, idx, w)
+        self.current: Optional[Proc] = None
+        self.ids = itertools.count(1)
+        self.word = ffi.new("intptr_t *")
+        self.idx = ffi.new("size_t *")
+        self.recs = ffi.new("intptr_t[]", 4 * BATCH)
+        self.thread: Optional[threading.Thread] = None
+        self.lock = threading.Lock()
+
+    # -- from any thread --
+
+    def spawn(self, coro: Any, result: Any) -> None:
+        proc = Proc(coro, result, next(self.ids))
+        if get_ident() == self.ident:
+            self.ready.append((proc, None))
+            return
+        self.inbox.append((proc, None))
+        if self.thread is None:
+            self._start()
+        lib.pycsp_host_wake(self.host)
+
+    def _start(self) -> None:
+        with self.lock:
+            if self.thread is not None:
+                return
+            started = threading.Event()
+            t = threading.Thread(target=self._run, args=(started,),
+                                 name="csp-go", daemon=True)
+            t.start()
+            started.wait()
+            self.thread = t
+
+    # -- on the scheduler thread --
+
+    def resume(self, proc: Proc, value: Any) -> None:
+        self.ready.append((proc, value))
+
+    def put_cb(self, ch: Any, word: int, cb: Callable[[int, int, int], None]) -> None:
+        """Put WORD on CH (a csp_chan *); CB(rc, idx, word) runs on this
+        thread when the put completes (now, if it can)."""
+        op = next(self.ids)
+        rc = lib.pycsp_put(ch, word, self.ex, op, ffi.NULL)
+        if rc == ll.PENDING:
+            self.waiting[op] = cb
+            return
+        cb(rc, 0, 0)
+
+    def take_cb(self, ch: Any, cb: Callable[[int, int, int], None]) -> None:
+        """Take from CH; CB(rc, idx, word) runs on this thread when done."""
+        op = next(self.ids)
+        rc = lib.pycsp_take(ch, self.word, self.ex, op, ffi.NULL)
+        if rc == ll.PENDING:
+            self.waiting[op] = cb
+            return
+        cb(rc, 0, self.word[0])
+
+    def _run(self, started: threading.Event) -> None:
+        self.ident = get_ident()
+        started.set()
+        ready, inbox, waiting = self.ready, self.inbox, self.waiting
+        host, recs = self.host, self.recs
+        host_run, unpack = lib.pycsp_host_run, ffi.unpack
+        step = self._step
+        while True:
+            while inbox:
+                ready.append(inbox.popleft())
+            for _ in range(len(ready)):
+                proc, val = ready.popleft()
+                step(proc, val)
+            k = host_run(host, recs, BATCH, 0 if ready or inbox else -1)
+            if k > 0:
+                r = unpack(recs, 4 * k)
+                for i in range(0, 4 * k, 4):
+                    h = waiting.pop(r[i])
+                    if type(h) is Proc:
+                        ready.append((h, (r[i + 1], r[i + 2], r[i + 3])))
+                    else:
+                        try:
+                            h(r[i + 1], r[i + 2], r[i + 3])
+                        except BaseException as e:
+                            report(e, "callback")
+            if lib.pycsp_drops_pending:
+                _values.drain_drops()
+
+    def _step(self, proc: Proc, val: Any) -> None:
+        self.current = proc
+        try:
+            if type(val) is Throw:
+                y = proc.coro.throw(val.exc)
+            else:
+                y = proc.coro.send(val)
+        except StopIteration as e:
+            self.current = None
+            proc.result._finish(e.value)
+            return
+        except BaseException as e:
+            self.current = None
+            proc.result._finish(None)
+            report(e)
+            return
+        self.current = None
+        if y is not PARK:
+            self.ready.append((proc, Throw(RuntimeError(_FOREIGN))))
+
+
+SCHED = Scheduler()
+
+
+# -- csp.thread -----------------------------------------------------------------
+
+class ThreadPool:
+    """A cached, growing pool of daemon threads (core.async's thread pool):
+    a job goes to an idle thread or a new one; a thread idle for IDLE_S
+    seconds exits."""
+
+    IDLE_S = 60.0
+
+    def __init__(self) -> None:
+        import queue
+        self.jobs: Any = queue.SimpleQueue()
+        self.empty = queue.Empty
+        self.idle = 0
+        self.lock = threading.Lock()
+
+    def submit(self, fn: Callable[..., Any], args: tuple, result: Any) -> None:
+        with self.lock:
+            spawn = self.idle == 0
+            if not spawn:
+                self.idle -= 1
+        self.jobs.put((fn, args, result))
+        if spawn:
+            threading.Thread(target=self._work, name="csp-thread",
+                             daemon=True).start()
+
+    def _work(self) -> None:
+        while True:
+            try:
+                fn, args, result = self.jobs.get(timeout=self.IDLE_S)
+            except self.empty:
+                with self.lock:
+                    # Exit only if no submitter counted on this thread.
+                    if self.idle > 0 and self.jobs.empty():
+                        self.idle -= 1
+                        return
+                continue
+            try:
+                v = fn(*args)
+            except BaseException as e:
+                result._finish(None)
+                report(e, "thread")
+            else:
+                result._finish(v)
+            del fn, args, result
+            with self.lock:
+                self.idle += 1
+
+
+POOL = ThreadPool()
