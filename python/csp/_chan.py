@@ -31,8 +31,13 @@ from .errors import from_rc
 T = TypeVar("T")
 
 OK, PENDING, ECLOSED, EAGAIN, REDUCED = ll.OK, ll.PENDING, ll.ECLOSED, ll.EAGAIN, ll.REDUCED
+ELSEWHERE = ll.ELSEWHERE
+PENDING4, EAGAIN4, ELSEWHERE4 = 4 * PENDING, 4 * EAGAIN, 4 * ELSEWHERE
 NULL = ffi.NULL
 _encode, _decode, _peek, _release = _values.encode, _values.decode, _values.peek, _values.release
+_slots = _values._slots
+INT_MIN, INT_MAX, W_TRUE = _values.INT_MIN, _values.INT_MAX, _values.W_TRUE
+_sput, _stake = lib.pycsp_sput, lib.pycsp_stake
 
 
 # -- buffers --------------------------------------------------------------------
@@ -262,6 +267,12 @@ class Chan(Generic[T]):
 
     # -- results of ops --
 
+    def _taken(self, r: int) -> Optional[T]:
+        """The result of a take that returned R (a word, or 4 * rc)."""
+        if r & 3:
+            return _peek(r) if self._promise else _decode(r)
+        return self._took(r >> 2, 0)
+
     def _took(self, rc: int, w: int) -> Optional[T]:
         if rc == OK:
             return _peek(w) if self._promise else _decode(w)
@@ -302,11 +313,12 @@ class Chan(Generic[T]):
 
     def poll(self) -> Optional[T]:
         """Take a value if one is there now; None otherwise (or closed)."""
-        word = ffi.new("intptr_t *")
-        rc = lib.pycsp_poll(self._ch, word)
-        if rc == EAGAIN:
+        r = lib.pycsp_poll(self._ch)
+        if r & 3:
+            return _peek(r) if self._promise else _decode(r)
+        if r == EAGAIN4:
             return None
-        return self._took(rc, word[0])
+        return self._took(r >> 2, 0)
 
     # -- blocking --
 
@@ -336,9 +348,9 @@ class Chan(Generic[T]):
         deadline = _block.deadline_of(timeout)
         wt = _block.acquire("take")
         try:
-            rc = lib.pycsp_take(self._ch, wt.word, wt.ex, 0, wt.pp)
-            if rc != PENDING:
-                return self._took(rc, wt.word[0])
+            r = lib.pycsp_take(self._ch, wt.ex, 0, wt.pp)
+            if r != PENDING4:
+                return self._taken(r)
             (rc, _, w), exc = _block.wait(wt, deadline)
             v = self._took(rc, w)
             if exc is not None:
@@ -356,51 +368,68 @@ class Chan(Generic[T]):
             yield v
 
     # -- awaitable --
+    #
+    # The go-process path is the hot one (benchmarks W1, W2): it inlines
+    # the int encoding and decoding of _values and _put_done/_took.
 
     async def aput(self, v: T) -> bool:
         """Put V, waiting in a go process or asyncio task; True when done,
         False if the channel is closed."""
-        w = _encode(v)
-        s = SCHED
-        if get_ident() == s.ident:
-            proc = s.current
-            rc = lib.pycsp_put(self._ch, w, s.ex, proc.id, NULL)
-            if rc == PENDING:
-                s.waiting[proc.id] = proc
-                rc = (await PARK)[0]
-            return self._put_done(rc, w)
-        try:
-            b = _aio.bridge()
-        except BaseException:
-            _release(w)
-            raise
-        op = _aio.next_id()
-        rc = lib.pycsp_put(self._ch, w, b.ex, op, b.pp)
+        if type(v) is int and INT_MIN <= v <= INT_MAX:
+            w = (v << 2) | 1
+        else:
+            w = _encode(v)
+        rc = _sput(self._ch, w)
         if rc == PENDING:
-            rc = (await b.wait(op, b.pp[0], (w,)))[0]
+            s = SCHED
+            s.waiting[lib.pycsp_sched_last_id] = s.current
+            rc = (await PARK)[0]
+        elif rc == ELSEWHERE:
+            try:
+                b = _aio.bridge()
+            except BaseException:
+                _release(w)
+                raise
+            op = _aio.next_id()
+            rc = lib.pycsp_put(self._ch, w, b.ex, op, b.pp)
+            if rc == PENDING:
+                rc = (await b.wait(op, b.pp[0], (w,)))[0]
+        if rc == OK:
+            if self._drops and lib.pycsp_drops_pending:
+                _values.drain_drops()
+            return True
         return self._put_done(rc, w)
 
     async def atake(self) -> Optional[T]:
         """Take a value, waiting in a go process or asyncio task; None once
         the channel is closed and drained."""
-        s = SCHED
-        if get_ident() == s.ident:
-            proc = s.current
-            rc = lib.pycsp_take(self._ch, s.word, s.ex, proc.id, NULL)
-            if rc == PENDING:
-                s.waiting[proc.id] = proc
-                rc, _, w = await PARK
+        r = _stake(self._ch)
+        t = r & 3
+        if t == 0:
+            if r == PENDING4:
+                s = SCHED
+                s.waiting[lib.pycsp_sched_last_id] = s.current
+                rc, _, r = await PARK
+                if rc != OK:
+                    return self._took(rc, r)
+                t = r & 3
+            elif r == ELSEWHERE4:
+                b = _aio.bridge()
+                op = _aio.next_id()
+                r = lib.pycsp_take(self._ch, b.ex, op, b.pp)
+                if r != PENDING4:
+                    return self._taken(r)
+                rc, _, w = await b.wait(op, b.pp[0])
+                return self._took(rc, w)
             else:
-                w = s.word[0]
-            return self._took(rc, w)
-        b = _aio.bridge()
-        op = _aio.next_id()
-        rc = lib.pycsp_take(self._ch, b.word, b.ex, op, b.pp)
-        if rc == PENDING:
-            rc, _, w = await b.wait(op, b.pp[0])
-        else:
-            w = b.word[0]
-        return self._took(rc, w)
+                return self._took(r >> 2, 0)
+        if self._promise:
+            return _peek(r)
+        if t == 1:
+            return r >> 2
+        if t == 2:
+            return _slots.pop(r >> 2)
+        return r == W_TRUE
 
     def __aiter__(self) -> AsyncIterator[T]:
         """``async for v in ch``: takes until closed and drained."""
@@ -544,26 +573,24 @@ async def aalts(ops: Sequence[AltsOp], priority: bool = False, default: Any = _N
     """alts, awaited in a go process or an asyncio task."""
     has_default = default is not _NO_DEFAULT
     a = _Alts(ops, priority, has_default)
-    s = SCHED
     n = len(a.chans)
-    if get_ident() == s.ident:
-        proc = s.current
-        rc = lib.pycsp_alts(a.chs, a.vals, n, a.flags, s.idx, s.word, s.ex, proc.id, NULL)
-        if rc == PENDING:
-            s.waiting[proc.id] = proc
-            rc, idx, w = await PARK
-        else:
-            idx, w = s.idx[0], s.word[0]
-        return a.result(rc, idx, w, default)
-    try:
-        b = _aio.bridge()
-    except BaseException:
-        a.release_all()
-        raise
-    op = _aio.next_id()
-    rc = lib.pycsp_alts(a.chs, a.vals, n, a.flags, b.idx, b.word, b.ex, op, b.pp)
+    s = SCHED
+    rc = lib.pycsp_salts(a.chs, a.vals, n, a.flags, s.idx, s.word)
     if rc == PENDING:
-        rc, idx, w = await b.wait(op, b.pp[0], [x for x in a.words if x])
+        s.waiting[lib.pycsp_sched_last_id] = s.current
+        rc, idx, w = await PARK
+    elif rc == ELSEWHERE:
+        try:
+            b = _aio.bridge()
+        except BaseException:
+            a.release_all()
+            raise
+        op = _aio.next_id()
+        rc = lib.pycsp_alts(a.chs, a.vals, n, a.flags, b.idx, b.word, b.ex, op, b.pp)
+        if rc == PENDING:
+            rc, idx, w = await b.wait(op, b.pp[0], [x for x in a.words if x])
+        else:
+            idx, w = b.idx[0], b.word[0]
     else:
-        idx, w = b.idx[0], b.word[0]
+        idx, w = s.idx[0], s.word[0]
     return a.result(rc, idx, w, default)

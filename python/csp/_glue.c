@@ -290,13 +290,19 @@ static int pycsp_offer(csp_chan *ch, intptr_t v)
     return csp_chan_offer(ch, (void *)v);
 }
 
-static int pycsp_poll(csp_chan *ch, intptr_t *v)
+/* Takes return the taken word, or 4 * rc when no word was taken: words
+ * are never multiples of 4 (csp/_values.py), so one integer says both. */
+static intptr_t taken(int rc, void *p)
+{
+    return rc == CSP_OK ? (intptr_t)p : (intptr_t)rc * 4;
+}
+
+static intptr_t pycsp_poll(csp_chan *ch)
 {
     void *p = NULL;
     int rc = csp_chan_poll(ch, &p);
 
-    *v = (intptr_t)p;
-    return rc;
+    return taken(rc, p);
 }
 
 static int pycsp_put(csp_chan *ch, intptr_t v, csp_exec *ex, uintptr_t id,
@@ -306,14 +312,63 @@ static int pycsp_put(csp_chan *ch, intptr_t v, csp_exec *ex, uintptr_t id,
                            pending);
 }
 
-static int pycsp_take(csp_chan *ch, intptr_t *v, csp_exec *ex, uintptr_t id,
-                      csp_pending **pending)
+static intptr_t pycsp_take(csp_chan *ch, csp_exec *ex, uintptr_t id,
+                           csp_pending **pending)
 {
     void *p = NULL;
     int rc = csp_chan_take_cb(ch, &p, ex, pycsp_done, (void *)id, pending);
 
-    *v = (intptr_t)p;
+    return taken(rc, p);
+}
+
+/* The go scheduler's forms ("go ops"). The scheduler thread calls
+ * pycsp_sched_enter once; on any other thread a go op does nothing and
+ * returns PYCSP_ELSEWHERE (takes: 4 * PYCSP_ELSEWHERE), which tells the
+ * Python caller to use the asyncio path instead. Go ops are never
+ * cancelled (no pending handle); each gets the next op id, and the id of
+ * the last one that returned CSP_PENDING is in pycsp_sched_last_id (all
+ * of this state belongs to the scheduler thread). */
+#define PYCSP_ELSEWHERE 64
+
+static _Thread_local int on_sched;
+static csp_exec *sched_ex;
+static uintptr_t sched_ids;
+uintptr_t pycsp_sched_last_id;
+
+static void pycsp_sched_enter(csp_exec *ex)
+{
+    sched_ex = ex;
+    on_sched = 1;
+}
+
+static int pycsp_sput(csp_chan *ch, intptr_t v)
+{
+    uintptr_t id;
+    int rc;
+
+    if (!on_sched)
+        return PYCSP_ELSEWHERE;
+    id = ++sched_ids;
+    rc = csp_chan_put_cb(ch, (void *)v, sched_ex, pycsp_done, (void *)id,
+                         NULL);
+    if (rc == CSP_PENDING)
+        pycsp_sched_last_id = id;
     return rc;
+}
+
+static intptr_t pycsp_stake(csp_chan *ch)
+{
+    void *p = NULL;
+    uintptr_t id;
+    int rc;
+
+    if (!on_sched)
+        return 4 * PYCSP_ELSEWHERE;
+    id = ++sched_ids;
+    rc = csp_chan_take_cb(ch, &p, sched_ex, pycsp_done, (void *)id, NULL);
+    if (rc == CSP_PENDING)
+        pycsp_sched_last_id = id;
+    return taken(rc, p);
 }
 
 /* alts over N channels CHS; VALS[i] is the word to put on CHS[i], or 0 for
@@ -344,6 +399,22 @@ static int pycsp_alts(csp_chan *const *chs, const intptr_t *vals, size_t n,
     if (ops != stack_ops)
         free(ops);
     *v = (intptr_t)p;
+    return rc;
+}
+
+/* pycsp_alts as a go op. */
+static int pycsp_salts(csp_chan *const *chs, const intptr_t *vals, size_t n,
+                       int flags, size_t *idx, intptr_t *v)
+{
+    uintptr_t id;
+    int rc;
+
+    if (!on_sched)
+        return PYCSP_ELSEWHERE;
+    id = ++sched_ids;
+    rc = pycsp_alts(chs, vals, n, flags, idx, v, sched_ex, id, NULL);
+    if (rc == CSP_PENDING)
+        pycsp_sched_last_id = id;
     return rc;
 }
 

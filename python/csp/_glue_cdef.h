@@ -16,18 +16,27 @@ void pycsp_host_wake(pycsp_host *h);
 int pycsp_host_run(pycsp_host *h, intptr_t *out, int max, int timeout_ms);
 int pycsp_loop_run(csp_loop *loop, intptr_t *out, int max);
 
-/* operations on words */
+/* operations on words (takes return the word, or 4 * rc) */
 int pycsp_offer(csp_chan *ch, intptr_t v);
-int pycsp_poll(csp_chan *ch, intptr_t *v);
+intptr_t pycsp_poll(csp_chan *ch);
 int pycsp_put(csp_chan *ch, intptr_t v, csp_exec *ex, uintptr_t id,
               csp_pending **pending);
-int pycsp_take(csp_chan *ch, intptr_t *v, csp_exec *ex, uintptr_t id,
-               csp_pending **pending);
+intptr_t pycsp_take(csp_chan *ch, csp_exec *ex, uintptr_t id,
+                    csp_pending **pending);
+int pycsp_cancel(csp_pending *p, intptr_t *v);
+int pycsp_emit(csp_emit *out, intptr_t v);
+
+/* go ops: the go scheduler thread's executor, or PYCSP_ELSEWHERE */
+#define PYCSP_ELSEWHERE ...
+extern uintptr_t pycsp_sched_last_id;
+void pycsp_sched_enter(csp_exec *ex);
+int pycsp_sput(csp_chan *ch, intptr_t v);
+intptr_t pycsp_stake(csp_chan *ch);
+int pycsp_salts(csp_chan *const *chs, const intptr_t *vals, size_t n,
+                int flags, size_t *idx, intptr_t *v);
 int pycsp_alts(csp_chan *const *chs, const intptr_t *vals, size_t n,
                int flags, size_t *idx, intptr_t *v, csp_exec *ex,
                uintptr_t id, csp_pending **pending);
-int pycsp_cancel(csp_pending *p, intptr_t *v);
-int pycsp_emit(csp_emit *out, intptr_t v);
 
 /* transform trampolines (passed as function pointers) */
 int pycsp_xf_init(void *ud, void **state);

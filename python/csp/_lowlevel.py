@@ -158,12 +158,20 @@ def offer(ch: Any, word: int) -> int:
     return rc
 
 
-def poll(ch: Any, word_out: Any) -> int:
-    """CSP_OK (*WORD_OUT set), CSP_EAGAIN or CSP_ECLOSED; raises on errors."""
-    rc = lib.pycsp_poll(ch, word_out)
-    if rc < 0 and rc != EAGAIN and rc != ECLOSED:
-        raise errors.from_rc(rc)
-    return rc
+def taken(r: int) -> "tuple[int, int]":
+    """(rc, word) of a take's result R: the word (never a multiple of 4)
+    with CSP_OK, or 4 * rc with no word."""
+    if r & 3:
+        return OK, r
+    return r >> 2, 0
+
+
+def poll(ch: Any) -> int:
+    """The word taken, or 4 * CSP_EAGAIN / CSP_ECLOSED; raises on errors."""
+    r = lib.pycsp_poll(ch)
+    if not r & 3 and r != EAGAIN * 4 and r != ECLOSED * 4:
+        raise errors.from_rc(r >> 2)
+    return r
 
 
 def put(ch: Any, word: int, ex: Any, op_id: int, pending: Any) -> int:
@@ -174,19 +182,47 @@ def put(ch: Any, word: int, ex: Any, op_id: int, pending: Any) -> int:
     return rc
 
 
-def take(ch: Any, word_out: Any, ex: Any, op_id: int, pending: Any) -> int:
-    """CSP_OK, CSP_ECLOSED or CSP_PENDING; raises on errors."""
-    rc = lib.pycsp_take(ch, word_out, ex, op_id, pending)
+def take(ch: Any, ex: Any, op_id: int, pending: Any) -> int:
+    """The word taken, or 4 * CSP_ECLOSED / CSP_PENDING; raises on errors."""
+    r = lib.pycsp_take(ch, ex, op_id, pending)
+    if not r & 3 and r != ECLOSED * 4 and r != PENDING * 4:
+        raise errors.from_rc(r >> 2)
+    return r
+
+
+ELSEWHERE = lib.PYCSP_ELSEWHERE
+
+
+def sched_enter(ex: Any) -> None:
+    """Make the calling thread the go scheduler's, with executor EX."""
+    lib.pycsp_sched_enter(ex)
+
+
+def sched_last_id() -> int:
+    """The op id of the last go op that returned CSP_PENDING."""
+    return lib.pycsp_sched_last_id
+
+
+def sput(ch: Any, word: int) -> int:
+    """A go put: CSP_OK, CSP_ECLOSED, CSP_PENDING or ELSEWHERE (not on the
+    scheduler thread: nothing done); raises on errors."""
+    rc = lib.pycsp_sput(ch, word)
     if rc < 0 and rc != ECLOSED:
         raise errors.from_rc(rc)
     return rc
 
 
-def alts(chs: Any, vals: Any, n: int, flags: int, idx_out: Any,
-         word_out: Any, ex: Any, op_id: int, pending: Any) -> int:
-    """CSP_OK, CSP_ECLOSED, CSP_EAGAIN or CSP_PENDING; raises on errors."""
-    rc = lib.pycsp_alts(chs, vals, n, flags, idx_out, word_out, ex, op_id,
-                        pending)
+def stake(ch: Any) -> int:
+    """A go take: the word, or 4 * (CSP_ECLOSED, CSP_PENDING or ELSEWHERE)."""
+    r = lib.pycsp_stake(ch)
+    if not r & 3 and r < 0 and r != ECLOSED * 4:
+        raise errors.from_rc(r >> 2)
+    return r
+
+
+def salts(chs: Any, vals: Any, n: int, flags: int, idx_out: Any, word_out: Any) -> int:
+    """A go alts: as alts(), or ELSEWHERE."""
+    rc = lib.pycsp_salts(chs, vals, n, flags, idx_out, word_out)
     if rc < 0 and rc != ECLOSED and rc != EAGAIN:
         raise errors.from_rc(rc)
     return rc

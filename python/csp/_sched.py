@@ -27,7 +27,7 @@ import threading
 import traceback
 from _thread import get_ident
 from collections import deque
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Optional, Tuple
 
 from . import _lowlevel as ll
 from . import _values
@@ -86,6 +86,13 @@ class _Park:
 PARK = _Park()
 
 
+def _split(r: int) -> Tuple[int, int, int]:
+    """(rc, idx, word) of a take's result (pycsp_take: word or 4 * rc)."""
+    if r & 3:
+        return ll.OK, 0, r
+    return r >> 2, 0, 0
+
+
 class Throw:
     """Resume a process by raising EXC in it."""
 
@@ -115,7 +122,7 @@ class Scheduler:
         self.ex = ll.host_exec(self.host)
         self.ready: deque = deque()   # (proc, value to send), scheduler only
         self.inbox: deque = deque()   # (proc, None) from other threads
-        self.waiting: dict = {}       # op id -> Proc or callback(rc, idx, w)
+        self.waiting: dict = {}       # go op id -> Proc or callback(rc, idx, w)
         self.current: Optional[Proc] = None
         self.ids = itertools.count(1)
         self.word = ffi.new("intptr_t *")
@@ -155,24 +162,23 @@ class Scheduler:
     def put_cb(self, ch: Any, word: int, cb: Callable[[int, int, int], None]) -> None:
         """Put WORD on CH (a csp_chan *); CB(rc, idx, word) runs on this
         thread when the put completes (now, if it can)."""
-        op = next(self.ids)
-        rc = lib.pycsp_put(ch, word, self.ex, op, ffi.NULL)
+        rc = lib.pycsp_sput(ch, word)
         if rc == ll.PENDING:
-            self.waiting[op] = cb
+            self.waiting[lib.pycsp_sched_last_id] = cb
             return
         cb(rc, 0, 0)
 
     def take_cb(self, ch: Any, cb: Callable[[int, int, int], None]) -> None:
         """Take from CH; CB(rc, idx, word) runs on this thread when done."""
-        op = next(self.ids)
-        rc = lib.pycsp_take(ch, self.word, self.ex, op, ffi.NULL)
-        if rc == ll.PENDING:
-            self.waiting[op] = cb
+        r = lib.pycsp_stake(ch)
+        if r == 4 * ll.PENDING:
+            self.waiting[lib.pycsp_sched_last_id] = cb
             return
-        cb(rc, 0, self.word[0])
+        cb(*_split(r))
 
     def _run(self, started: threading.Event) -> None:
         self.ident = get_ident()
+        ll.sched_enter(self.ex)
         started.set()
         ready, inbox, waiting = self.ready, self.inbox, self.waiting
         host, recs = self.host, self.recs
