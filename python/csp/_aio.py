@@ -55,8 +55,12 @@ class Bridge:
 
     @staticmethod
     def _close(self: "Bridge") -> None:
+        global _last
+        if _last[1] is self:
+            _last = _NO_LAST
         if self.outstanding == 0:
             lib.csp_loop_free(self.cl)
+            self.cl = ffi.NULL
 
     def drain(self) -> None:
         n = lib.pycsp_loop_run(self.cl, self.recs, BATCH)
@@ -116,7 +120,8 @@ class Bridge:
 
 
 _bridges: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Bridge]" = weakref.WeakKeyDictionary()
-_last: Tuple[Any, Optional[Bridge]] = (lambda: None, None)
+_NO_LAST: Tuple[Any, Optional[Bridge]] = (lambda: None, None)
+_last = _NO_LAST  # the last loop used (weakly) and its Bridge
 
 
 def bridge() -> Bridge:

@@ -16,7 +16,6 @@ loop (_aio.py).
 from __future__ import annotations
 
 import math
-from _thread import get_ident
 from typing import (Any, AsyncIterator, Callable, Generic, Iterator, List,
                     Optional, Sequence, Tuple, TypeVar, Union)
 

@@ -190,6 +190,17 @@ def take(ch: Any, ex: Any, op_id: int, pending: Any) -> int:
     return r
 
 
+def alts(chs: Any, vals: Any, n: int, flags: int, idx_out: Any,
+         word_out: Any, ex: Any, op_id: int, pending: Any) -> int:
+    """alts over CHS (VALS[i]: the word to put, 0 to take): CSP_OK,
+    CSP_ECLOSED, CSP_EAGAIN or CSP_PENDING; raises on errors."""
+    rc = lib.pycsp_alts(chs, vals, n, flags, idx_out, word_out, ex, op_id,
+                        pending)
+    if rc < 0 and rc != ECLOSED and rc != EAGAIN:
+        raise errors.from_rc(rc)
+    return rc
+
+
 ELSEWHERE = lib.PYCSP_ELSEWHERE
 
 

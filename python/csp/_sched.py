@@ -218,8 +218,8 @@ class Scheduler:
             return
         except BaseException as e:
             self.current = None
-            proc.result._finish(None)
             report(e)
+            proc.result._finish(None)
             return
         self.current = None
         if y is not PARK:
@@ -269,8 +269,8 @@ class ThreadPool:
             try:
                 v = fn(*args)
             except BaseException as e:
-                result._finish(None)
                 report(e, "thread")
+                result._finish(None)
             else:
                 result._finish(v)
             del fn, args, result
