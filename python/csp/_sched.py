@@ -185,25 +185,28 @@ class Scheduler:
         host_run, unpack = lib.pycsp_host_run, ffi.unpack
         step = self._step
         while True:
-            while inbox:
-                ready.append(inbox.popleft())
-            for _ in range(len(ready)):
-                proc, val = ready.popleft()
-                step(proc, val)
-            k = host_run(host, recs, BATCH, 0 if ready or inbox else -1)
-            if k > 0:
-                r = unpack(recs, 4 * k)
-                for i in range(0, 4 * k, 4):
-                    h = waiting.pop(r[i])
-                    if type(h) is Proc:
-                        ready.append((h, (r[i + 1], r[i + 2], r[i + 3])))
-                    else:
-                        try:
-                            h(r[i + 1], r[i + 2], r[i + 3])
-                        except BaseException as e:
-                            report(e, "callback")
-            if lib.pycsp_drops_pending:
-                _values.drain_drops()
+            try:
+                while inbox:
+                    ready.append(inbox.popleft())
+                for _ in range(len(ready)):
+                    proc, val = ready.popleft()
+                    step(proc, val)
+                k = host_run(host, recs, BATCH, 0 if ready or inbox else -1)
+                if k > 0:
+                    r = unpack(recs, 4 * k)
+                    for i in range(0, 4 * k, 4):
+                        h = waiting.pop(r[i])
+                        if type(h) is Proc:
+                            ready.append((h, (r[i + 1], r[i + 2], r[i + 3])))
+                        else:
+                            try:
+                                h(r[i + 1], r[i + 2], r[i + 3])
+                            except BaseException as e:
+                                report(e, "callback")
+                if lib.pycsp_drops_pending:
+                    _values.drain_drops()
+            except BaseException as e:  # a bug here must not stop every process
+                report(e, "scheduler")
 
     def _step(self, proc: Proc, val: Any) -> None:
         self.current = proc
