@@ -56,6 +56,9 @@ class BuildExt(build_ext):
 
 class Sdist(sdist):
     def make_release_tree(self, base_dir, files):
+        # The extension's sources outside this directory (../core/...)
+        # would be copied to base_dir/../core: vendor them instead.
+        files = [f for f in files if not f.startswith("..")]
         super().make_release_tree(base_dir, files)
         src = _build.source_dir()
         dst = Path(base_dir) / "_csp_src"
