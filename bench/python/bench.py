@@ -2,16 +2,20 @@
 trio memory channels, in one run.
 
     .venv/bin/python bench/python/bench.py [scale] [--reps R] [--systems csp,asyncio,trio] [W1 W2 W6]
+    .venv/bin/python bench/python/bench.py [scale] --one csp [W1 W2 W6]
 
-Prints one line per workload and system in the uniform format, with the
-system in brackets, e.g.
+Each run happens in a fresh process (so W6's peak RSS is its own) and
+prints one line in the uniform format of shared/bench, followed by the
+system in brackets:
 
-    W1 pingpong [csp]: 3500.0 ns/round-trip
+    W1 pingpong: 3500.0 ns/round-trip  [csp]
 
-then the median of R runs (default 3; runs alternate between systems) and
-the ratio of each system to asyncio. N is multiplied by SCALE (default
-0.1: Python runs take minutes at full size; per-unit figures barely
-depend on N).
+Runs alternate between systems; after R runs (default 5) of a workload
+comes a summary line with the medians and the ratios of csp to asyncio
+and trio. ``--one SYSTEM`` runs each workload once in this process and
+prints only the uniform lines (for a <system>.<run>.txt file). N is
+multiplied by SCALE (default 0.1: Python at full size takes minutes, and
+per-unit figures barely depend on N).
 
 What runs, per system:
   W1 pingpong      two processes, two unbuffered channels (asyncio has no
@@ -30,8 +34,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import statistics
+import subprocess
 import sys
 import time
+from typing import Any
 
 import csp
 
@@ -282,40 +288,56 @@ WORKLOADS = {
 }
 
 
+def run_one(system: str, wl: str, n: int) -> Any:
+    """Run workload WL of SYSTEM once, here; its result (and print it)."""
+    name, unit, base, fns = WORKLOADS[wl]
+    r = fns[system](n)
+    if isinstance(r, tuple):
+        print(f"{wl} {name}: {r[0]:.1f} {unit} {r[1]:.0f} B/process (peak RSS delta)")
+    else:
+        print(f"{wl} {name}: {r:.1f} {unit}")
+    return r
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description="csp vs asyncio vs trio: W1, W2, W6")
     ap.add_argument("scale", nargs="?", type=float, default=0.1)
     ap.add_argument("workloads", nargs="*", default=["W1", "W2", "W6"])
-    ap.add_argument("--reps", type=int, default=3)
+    ap.add_argument("--reps", type=int, default=5)
     ap.add_argument("--systems", default="csp,asyncio,trio")
+    ap.add_argument("--one", metavar="SYSTEM",
+                    help="run each workload once with SYSTEM in this process "
+                         "(plain uniform lines, no summary)")
     args = ap.parse_intermixed_args()
-    systems = [s for s in args.systems.split(",") if s != "trio" or trio is not None]
-    print(f"# python {sys.version.split()[0]} csp {csp.__version__} scale={args.scale} "
-          f"reps={args.reps} systems={','.join(systems)}")
     for wl in args.workloads:
         if wl not in WORKLOADS:
             sys.exit(f"unknown workload {wl}; choose from {', '.join(WORKLOADS)}")
+    if args.one:
+        for wl in args.workloads:
+            run_one(args.one, wl, n_of(WORKLOADS[wl][2], args.scale))
+        return
+    systems = [s for s in args.systems.split(",") if s != "trio" or trio is not None]
+    print(f"# python {sys.version.split()[0]} csp {csp.__version__} scale={args.scale} "
+          f"reps={args.reps} systems={','.join(systems)}; each run in a fresh process")
+    for wl in args.workloads:
         name, unit, base, fns = WORKLOADS[wl]
-        n = n_of(base, args.scale)
         runs: dict = {s: [] for s in systems}
         for _ in range(args.reps):
-            for s in systems:
-                r = fns[s](n)
-                runs[s].append(r)
-                if isinstance(r, tuple):
-                    print(f"{wl} {name} [{s}]: {r[0]:.1f} {unit} {r[1]:.0f} B/process (peak RSS delta)")
-                else:
-                    print(f"{wl} {name} [{s}]: {r:.1f} {unit}")
+            for s in systems:  # alternate the systems
+                out = subprocess.run(
+                    [sys.executable, __file__, str(args.scale), wl, "--one", s],
+                    check=True, capture_output=True, text=True).stdout.strip()
+                print(f"{out}  [{s}]")
                 sys.stdout.flush()
-        med = {s: statistics.median(x[0] if isinstance(x, tuple) else x for x in runs[s])
-               for s in systems}
+                runs[s].append(float(out.split(": ", 1)[1].split()[0]))
+        med = {s: statistics.median(runs[s]) for s in systems}
         line = ", ".join(f"{s} {med[s]:.1f}" for s in systems)
         ratios = ""
         if "asyncio" in med and "csp" in med:
-            ratios = "; csp/asyncio = " + f"{med['csp'] / med['asyncio']:.2f}"
+            ratios = f"; csp/asyncio = {med['csp'] / med['asyncio']:.2f}"
             if "trio" in med:
                 ratios += f", csp/trio = {med['csp'] / med['trio']:.2f}"
-        print(f"# {wl} median {unit}: {line}{ratios}")
+        print(f"# {wl} {name} median {unit}: {line}{ratios}")
 
 
 if __name__ == "__main__":
