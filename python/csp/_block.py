@@ -35,7 +35,7 @@ from _thread import get_ident
 from typing import Any, Iterable, Optional, Tuple
 
 from . import _lowlevel as ll
-from . import _values
+from . import _values, errors
 from ._csp import ffi, lib
 from ._sched import SCHED
 
@@ -45,9 +45,16 @@ _tls = threading.local()
 
 
 class Waiter:
-    """A thread's host executor and out-parameters for one blocking op."""
+    """A thread's host executor and out-parameters for one blocking op.
 
-    __slots__ = ("host", "ex", "word", "idx", "pp", "recs")
+    recs[0] is the arrived record's op id: blocking ops use id 1 (OP_ID),
+    and acquire() clears it, so a record is seen even if an exception
+    struck right after pycsp_host_run returned it. A waiter left with an
+    op it could not settle (an exception during cleanup) is "busy": it is
+    never reused, and never freed (a pending op may still complete onto
+    its executor)."""
+
+    __slots__ = ("host", "ex", "word", "idx", "pp", "recs", "busy")
 
     def __init__(self) -> None:
         self.host = ll.host_new()
@@ -56,14 +63,18 @@ class Waiter:
         self.idx = ffi.new("size_t *")
         self.pp = ffi.new("csp_pending **")
         self.recs = ffi.new("intptr_t[]", 4)
+        self.busy = False
 
     def __del__(self) -> None:
-        # Only reached with nothing pending: every op waited for here has
-        # completed or been withdrawn before its call returned.
+        if self.busy:
+            return
         try:
             lib.pycsp_host_free(self.host)
         except Exception:
             pass
+
+
+OP_ID = 1
 
 
 def check_context(what: str) -> None:
@@ -82,12 +93,14 @@ def check_context(what: str) -> None:
 def acquire(what: str) -> Waiter:
     check_context(what)
     free = getattr(_tls, "free", None)
-    if free:
-        return free.pop()
-    return Waiter()
+    w = free.pop() if free else Waiter()
+    w.recs[0] = 0
+    return w
 
 
 def release(w: Waiter) -> None:
+    if w.busy:
+        return
     free = getattr(_tls, "free", None)
     if free is None:
         free = _tls.free = []
@@ -119,12 +132,22 @@ def wait(w: Waiter, deadline: Optional[float],
     was raised while it completed concurrently (the caller attaches the
     result and raises EXC). Raises after withdrawing the op (releasing
     PUT_WORDS, whose values came back): TimedOutError at DEADLINE, or
-    whatever a signal handler raised."""
+    whatever a signal handler raised.
+
+    Signal handlers run only where the interpreter checks for them (after
+    a call, at a loop's backward jump): every such point is inside the
+    try below, and what must happen exactly once is flagged first."""
     p = w.pp[0]
     main = get_ident() == MAIN_IDENT
     host, recs = w.host, w.recs
+    released = False
     try:
         while True:
+            if recs[0]:
+                rec = (recs[1], recs[2], recs[3])
+                released = True
+                lib.csp_pending_release(p)
+                return rec, None
             if deadline is None:
                 ms = SLICE_MS if main else -1
             else:
@@ -134,37 +157,37 @@ def wait(w: Waiter, deadline: Optional[float],
                 ms = max(1, math.ceil(left * 1000))
                 if main and ms > SLICE_MS:
                     ms = SLICE_MS
-            if lib.pycsp_host_run(host, recs, 1, ms):
-                lib.csp_pending_release(p)
-                return (recs[1], recs[2], recs[3]), None
+            lib.pycsp_host_run(host, recs, 1, ms)
     except BaseException as e:
-        if lib.pycsp_cancel(p, w.word) == ll.OK:
-            lib.csp_pending_release(p)
-            for pw in put_words:
-                _values.release(pw)
-            if type(e) is _Expired:
-                raise ll.errors.TimedOutError("timed out") from None
-            raise
-        rec = _collect(w)
+        late = None if type(e) is _Expired else e
+        if released:
+            return rec, late
+        w.busy = True  # until the op is settled below
+        if not recs[0]:
+            if lib.pycsp_cancel(p, w.word) == ll.OK:
+                lib.csp_pending_release(p)
+                w.busy = False
+                for pw in put_words:
+                    _values.release(pw)
+                if late is None:
+                    raise errors.TimedOutError("timed out") from None
+                raise
+            _collect(w)
         lib.csp_pending_release(p)
-        return rec, (None if type(e) is _Expired else e)
+        w.busy = False
+        return (recs[1], recs[2], recs[3]), late
 
 
-def _collect(w: Waiter) -> Record:
-    """The record of an op that can no longer be withdrawn; it is on its
-    way to W's host (csp_pending_cancel returned CSP_EAGAIN)."""
-    late: Optional[BaseException] = None
-    while True:
-        try:
-            if lib.pycsp_host_run(w.host, w.recs, 1, SLICE_MS):
-                rec = (w.recs[1], w.recs[2], w.recs[3])
-                break
-        except BaseException as e:  # a second signal: keep collecting
-            late = e
-    if late is not None and isinstance(late, KeyboardInterrupt):
-        import _thread
-        _thread.interrupt_main()
-    return rec
+def _collect(w: Waiter) -> None:
+    """Wait for the record of an op that can no longer be withdrawn: it is
+    on its way to W's host (csp_pending_cancel returned CSP_EAGAIN). One
+    wait in C, with no slices: the completion is imminent."""
+    try:
+        lib.pycsp_host_run(w.host, w.recs, 1, -1)
+    except BaseException as e:  # a second signal: deliver it again later
+        if isinstance(e, KeyboardInterrupt):
+            import _thread
+            _thread.interrupt_main()
 
 
 def with_value(exc: BaseException, value: Any) -> BaseException:

@@ -165,17 +165,17 @@ class Chan(Generic[T]):
 
     __slots__ = ("_ch", "_promise", "_drops", "__weakref__")
 
-    def __init__(self, buf: Union[None, int, Buffer] = None,
+    def __init__(self, n: Union[None, int, Buffer] = None,
                  xform: Optional[_xf.Xform] = None,
                  ex_handler: Optional[Callable[[BaseException], Any]] = None) -> None:
         self._ch = NULL
         self._promise = False
-        if buf is None:
+        if n is None:
             kind, n = ll.BUF_NONE, 0
-        elif isinstance(buf, Buffer):
-            kind, n = buf.kind, buf.n
+        elif isinstance(n, Buffer):
+            kind, n = n.kind, n.n
         else:
-            n = _size(buf, "channel size", 0)
+            n = _size(n, "channel size", 0)
             kind = ll.BUF_FIXED if n else ll.BUF_NONE
         self._drops = kind in (ll.BUF_DROPPING, ll.BUF_SLIDING)
         if xform is None:
@@ -329,7 +329,7 @@ class Chan(Generic[T]):
         wt = _block.acquire("put")
         try:
             w = _encode(v)
-            rc = lib.pycsp_put(self._ch, w, wt.ex, 0, wt.pp)
+            rc = lib.pycsp_put(self._ch, w, wt.ex, _block.OP_ID, wt.pp)
             if rc != PENDING:
                 return self._put_done(rc, w)
             (rc, _, _), exc = _block.wait(wt, deadline, (w,))
@@ -347,7 +347,7 @@ class Chan(Generic[T]):
         deadline = _block.deadline_of(timeout)
         wt = _block.acquire("take")
         try:
-            r = lib.pycsp_take(self._ch, wt.ex, 0, wt.pp)
+            r = lib.pycsp_take(self._ch, wt.ex, _block.OP_ID, wt.pp)
             if r != PENDING4:
                 return self._taken(r)
             (rc, _, w), exc = _block.wait(wt, deadline)
@@ -442,13 +442,13 @@ class Chan(Generic[T]):
             yield v
 
 
-def chan(buf: Union[None, int, Buffer] = None, xform: Optional[_xf.Xform] = None,
+def chan(n: Union[None, int, Buffer] = None, xform: Optional[_xf.Xform] = None,
          ex_handler: Optional[Callable[[BaseException], Any]] = None) -> Chan[Any]:
-    """A channel: unbuffered (None or 0), with a fixed buffer of BUF values,
-    or with the buffer csp.buffer/dropping/sliding(n) describes. XFORM (a
+    """A channel: unbuffered (N None or 0), with a fixed buffer of N values,
+    or with the buffer csp.buffer/dropping/sliding(k) describes. XFORM (a
     csp.xf transducer; needs a buffer) transforms what is put; EX_HANDLER
     gets exceptions raised in it and may return a value to add."""
-    return Chan(buf, xform, ex_handler)
+    return Chan(n, xform, ex_handler)
 
 
 def promise_chan() -> Chan[Any]:
@@ -556,7 +556,7 @@ def alts(ops: Sequence[AltsOp], priority: bool = False, default: Any = _NO_DEFAU
         raise
     try:
         rc = lib.pycsp_alts(a.chs, a.vals, len(a.chans), a.flags, wt.idx, wt.word,
-                            wt.ex, 0, wt.pp)
+                            wt.ex, _block.OP_ID, wt.pp)
         if rc != PENDING:
             return a.result(rc, wt.idx[0], wt.word[0], default)
         (rc, idx, w), exc = _block.wait(wt, None, [x for x in a.words if x])

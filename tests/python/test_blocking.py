@@ -300,3 +300,64 @@ CTRL_C_PUT_CHILD = textwrap.dedent("""
 def test_blocking_ctrl_c_withdraws_put():
     line, dt, rest, rc = _ctrl_c(CTRL_C_PUT_CHILD)
     assert line == ["interrupted"] and rest.split() == ["poll", "None"]
+
+
+CTRL_C_RACE_CHILD = textwrap.dedent("""
+    import signal, sys, threading, csp
+    from csp import _block
+
+    # Interrupt only inside the blocking wait (the code under test), and at
+    # most once per wait: a KeyboardInterrupt at an arbitrary bytecode can
+    # lose any Python value, ours or not.
+    WAITS = {_block.wait.__code__, _block._collect.__code__}
+    state = {"frame": None, "raised": 0}
+
+    def on_sigint(signum, frame):
+        if frame is not None and frame.f_code in WAITS and frame is not state["frame"]:
+            state["frame"] = frame
+            state["raised"] += 1
+            raise KeyboardInterrupt
+
+    signal.signal(signal.SIGINT, on_sigint)
+    N = int(sys.argv[1])
+    ch = csp.chan()
+
+    def producer():
+        for i in range(N):
+            ch.put(i)
+        ch.close()
+
+    threading.Thread(target=producer, daemon=True).start()
+    got, attached = [], 0
+    print("ready", flush=True)
+    while True:
+        try:
+            v = ch.take()
+        except KeyboardInterrupt as e:
+            v = getattr(e, "csp_value", None)
+            if v is None:
+                continue
+            attached += 1
+        if v is None:
+            break
+        got.append(v)
+    print(len(got), sorted(got) == list(range(N)), state["raised"], attached, flush=True)
+""")
+
+
+def test_blocking_ctrl_c_racing_handoffs_never_lose_values():
+    n = 3000
+    p = subprocess.Popen([sys.executable, "-c", CTRL_C_RACE_CHILD, str(n)],
+                         stdout=subprocess.PIPE, text=True)
+    try:
+        assert p.stdout.readline().strip() == "ready"
+        t_end = time.monotonic() + 30
+        while p.poll() is None and time.monotonic() < t_end:
+            p.send_signal(signal.SIGINT)
+            time.sleep(0.0003)  # pacing of the signals, not synchronisation
+        out = p.stdout.read().split()
+        p.wait(10)
+    finally:
+        p.kill()
+    count, ordered, raised = int(out[0]), out[1], int(out[2])
+    assert (count, ordered) == (n, "True") and raised > 0

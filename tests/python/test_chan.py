@@ -231,3 +231,8 @@ def test_chan_pending_puts_over_limit_raise_busy_error():
             await asyncio.gather(*tasks, return_exceptions=True)
 
     asyncio.run(main())
+
+
+def test_chan_size_by_keyword():
+    ch = csp.chan(n=1, xform=None, ex_handler=None)
+    assert (ch.offer(1), ch.offer(2)) == (True, None)
