@@ -73,7 +73,7 @@ static void pycsp_alts_done(void *ud, int rc, size_t idx, void *val)
  * Drops: values a channel discards, released later by Python. */
 
 static pthread_mutex_t drop_lock = PTHREAD_MUTEX_INITIALIZER;
-static intptr_t *drop_buf;     /* guarded by drop_lock */
+static intptr_t *drop_buf;      /* guarded by drop_lock */
 static size_t drop_n, drop_cap; /* guarded by drop_lock */
 int pycsp_drops_pending;        /* 1 when drop_n > 0; read racily by Python:
                                    a stale 0 only delays the release */
@@ -217,8 +217,7 @@ static void deadline_after(struct timespec *ts, int ms)
  * passes (< 0: no limit, 0: do not wait); then run up to MAX queued tasks,
  * writing one record each to OUT (MAX * 4 words). Returns the number of
  * records. Called by the owner thread only, with the GIL released. */
-static int pycsp_host_run(pycsp_host *h, intptr_t *out, int max,
-                          int timeout_ms)
+static int pycsp_host_run(pycsp_host *h, intptr_t *out, int max, int timeout_ms)
 {
     csp_task *batch, *t;
     int ran = 0;
@@ -308,8 +307,7 @@ static intptr_t pycsp_poll(csp_chan *ch)
 static int pycsp_put(csp_chan *ch, intptr_t v, csp_exec *ex, uintptr_t id,
                      csp_pending **pending)
 {
-    return csp_chan_put_cb(ch, (void *)v, ex, pycsp_done, (void *)id,
-                           pending);
+    return csp_chan_put_cb(ch, (void *)v, ex, pycsp_done, (void *)id, pending);
 }
 
 static intptr_t pycsp_take(csp_chan *ch, csp_exec *ex, uintptr_t id,
@@ -349,8 +347,7 @@ static int pycsp_sput(csp_chan *ch, intptr_t v)
     if (!on_sched)
         return PYCSP_ELSEWHERE;
     id = ++sched_ids;
-    rc = csp_chan_put_cb(ch, (void *)v, sched_ex, pycsp_done, (void *)id,
-                         NULL);
+    rc = csp_chan_put_cb(ch, (void *)v, sched_ex, pycsp_done, (void *)id, NULL);
     if (rc == CSP_PENDING)
         pycsp_sched_last_id = id;
     return rc;
@@ -394,8 +391,8 @@ static int pycsp_alts(csp_chan *const *chs, const intptr_t *vals, size_t n,
         ops[i].kind = vals[i] ? CSP_OP_PUT : CSP_OP_TAKE;
         ops[i].val = (void *)vals[i];
     }
-    rc = csp_alts_cb(ops, n, flags, idx, &p, ex, pycsp_alts_done,
-                     (void *)id, pending);
+    rc = csp_alts_cb(ops, n, flags, idx, &p, ex, pycsp_alts_done, (void *)id,
+                     pending);
     if (ops != stack_ops)
         free(ops);
     *v = (intptr_t)p;
