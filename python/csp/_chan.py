@@ -8,9 +8,10 @@ is called from:
                                                        asyncio tasks
     never waits ch.offer(v), ch.poll()                 anywhere
 
-An awaitable looks at the thread it runs on: the go scheduler's thread
-means a go process (_sched.py), anything else must be a running asyncio
-loop (_aio.py).
+An awaitable first issues the go form (pycsp_sput/stake/salts): on the go
+scheduler's thread that is the operation of a go process (_sched.py);
+anywhere else the glue does nothing and says ELSEWHERE, and the asyncio
+form follows (_aio.py), which needs a running event loop.
 """
 
 from __future__ import annotations
@@ -462,7 +463,7 @@ def timeout(ms: float) -> Chan[Any]:
     it raise WrongContextError."""
     if isinstance(ms, bool) or not isinstance(ms, (int, float)):
         raise TypeError(f"timeout takes milliseconds as a number, not {type(ms).__name__}")
-    if not ms >= 0 or ms == math.inf:
+    if not 0 <= ms < 2**63:
         raise ValueError(f"timeout must be finite and >= 0, not {ms}")
     return Chan._wrap(ll.timeout(int(math.ceil(ms))))
 

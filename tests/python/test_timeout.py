@@ -64,3 +64,13 @@ def test_timeout_many_waiters_all_wake():
     t = csp.timeout(20)
     rs = [csp.go(t.atake) for _ in range(2000)]
     assert all(r.take(timeout=10) is None for r in rs)
+
+
+def test_timeout_huge_raises_value_error():
+    with pytest.raises(ValueError):
+        csp.timeout(2**70)
+
+
+def test_timeout_infinite_raises_value_error():
+    with pytest.raises(ValueError):
+        csp.timeout(float("inf"))
