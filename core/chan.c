@@ -321,7 +321,9 @@ int csp__chan_try_put(csp_chan *ch, void *val, struct csp__wakes *wl,
     if (ch->xf) {
         int r;
 
-        if (csp__buf_full(&ch->buf))
+        /* Only a fixed buffer makes a put wait (core.async: full? is
+         * false for dropping and sliding buffers). */
+        if (ch->buf_kind == CSP_BUF_FIXED && csp__buf_full(&ch->buf))
             return CSP_EAGAIN;
         r = add_value(ch, val, dl);
         while (ch->buf.count > 0 && (t = claim_first(ch, 0)))
