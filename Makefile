@@ -1,6 +1,6 @@
 # Makefile - the front door. On a fresh Debian 12 machine:
 #
-#   make demo     build, then run every example (C, Python, Lua)
+#   make demo     build, then run every example (C, Python, Lua, Tcl)
 #   make test     build, then run every test through ctest
 #   make check    make test, then the C suite under ASan+UBSan, TSan and
 #                 valgrind memcheck (what CI runs, via .ci/run)
@@ -26,7 +26,8 @@ PY := $(VENV)/bin/python
 DEB_PACKAGES := build-essential cmake pkg-config clang libclang-rt-14-dev \
     valgrind python3-venv python3-dev python3-cffi python3-pytest \
     python3-hypothesis python3-setuptools python3-wheel lua5.4 \
-    liblua5.4-dev lua5.1 liblua5.1-0-dev luajit libluajit-5.1-dev
+    liblua5.4-dev lua5.1 liblua5.1-0-dev luajit libluajit-5.1-dev swig \
+    tcl tcl-dev
 
 # Sanitizer reports fail the test and say where.
 export ASAN_OPTIONS ?= detect_leaks=1:abort_on_error=0:strict_string_checks=1
@@ -124,6 +125,11 @@ demo: build venv
 	    [ -e "$$src" ] || continue; \
 	    echo; echo "=== Lua: $$src"; \
 	    (. ./$(BUILD)/lua-env.sh && lua5.4 "$$src"); \
+	done
+	@for src in examples/tcl/*.tcl; do \
+	    [ -e "$$src" ] && [ -e $(BUILD)/swig/cspswig.so ] || continue; \
+	    echo; echo "=== Tcl (SWIG): $$src"; \
+	    tclsh "$$src" $(BUILD)/swig/cspswig.so; \
 	done
 
 install: build
