@@ -1,0 +1,102 @@
+/* util.h - helpers shared by the core's C tests (test_rt.c, test_chan.c,
+ * test_cb.c, ...): value macros, deadlines, channel constructors, a drop
+ * recorder, a plain-thread helper and white-box peeks at a channel's
+ * pending queues (so a test waits for a blocked thread's op to be queued
+ * instead of sleeping). */
+#ifndef CSP_TEST_UTIL_H
+#define CSP_TEST_UTIL_H
+
+#include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
+#include <stdint.h>
+
+#include "harness.h"
+#include "internal.h"
+
+#define V(x) ((void *)(uintptr_t)(x))
+#define U(p) ((uintptr_t)(p))
+#define SEC INT64_C(1000000000)
+#define MSEC INT64_C(1000000)
+
+static inline int64_t deadline_in(int64_t ns)
+{
+    return csp_now_ns() + ns;
+}
+
+/* A channel on test_rt; the test fails if it cannot be made. */
+static inline csp_chan *mkchan(int buf, size_t cap)
+{
+    csp_chan *ch = NULL;
+
+    ASSERT_OK(csp_chan_new(&ch, test_rt, buf, cap, NULL, NULL));
+    return ch;
+}
+
+/* Records what a drop hook gets: how many values and their sum, and the
+ * first few in order. */
+struct drops {
+    _Atomic long n;
+    _Atomic uintptr_t sum;
+    uintptr_t first[16];
+};
+
+static inline void record_drop(void *ud, void *val)
+{
+    struct drops *d = ud;
+    long i = atomic_fetch_add(&d->n, 1);
+
+    atomic_fetch_add(&d->sum, U(val));
+    if (i < 16)
+        d->first[i] = U(val);
+}
+
+/* Pending puts / takes linked on CH now (white-box: under CH's lock). */
+static inline long pending_puts(csp_chan *ch)
+{
+    long n;
+
+    csp__mutex_lock(&ch->lock);
+    n = (long)ch->nputs;
+    csp__mutex_unlock(&ch->lock);
+    return n;
+}
+
+static inline long pending_takes(csp_chan *ch)
+{
+    long n;
+
+    csp__mutex_lock(&ch->lock);
+    n = (long)ch->ntakes;
+    csp__mutex_unlock(&ch->lock);
+    return n;
+}
+
+/* Wait (yielding, bounded by 8 s times the slowdown) until FN(CH) >= N. */
+static inline void wait_pending(long (*fn)(csp_chan *), csp_chan *ch, long n)
+{
+    int64_t end = deadline_in(8 * SEC * test_slowdown());
+
+    while (fn(ch) < n) {
+        ASSERT_TRUE(csp_now_ns() < end);
+        sched_yield();
+    }
+}
+
+static inline pthread_t spawn(void *(*fn)(void *), void *arg)
+{
+    pthread_t t;
+
+    ASSERT_EQ(0, pthread_create(&t, NULL, fn, arg));
+    return t;
+}
+
+static inline void *join_thread(pthread_t t)
+{
+    void *r = NULL;
+
+    ASSERT_EQ(0, pthread_join(t, &r));
+    return r;
+}
+
+#endif /* CSP_TEST_UTIL_H */
