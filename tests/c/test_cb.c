@@ -516,8 +516,12 @@ TEST(cb_cancel_racing_completion_is_exactly_once)
         atomic_store(&r.got, 0);
         ASSERT_RC(CSP_PENDING, csp_chan_put_cb(ch, V(i + 1), csp_exec_inline(),
                                                note_done, &d, &p));
-        atomic_store(&r.go, i + 1);     /* the taker polls now ... */
-        rc = csp_pending_cancel(p, &v); /* ... while we withdraw */
+        atomic_store(&r.go, i + 1); /* the taker polls now ... */
+        /* ... while we withdraw after a varying delay, so that both
+         * outcomes happen often. */
+        for (volatile long k = (i * 7919) % 4000; k > 0; k--)
+            ;
+        rc = csp_pending_cancel(p, &v);
         while (atomic_load(&r.done) <= i)
             sched_yield();
         if (rc == CSP_OK) {
@@ -535,6 +539,7 @@ TEST(cb_cancel_racing_completion_is_exactly_once)
     }
     join_thread(t);
     ASSERT_EQ(r.rounds, withdrawn + delivered);
+    ASSERT_TRUE(withdrawn > 0);
     fprintf(stderr, "%ld withdrawn, %ld delivered\n", withdrawn, delivered);
     csp_chan_release(ch);
 }
