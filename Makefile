@@ -35,6 +35,7 @@ export UBSAN_OPTIONS ?= print_stacktrace=1:halt_on_error=1
 export TSAN_OPTIONS ?= halt_on_error=1:second_deadlock_stack=1
 
 .PHONY: deps build venv test check asan tsan valgrind demo install bench \
+        bench-callgrind \
         clean
 
 deps:
@@ -138,12 +139,13 @@ install: build
 	    ldconfig; \
 	fi
 
-bench:
-	@if [ -f bench/Makefile ]; then \
-	    $(MAKE) -C bench; \
-	else \
-	    echo "bench: no bench/Makefile yet"; \
-	fi
+# Benchmarks (bench/Makefile): never part of a test run. QUICK=1 for a
+# sub-minute run, ANCHORS=1 to install Go, core.async, Boost.Fiber, trio.
+bench: venv
+	$(MAKE) -C bench QUICK=$(QUICK) ANCHORS=$(ANCHORS)
+
+bench-callgrind:
+	$(MAKE) -C bench callgrind
 
 clean:
 	rm -rf $(BUILD) build-asan build-tsan $(VENV) python/build
