@@ -170,6 +170,13 @@ void csp__chan_drop(csp_chan *ch, struct csp__drops *dl, void *v)
     }
 }
 
+void csp_chan_drop(csp_chan *ch, void *val)
+{
+    /* drop and drop_ud are immutable: no lock needed. */
+    if (ch && val && ch->drop)
+        ch->drop(ch->drop_ud, val);
+}
+
 void csp__chan_sink(csp_chan *ch, void *v, struct csp__drops *dl)
 {
     struct csp__buf *b = &ch->buf;

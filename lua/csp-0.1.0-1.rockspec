@@ -37,6 +37,8 @@ local core_sources = {
   "core/coro/switch_x86_64.S", "core/coro/switch_aarch64.S",
   "core/coro/switch_ucontext.c",
   "bindings/loop.c",
+  "core/ops/xf.c", "core/ops/flow.c", "core/ops/mult.c", "core/ops/mix.c",
+  "core/ops/pipeline.c",
 }
 build = {
   type = "builtin",

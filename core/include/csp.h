@@ -329,6 +329,12 @@ CSP_API int csp_chan_put_blocking(csp_chan *ch, void *val, int64_t deadline);
 CSP_API int csp_chan_take_blocking(csp_chan *ch, void **val,
                                    int64_t deadline);
 
+/* Hand VAL to CH's drop hook, if CH has one (else nothing happens): for
+ * code that discards a value it took from CH, such as a combinator whose
+ * output closed. Accepts NULL CH or VAL (nothing happens).
+ * Waits: never.  Threads: any. */
+CSP_API void csp_chan_drop(csp_chan *ch, void *val);
+
 /* Put VAL on CH only if that can happen now; queues nothing. Returns
  * CSP_OK (done), CSP_EAGAIN (would wait; the value stays yours),
  * CSP_ECLOSED, CSP_EINVAL, CSP_EPERM (a timeout channel).
@@ -603,6 +609,205 @@ CSP_API void csp_emit_drop(csp_emit *out, void *val);
 CSP_API int csp_chan_new_xf(csp_chan **out, csp_rt *rt, int buf, size_t cap,
                             csp_drop_fn drop, void *drop_ud, csp_xform *xf,
                             csp_exh_fn exh, void *exh_ud);
+
+/* ------------------------------------------------------------------------
+ * Built-in transforms (core/ops/xf.c): core.async's transducers. Each
+ * returns a recipe for csp_chan_new_xf, csp_xform_comp or csp_pipeline.
+ * Function arguments get the UD given with them. Values are owned as in
+ * any step: a value a transform discards goes to the channel's drop hook.
+ */
+
+/* VAL -> new value. For map, F owns VAL and returns the value to pass on;
+ * NULL is an error (the exception handler decides). For keep, F only
+ * looks at VAL: a non-NULL result replaces it (VAL is dropped), NULL drops
+ * it. */
+typedef void *(*csp_fn)(void *ud, void *val);
+/* Nonzero when VAL passes. Looks only, never keeps VAL. */
+typedef int (*csp_pred_fn)(void *ud, void *val);
+/* mapcat's F: emit what VAL expands to with csp_emit_value (and dispose
+ * of VAL: emit it, drop it with csp_emit_drop, or free it); return CSP_OK
+ * or what csp_emit_value returned, or an error. */
+typedef int (*csp_expand_fn)(void *ud, void *val, csp_emit *out);
+/* A key for dedupe, distinct and partition_by, read while the transform
+ * owns VAL (it must not keep VAL). NULL key function: the pointer itself. */
+typedef uint64_t (*csp_key_fn)(void *ud, void *val);
+/* Pack the N values of a partition (N >= 1, the array is csp's) into one
+ * value, which takes ownership of them; NULL is an error. */
+typedef void *(*csp_pack_fn)(void *ud, void **vals, size_t n);
+
+/* Each returns CSP_OK with *OUT holding one reference, CSP_EINVAL (NULL
+ * OUT, RT or required function; N 0 where a size is needed) or
+ * CSP_ENOMEM.  Waits: never.  Threads: any. */
+CSP_API int csp_xf_map(csp_xform **out, csp_rt *rt, csp_fn f, void *ud);
+CSP_API int csp_xf_filter(csp_xform **out, csp_rt *rt, csp_pred_fn p,
+                          void *ud);
+CSP_API int csp_xf_remove(csp_xform **out, csp_rt *rt, csp_pred_fn p,
+                          void *ud);
+CSP_API int csp_xf_mapcat(csp_xform **out, csp_rt *rt, csp_expand_fn f,
+                          void *ud);
+CSP_API int csp_xf_keep(csp_xform **out, csp_rt *rt, csp_fn f, void *ud);
+/* The first N values pass, then the transform stops (N 0: stops at the
+ * first value, dropping it). */
+CSP_API int csp_xf_take(csp_xform **out, csp_rt *rt, uint64_t n);
+CSP_API int csp_xf_take_while(csp_xform **out, csp_rt *rt, csp_pred_fn p,
+                              void *ud);
+CSP_API int csp_xf_drop(csp_xform **out, csp_rt *rt, uint64_t n);
+CSP_API int csp_xf_drop_while(csp_xform **out, csp_rt *rt, csp_pred_fn p,
+                              void *ud);
+/* Groups of N consecutive values (the last may be shorter), packed. */
+CSP_API int csp_xf_partition_all(csp_xform **out, csp_rt *rt, size_t n,
+                                 csp_pack_fn pack, void *ud);
+/* Groups of consecutive values with the same KEY, packed. */
+CSP_API int csp_xf_partition_by(csp_xform **out, csp_rt *rt, csp_key_fn key,
+                                csp_pack_fn pack, void *ud);
+/* Drops a value whose key equals the previous value's. */
+CSP_API int csp_xf_dedupe(csp_xform **out, csp_rt *rt, csp_key_fn key,
+                          void *ud);
+/* Drops a value whose key was seen before. */
+CSP_API int csp_xf_distinct(csp_xform **out, csp_rt *rt, csp_key_fn key,
+                            void *ud);
+
+/* ------------------------------------------------------------------------
+ * Combinators (core/ops/): core.async's, built on this header alone. Each
+ * runs as go processes of RT and returns at once. A value a combinator
+ * discards (no tap, muted, output closed) goes to the drop hook of the
+ * channel it was taken from (csp_chan_drop). Mult, pub and mix pass the
+ * same pointer to several channels: share only values that outlive their
+ * readers (or are refcounted by you). Unless noted, each returns CSP_OK,
+ * CSP_EINVAL (NULL argument, bad size) or CSP_ENOMEM.
+ * Waits: never.  Threads: any.
+ */
+
+/* Move every value from FROM to TO; when FROM closes, close TO if CLOSE.
+ * Stops taking when TO closes (core.async's pipe). */
+CSP_API int csp_pipe(csp_rt *rt, csp_chan *from, csp_chan *to, int close);
+
+/* Put VALS[0..N) on CH in order, then close CH if CLOSE. If DONE is not
+ * NULL, *DONE gets a channel that closes when that is finished. The array
+ * is copied. */
+CSP_API int csp_onto_chan(csp_rt *rt, csp_chan *ch, void *const *vals,
+                          size_t n, int close, csp_chan **done);
+
+/* A new channel holding VALS[0..N) (a buffer of min(N, 100), at least 1),
+ * closed after the last. */
+CSP_API int csp_to_chan(csp_chan **out, csp_rt *rt, void *const *vals,
+                        size_t n);
+
+/* Take every value of CH until it closes, then put PACK(UD, vals, n) on
+ * *RESULT (nothing when CH gave no value) and close it. */
+CSP_API int csp_into(csp_chan **result, csp_rt *rt, csp_chan *ch,
+                     csp_pack_fn pack, void *ud);
+
+/* F folds VAL into ACC and returns the new accumulator; setting *STOP
+ * ends the reduction early (core.async's reduced). */
+typedef void *(*csp_reduce_fn)(void *ud, void *acc, void *val, int *stop);
+
+/* Fold CH's values into INIT with F until CH closes (or F stops), then put
+ * the result (if not NULL) on *RESULT and close it. */
+CSP_API int csp_reduce(csp_chan **result, csp_rt *rt, csp_chan *ch,
+                       csp_reduce_fn f, void *init, void *ud);
+
+/* csp_reduce over CH's values passed through XF (its completion runs when
+ * CH closes). */
+CSP_API int csp_transduce(csp_chan **result, csp_rt *rt, csp_chan *ch,
+                          csp_xform *xf, csp_reduce_fn f, void *init,
+                          void *ud);
+
+/* A channel (BUF, CAP as csp_chan_new) receiving every value of CHANS[0..N)
+ * as they come; it closes when all of them have. After it closes, merge
+ * keeps draining the sources (values dropped). */
+CSP_API int csp_merge(csp_chan **out, csp_rt *rt, csp_chan *const *chans,
+                      size_t n, int buf, size_t cap);
+
+/* Values of CH for which P is true go to *T, the others to *F (new
+ * channels of kinds T_BUF/T_CAP and F_BUF/F_CAP); both close when CH
+ * does. */
+CSP_API int csp_split(csp_chan **t, csp_chan **f, csp_rt *rt, csp_chan *ch,
+                      csp_pred_fn p, void *ud, int t_buf, size_t t_cap,
+                      int f_buf, size_t f_cap);
+
+/* Take one value from each of CHANS[0..N) and put F(UD, vals, N) (NULL:
+ * nothing) on *OUT, until any source closes; then *OUT closes. F owns the
+ * values. *OUT has kind BUF/CAP. */
+typedef void *(*csp_combine_fn)(void *ud, void **vals, size_t n);
+CSP_API int csp_map(csp_chan **out, csp_rt *rt, csp_combine_fn f, void *ud,
+                    csp_chan *const *chans, size_t n, int buf, size_t cap);
+
+/* A channel (BUF, CAP) with at most the first N values of CH; it closes
+ * after them or when CH closes. */
+CSP_API int csp_take(csp_chan **out, csp_rt *rt, uint64_t n, csp_chan *ch,
+                     int buf, size_t cap);
+
+/* mult: every value of a source goes to every tap; the next value is taken
+ * only when every tap accepted the last (core.async). With no tap, values
+ * are taken and dropped. A tap that is closed is untapped. When the source
+ * closes, taps added with CLOSE are closed. */
+typedef struct csp_mult csp_mult;
+CSP_API int csp_mult_new(csp_mult **out, csp_rt *rt, csp_chan *src);
+CSP_API int csp_mult_tap(csp_mult *m, csp_chan *ch, int close);
+/* Returns CSP_OK, or CSP_EAGAIN when CH was not a tap. */
+CSP_API int csp_mult_untap(csp_mult *m, csp_chan *ch);
+CSP_API int csp_mult_untap_all(csp_mult *m);
+/* Release the handle; the mult runs on until its source closes. */
+CSP_API void csp_mult_release(csp_mult *m);
+
+/* pub: values of a source are routed by TOPIC(UD, val) to the subscribers
+ * of that topic. Each topic has its own channel (kind and size from BUF,
+ * which may be NULL: unbuffered) fanned out to its subscribers as a mult:
+ * a stuck subscriber stalls the pub unless its topic's buffer has room.
+ * Values of a topic without subscribers are dropped. */
+typedef uint64_t (*csp_topic_fn)(void *ud, void *val);
+/* The buffer for TOPIC: set *KIND and *CAP as csp_chan_new's. */
+typedef void (*csp_topic_buf_fn)(void *ud, uint64_t topic, int *kind,
+                                 size_t *cap);
+typedef struct csp_pub csp_pub;
+CSP_API int csp_pub_new(csp_pub **out, csp_rt *rt, csp_chan *src,
+                        csp_topic_fn topic, csp_topic_buf_fn buf, void *ud);
+CSP_API int csp_pub_sub(csp_pub *p, uint64_t topic, csp_chan *ch, int close);
+/* Returns CSP_OK, or CSP_EAGAIN when CH was not subscribed to TOPIC. */
+CSP_API int csp_pub_unsub(csp_pub *p, uint64_t topic, csp_chan *ch);
+/* Every subscriber of TOPIC, or of every topic when ALL is nonzero. */
+CSP_API int csp_pub_unsub_all(csp_pub *p, int all, uint64_t topic);
+CSP_API void csp_pub_release(csp_pub *p);
+
+/* mix: values of the inputs go to OUT, which a mix never closes. Per
+ * input, CSP_MIX_MUTE: read and dropped; CSP_MIX_PAUSE: not read;
+ * CSP_MIX_SOLO: while any input is solo, only solo inputs are heard, the
+ * others muted or paused by the solo mode (CSP_MIX_MUTE by default). An
+ * input that closes leaves the mix. */
+#define CSP_MIX_MUTE 1
+#define CSP_MIX_PAUSE 2
+#define CSP_MIX_SOLO 4
+typedef struct csp_mix csp_mix;
+CSP_API int csp_mix_new(csp_mix **out, csp_rt *rt, csp_chan *out_ch);
+CSP_API int csp_mix_admix(csp_mix *m, csp_chan *ch);
+/* Returns CSP_OK, or CSP_EAGAIN when CH was not an input. */
+CSP_API int csp_mix_unmix(csp_mix *m, csp_chan *ch);
+CSP_API int csp_mix_unmix_all(csp_mix *m);
+/* Set CH's flags (CSP_MIX_*; 0 clears them), adding CH if needed. */
+CSP_API int csp_mix_toggle(csp_mix *m, csp_chan *ch, unsigned flags);
+/* CSP_MIX_MUTE or CSP_MIX_PAUSE: what solo does to the other inputs. */
+CSP_API int csp_mix_solo_mode(csp_mix *m, unsigned mode);
+/* Release the handle and stop the mix (inputs stay open). */
+CSP_API void csp_mix_release(csp_mix *m);
+
+/* pipeline: every value of FROM goes through a fresh instance of XF, N at
+ * a time, and the results reach TO in input order; TO closes after FROM
+ * does if CLOSE. EXH as csp_chan_new_xf's. After TO closes, the pipeline
+ * keeps draining FROM (results dropped). _blocking runs XF on csp_thread
+ * threads instead of go processes. */
+CSP_API int csp_pipeline(csp_rt *rt, size_t n, csp_chan *to, csp_xform *xf,
+                         csp_chan *from, int close, csp_exh_fn exh,
+                         void *exh_ud);
+CSP_API int csp_pipeline_blocking(csp_rt *rt, size_t n, csp_chan *to,
+                                  csp_xform *xf, csp_chan *from, int close,
+                                  csp_exh_fn exh, void *exh_ud);
+/* AF(UD, val, res) starts work for VAL that puts its results on RES and
+ * then closes RES (from any thread, at any time). */
+typedef void (*csp_async_fn)(void *ud, void *val, csp_chan *res);
+CSP_API int csp_pipeline_async(csp_rt *rt, size_t n, csp_chan *to,
+                               csp_async_fn af, void *ud, csp_chan *from,
+                               int close);
 
 #ifdef CSP_EXPERIMENTAL
 /* Nothing yet. */

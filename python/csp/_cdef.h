@@ -126,6 +126,8 @@ int csp_chan_put_blocking(csp_chan *ch, void *val, int64_t deadline);
 
 int csp_chan_take_blocking(csp_chan *ch, void **val, int64_t deadline);
 
+void csp_chan_drop(csp_chan *ch, void *val);
+
 int csp_chan_offer(csp_chan *ch, void *val);
 
 int csp_chan_poll(csp_chan *ch, void **val);
@@ -209,3 +211,98 @@ int csp_emit_value(csp_emit *out, void *val);
 void csp_emit_drop(csp_emit *out, void *val);
 
 int csp_chan_new_xf(csp_chan **out, csp_rt *rt, int buf, size_t cap, csp_drop_fn drop, void *drop_ud, csp_xform *xf, csp_exh_fn exh, void *exh_ud);
+
+typedef void *(*csp_fn)(void *ud, void *val);
+
+typedef int (*csp_pred_fn)(void *ud, void *val);
+
+typedef int (*csp_expand_fn)(void *ud, void *val, csp_emit *out);
+
+typedef uint64_t (*csp_key_fn)(void *ud, void *val);
+
+typedef void *(*csp_pack_fn)(void *ud, void **vals, size_t n);
+
+int csp_xf_map(csp_xform **out, csp_rt *rt, csp_fn f, void *ud);
+int csp_xf_filter(csp_xform **out, csp_rt *rt, csp_pred_fn p, void *ud);
+int csp_xf_remove(csp_xform **out, csp_rt *rt, csp_pred_fn p, void *ud);
+int csp_xf_mapcat(csp_xform **out, csp_rt *rt, csp_expand_fn f, void *ud);
+int csp_xf_keep(csp_xform **out, csp_rt *rt, csp_fn f, void *ud);
+
+int csp_xf_take(csp_xform **out, csp_rt *rt, uint64_t n);
+int csp_xf_take_while(csp_xform **out, csp_rt *rt, csp_pred_fn p, void *ud);
+int csp_xf_drop(csp_xform **out, csp_rt *rt, uint64_t n);
+int csp_xf_drop_while(csp_xform **out, csp_rt *rt, csp_pred_fn p, void *ud);
+
+int csp_xf_partition_all(csp_xform **out, csp_rt *rt, size_t n, csp_pack_fn pack, void *ud);
+
+int csp_xf_partition_by(csp_xform **out, csp_rt *rt, csp_key_fn key, csp_pack_fn pack, void *ud);
+
+int csp_xf_dedupe(csp_xform **out, csp_rt *rt, csp_key_fn key, void *ud);
+
+int csp_xf_distinct(csp_xform **out, csp_rt *rt, csp_key_fn key, void *ud);
+
+int csp_pipe(csp_rt *rt, csp_chan *from, csp_chan *to, int close);
+
+int csp_onto_chan(csp_rt *rt, csp_chan *ch, void *const *vals, size_t n, int close, csp_chan **done);
+
+int csp_to_chan(csp_chan **out, csp_rt *rt, void *const *vals, size_t n);
+
+int csp_into(csp_chan **result, csp_rt *rt, csp_chan *ch, csp_pack_fn pack, void *ud);
+
+typedef void *(*csp_reduce_fn)(void *ud, void *acc, void *val, int *stop);
+
+int csp_reduce(csp_chan **result, csp_rt *rt, csp_chan *ch, csp_reduce_fn f, void *init, void *ud);
+
+int csp_transduce(csp_chan **result, csp_rt *rt, csp_chan *ch, csp_xform *xf, csp_reduce_fn f, void *init, void *ud);
+
+int csp_merge(csp_chan **out, csp_rt *rt, csp_chan *const *chans, size_t n, int buf, size_t cap);
+
+int csp_split(csp_chan **t, csp_chan **f, csp_rt *rt, csp_chan *ch, csp_pred_fn p, void *ud, int t_buf, size_t t_cap, int f_buf, size_t f_cap);
+
+typedef void *(*csp_combine_fn)(void *ud, void **vals, size_t n);
+int csp_map(csp_chan **out, csp_rt *rt, csp_combine_fn f, void *ud, csp_chan *const *chans, size_t n, int buf, size_t cap);
+
+int csp_take(csp_chan **out, csp_rt *rt, uint64_t n, csp_chan *ch, int buf, size_t cap);
+
+typedef struct csp_mult csp_mult;
+int csp_mult_new(csp_mult **out, csp_rt *rt, csp_chan *src);
+int csp_mult_tap(csp_mult *m, csp_chan *ch, int close);
+
+int csp_mult_untap(csp_mult *m, csp_chan *ch);
+int csp_mult_untap_all(csp_mult *m);
+
+void csp_mult_release(csp_mult *m);
+
+typedef uint64_t (*csp_topic_fn)(void *ud, void *val);
+
+typedef void (*csp_topic_buf_fn)(void *ud, uint64_t topic, int *kind, size_t *cap);
+typedef struct csp_pub csp_pub;
+int csp_pub_new(csp_pub **out, csp_rt *rt, csp_chan *src, csp_topic_fn topic, csp_topic_buf_fn buf, void *ud);
+int csp_pub_sub(csp_pub *p, uint64_t topic, csp_chan *ch, int close);
+
+int csp_pub_unsub(csp_pub *p, uint64_t topic, csp_chan *ch);
+
+int csp_pub_unsub_all(csp_pub *p, int all, uint64_t topic);
+void csp_pub_release(csp_pub *p);
+
+#define CSP_MIX_MUTE ...
+#define CSP_MIX_PAUSE ...
+#define CSP_MIX_SOLO ...
+typedef struct csp_mix csp_mix;
+int csp_mix_new(csp_mix **out, csp_rt *rt, csp_chan *out_ch);
+int csp_mix_admix(csp_mix *m, csp_chan *ch);
+
+int csp_mix_unmix(csp_mix *m, csp_chan *ch);
+int csp_mix_unmix_all(csp_mix *m);
+
+int csp_mix_toggle(csp_mix *m, csp_chan *ch, unsigned flags);
+
+int csp_mix_solo_mode(csp_mix *m, unsigned mode);
+
+void csp_mix_release(csp_mix *m);
+
+int csp_pipeline(csp_rt *rt, size_t n, csp_chan *to, csp_xform *xf, csp_chan *from, int close, csp_exh_fn exh, void *exh_ud);
+int csp_pipeline_blocking(csp_rt *rt, size_t n, csp_chan *to, csp_xform *xf, csp_chan *from, int close, csp_exh_fn exh, void *exh_ud);
+
+typedef void (*csp_async_fn)(void *ud, void *val, csp_chan *res);
+int csp_pipeline_async(csp_rt *rt, size_t n, csp_chan *to, csp_async_fn af, void *ud, csp_chan *from, int close);

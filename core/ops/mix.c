@@ -1,0 +1,287 @@
+/* mix.c - many inputs into one output, with mute, pause and solo, as
+ * core.async's mix. Written against csp.h only.
+ *
+ * One go process alts over a change channel and the inputs it reads
+ * (core.async's calc-state): with solo inputs and solo mode pause, only
+ * the solos; otherwise every input not paused. A value from a solo input,
+ * or, with no solos, from an input not muted, goes to the output; any
+ * other value read is dropped. An input that closes leaves the mix. The
+ * mix never closes its output; it ends when the output refuses a put or
+ * when the handle is released. Admix, unmix, toggle and solo_mode change
+ * the state under a mutex and poke the change channel (sliding, 1).
+ */
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+
+#include "csp.h"
+
+struct input {
+    struct input *next;
+    csp_chan *ch;
+    unsigned flags;
+};
+
+struct csp_mix {
+    atomic_int refs;
+    pthread_mutex_t lock;
+    struct input *inputs; /* lock */
+    size_t n;             /* lock */
+    unsigned solo_mode;   /* lock */
+    int stop;             /* lock */
+    csp_chan *out, *change;
+};
+
+static void mix_unref(csp_mix *m)
+{
+    if (atomic_fetch_sub(&m->refs, 1) != 1)
+        return;
+    while (m->inputs) {
+        struct input *i = m->inputs;
+        m->inputs = i->next;
+        csp_chan_release(i->ch);
+        free(i);
+    }
+    csp_chan_release(m->out);
+    csp_chan_release(m->change);
+    pthread_mutex_destroy(&m->lock);
+    free(m);
+}
+
+static void poke(csp_mix *m)
+{
+    csp_chan_offer(m->change, m); /* sliding: never waits */
+}
+
+/* The inputs to read now and, per op, whether its values are heard. */
+struct state {
+    csp_op *ops; /* ops[0] is the change channel */
+    unsigned char *heard;
+    size_t n, cap;
+};
+
+static int snapshot(csp_mix *m, struct state *st)
+{
+    int solos = 0, stop;
+
+    pthread_mutex_lock(&m->lock);
+    stop = m->stop;
+    if (m->n + 1 > st->cap) {
+        size_t cap = m->n + 1;
+        csp_op *ops = realloc(st->ops, cap * sizeof *ops);
+        unsigned char *h = ops ? realloc(st->heard, cap) : NULL;
+        if (ops)
+            st->ops = ops;
+        if (h) {
+            st->heard = h;
+            st->cap = cap;
+        }
+    }
+    for (struct input *i = m->inputs; i; i = i->next)
+        solos |= (i->flags & CSP_MIX_SOLO) != 0;
+    st->n = 0;
+    if (st->cap > 0) {
+        st->ops[0] = (csp_op){m->change, CSP_OP_TAKE, NULL};
+        st->heard[0] = 0;
+        st->n = 1;
+    }
+    for (struct input *i = m->inputs; i && st->n < st->cap; i = i->next) {
+        int solo = (i->flags & CSP_MIX_SOLO) != 0;
+        int read = solos && m->solo_mode == CSP_MIX_PAUSE
+                       ? solo
+                       : !(i->flags & CSP_MIX_PAUSE) || solo;
+        if (!read)
+            continue;
+        st->ops[st->n] = (csp_op){csp_chan_retain(i->ch), CSP_OP_TAKE, NULL};
+        st->heard[st->n] = solo || (!solos && !(i->flags & CSP_MIX_MUTE));
+        st->n++;
+    }
+    pthread_mutex_unlock(&m->lock);
+    return stop;
+}
+
+static void unsnapshot(struct state *st)
+{
+    for (size_t i = 1; i < st->n; i++)
+        csp_chan_release(st->ops[i].ch);
+    st->n = 0;
+}
+
+static int remove_input(csp_mix *m, csp_chan *ch)
+{
+    for (struct input **p = &m->inputs; *p; p = &(*p)->next) {
+        if ((*p)->ch == ch) {
+            struct input *i = *p;
+            *p = i->next;
+            m->n--;
+            csp_chan_release(i->ch);
+            free(i);
+            return CSP_OK;
+        }
+    }
+    return CSP_EAGAIN;
+}
+
+static void *mix_run(void *arg)
+{
+    csp_mix *m = arg;
+    struct state st = {NULL, NULL, 0, 0};
+
+    while (!snapshot(m, &st) && st.n > 0) {
+        for (;;) {
+            size_t idx;
+            void *v;
+            int rc = csp_alts(st.ops, st.n, 0, &idx, &v);
+
+            if (rc == CSP_OK && idx == 0)
+                break; /* the state changed */
+            if (rc == CSP_ECLOSED) {
+                if (idx == 0)
+                    break;
+                pthread_mutex_lock(&m->lock);
+                remove_input(m, st.ops[idx].ch);
+                pthread_mutex_unlock(&m->lock);
+                break;
+            }
+            if (rc != CSP_OK)
+                break;
+            if (!st.heard[idx]) {
+                csp_chan_drop(st.ops[idx].ch, v); /* muted */
+                continue;
+            }
+            if (csp_chan_put(m->out, v) != CSP_OK) {
+                csp_chan_drop(st.ops[idx].ch, v);
+                pthread_mutex_lock(&m->lock);
+                m->stop = 1; /* the output closed: the mix ends */
+                pthread_mutex_unlock(&m->lock);
+                break;
+            }
+        }
+        unsnapshot(&st);
+    }
+    unsnapshot(&st);
+    free(st.ops);
+    free(st.heard);
+    mix_unref(m);
+    return NULL;
+}
+
+int csp_mix_new(csp_mix **out, csp_rt *rt, csp_chan *out_ch)
+{
+    csp_mix *m;
+    int rc;
+
+    if (!out || !rt || !out_ch)
+        return CSP_EINVAL;
+    m = calloc(1, sizeof *m);
+    if (!m)
+        return CSP_ENOMEM;
+    if (pthread_mutex_init(&m->lock, NULL) != 0) {
+        free(m);
+        return CSP_ENOMEM;
+    }
+    rc = csp_chan_new(&m->change, rt, CSP_BUF_SLIDING, 1, NULL, NULL);
+    if (rc != CSP_OK) {
+        pthread_mutex_destroy(&m->lock);
+        free(m);
+        return rc;
+    }
+    m->out = csp_chan_retain(out_ch);
+    m->solo_mode = CSP_MIX_MUTE;
+    atomic_init(&m->refs, 2);
+    rc = csp_go(rt, mix_run, m, NULL);
+    if (rc != CSP_OK) {
+        atomic_store(&m->refs, 1);
+        mix_unref(m);
+        return rc;
+    }
+    *out = m;
+    return CSP_OK;
+}
+
+int csp_mix_toggle(csp_mix *m, csp_chan *ch, unsigned flags)
+{
+    struct input *i;
+
+    if (!m || !ch ||
+        (flags & ~(unsigned)(CSP_MIX_MUTE | CSP_MIX_PAUSE | CSP_MIX_SOLO)))
+        return CSP_EINVAL;
+    pthread_mutex_lock(&m->lock);
+    for (i = m->inputs; i && i->ch != ch; i = i->next)
+        ;
+    if (!i) {
+        i = malloc(sizeof *i);
+        if (!i) {
+            pthread_mutex_unlock(&m->lock);
+            return CSP_ENOMEM;
+        }
+        i->ch = csp_chan_retain(ch);
+        i->next = m->inputs;
+        m->inputs = i;
+        m->n++;
+    }
+    i->flags = flags;
+    pthread_mutex_unlock(&m->lock);
+    poke(m);
+    return CSP_OK;
+}
+
+int csp_mix_admix(csp_mix *m, csp_chan *ch)
+{
+    struct input *i;
+
+    if (!m || !ch)
+        return CSP_EINVAL;
+    pthread_mutex_lock(&m->lock);
+    for (i = m->inputs; i && i->ch != ch; i = i->next)
+        ;
+    pthread_mutex_unlock(&m->lock);
+    return i ? CSP_OK : csp_mix_toggle(m, ch, 0);
+}
+
+int csp_mix_unmix(csp_mix *m, csp_chan *ch)
+{
+    int rc;
+
+    if (!m || !ch)
+        return CSP_EINVAL;
+    pthread_mutex_lock(&m->lock);
+    rc = remove_input(m, ch);
+    pthread_mutex_unlock(&m->lock);
+    poke(m);
+    return rc;
+}
+
+int csp_mix_unmix_all(csp_mix *m)
+{
+    if (!m)
+        return CSP_EINVAL;
+    pthread_mutex_lock(&m->lock);
+    while (m->inputs)
+        remove_input(m, m->inputs->ch);
+    pthread_mutex_unlock(&m->lock);
+    poke(m);
+    return CSP_OK;
+}
+
+int csp_mix_solo_mode(csp_mix *m, unsigned mode)
+{
+    if (!m || (mode != CSP_MIX_MUTE && mode != CSP_MIX_PAUSE))
+        return CSP_EINVAL;
+    pthread_mutex_lock(&m->lock);
+    m->solo_mode = mode;
+    pthread_mutex_unlock(&m->lock);
+    poke(m);
+    return CSP_OK;
+}
+
+void csp_mix_release(csp_mix *m)
+{
+    if (!m)
+        return;
+    pthread_mutex_lock(&m->lock);
+    m->stop = 1;
+    pthread_mutex_unlock(&m->lock);
+    poke(m);
+    mix_unref(m);
+}
