@@ -172,22 +172,19 @@ def wait(w: Waiter, deadline: Optional[float],
                 if late is None:
                     raise errors.TimedOutError("timed out") from None
                 raise
-            _collect(w)
+            # Too late to withdraw: the record is on its way. Collect it
+            # with one wait in C, in this frame: a call to a Python helper
+            # would open a new frame, and a signal handler raising at its
+            # entry would lose the value.
+            try:
+                lib.pycsp_host_run(host, recs, 1, -1)
+            except BaseException as e2:  # a second signal: deliver it later
+                if isinstance(e2, KeyboardInterrupt):
+                    import _thread
+                    _thread.interrupt_main()
         lib.csp_pending_release(p)
         w.busy = False
         return (recs[1], recs[2], recs[3]), late
-
-
-def _collect(w: Waiter) -> None:
-    """Wait for the record of an op that can no longer be withdrawn: it is
-    on its way to W's host (csp_pending_cancel returned CSP_EAGAIN). One
-    wait in C, with no slices: the completion is imminent."""
-    try:
-        lib.pycsp_host_run(w.host, w.recs, 1, -1)
-    except BaseException as e:  # a second signal: deliver it again later
-        if isinstance(e, KeyboardInterrupt):
-            import _thread
-            _thread.interrupt_main()
 
 
 def with_value(exc: BaseException, value: Any) -> BaseException:

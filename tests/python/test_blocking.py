@@ -309,7 +309,7 @@ CTRL_C_RACE_CHILD = textwrap.dedent("""
     # Interrupt only inside the blocking wait (the code under test), and at
     # most once per wait: a KeyboardInterrupt at an arbitrary bytecode can
     # lose any Python value, ours or not.
-    WAITS = {_block.wait.__code__, _block._collect.__code__}
+    WAITS = {_block.wait.__code__}
     state = {"frame": None, "raised": 0}
 
     def on_sigint(signum, frame):
