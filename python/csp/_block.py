@@ -95,6 +95,7 @@ def acquire(what: str) -> Waiter:
     free = getattr(_tls, "free", None)
     w = free.pop() if free else Waiter()
     w.recs[0] = 0
+    w.pp[0] = ffi.NULL  # set by the C call only when the op is pending
     return w
 
 
@@ -146,6 +147,7 @@ def wait(w: Waiter, deadline: Optional[float],
             if recs[0]:
                 rec = (recs[1], recs[2], recs[3])
                 released = True
+                w.pp[0] = ffi.NULL
                 lib.csp_pending_release(p)
                 return rec, None
             if deadline is None:
@@ -163,6 +165,7 @@ def wait(w: Waiter, deadline: Optional[float],
         if released:
             return rec, late
         w.busy = True  # until the op is settled below
+        w.pp[0] = ffi.NULL
         if not recs[0]:
             if lib.pycsp_cancel(p, w.word) == ll.OK:
                 lib.csp_pending_release(p)
@@ -177,14 +180,41 @@ def wait(w: Waiter, deadline: Optional[float],
             # would open a new frame, and a signal handler raising at its
             # entry would lose the value.
             try:
-                lib.pycsp_host_run(host, recs, 1, -1)
+                while not recs[0]:
+                    lib.pycsp_host_run(host, recs, 1, -1)
             except BaseException as e2:  # a second signal: deliver it later
                 if isinstance(e2, KeyboardInterrupt):
                     import _thread
                     _thread.interrupt_main()
+                while not recs[0]:
+                    lib.pycsp_host_run(host, recs, 1, -1)
         lib.csp_pending_release(p)
         w.busy = False
         return (recs[1], recs[2], recs[3]), late
+
+
+WITHDRAWN = "withdrawn"
+
+
+def settle(w: Waiter) -> Any:
+    """Settle the op a caller left pending on W when an exception struck
+    before wait() took charge of it (between the C call and wait's try,
+    for instance at wait's own entry). Returns None when no op was
+    pending, WITHDRAWN when it was withdrawn, else its record."""
+    p = w.pp[0]
+    if p == ffi.NULL:
+        return None
+    w.pp[0] = ffi.NULL
+    w.busy = True
+    if not w.recs[0] and lib.pycsp_cancel(p, w.word) == ll.OK:
+        lib.csp_pending_release(p)
+        w.busy = False
+        return WITHDRAWN
+    while not w.recs[0]:
+        lib.pycsp_host_run(w.host, w.recs, 1, -1)
+    lib.csp_pending_release(p)
+    w.busy = False
+    return (w.recs[1], w.recs[2], w.recs[3])
 
 
 def with_value(exc: BaseException, value: Any) -> BaseException:

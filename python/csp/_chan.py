@@ -338,6 +338,13 @@ class Chan(Generic[T]):
             if exc is not None:
                 raise _block.with_value(exc, ok)
             return ok
+        except BaseException as e:
+            rec = _block.settle(wt)
+            if isinstance(rec, tuple):
+                raise _block.with_value(e, self._put_done(rec[0], w))
+            if rec is _block.WITHDRAWN:
+                _values.release(w)
+            raise
         finally:
             _block.release(wt)
 
@@ -356,6 +363,11 @@ class Chan(Generic[T]):
             if exc is not None:
                 raise _block.with_value(exc, v)
             return v
+        except BaseException as e:
+            rec = _block.settle(wt)
+            if isinstance(rec, tuple):
+                raise _block.with_value(e, self._took(rec[0], rec[2]))
+            raise
         finally:
             _block.release(wt)
 
