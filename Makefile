@@ -35,7 +35,7 @@ export UBSAN_OPTIONS ?= print_stacktrace=1:halt_on_error=1
 export TSAN_OPTIONS ?= halt_on_error=1:second_deadlock_stack=1
 
 .PHONY: deps build venv test check asan tsan valgrind demo install bench \
-        bench-callgrind \
+        bench-callgrind fuzz stress \
         clean
 
 deps:
@@ -92,14 +92,14 @@ asan:
 	cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=$(BUILD_TYPE) \
 	    -DCSP_WERROR=$(CSP_WERROR) '-DCSP_SANITIZE=address;undefined' \
 	    -DCSP_BUILD_EXAMPLES=OFF
-	cmake --build build-asan -j$(JOBS) --target csp csp_tests
+	cmake --build build-asan -j$(JOBS) --target csp csp_tests fuzz_chan_replay
 	ctest --test-dir build-asan -L '^c$$' --output-on-failure -j$(JOBS)
 
 tsan:
 	cmake -S . -B build-tsan -DCMAKE_BUILD_TYPE=$(BUILD_TYPE) \
 	    -DCSP_WERROR=$(CSP_WERROR) -DCSP_SANITIZE=thread \
 	    -DCSP_BUILD_EXAMPLES=OFF
-	cmake --build build-tsan -j$(JOBS) --target csp csp_tests
+	cmake --build build-tsan -j$(JOBS) --target csp csp_tests fuzz_chan_replay
 	ctest --test-dir build-tsan -L '^c$$' --output-on-failure -j$(JOBS)
 
 # valgrind memcheck over the C suite of the normal build: every C test not
@@ -108,7 +108,32 @@ tsan:
 valgrind: build
 	ctest --test-dir $(BUILD)/valgrind --output-on-failure -j$(JOBS)
 
-check: test asan tsan valgrind
+check: test asan tsan valgrind fuzz
+
+# The stress tests at 10x their ctest size (CSP_STRESS=1): mixed parties
+# on every channel kind, closes racing traffic, an 8-stage pipeline over
+# 10^6 values, a pub with 100 topics over 10^6 values.
+stress: build
+	@for t in $$(./$(BUILD)/tests/csp_tests --list | \
+	    grep -E '^(stress_|pipeline_of_8|pub_with_100)'); do \
+	    CSP_STRESS=1 ./$(BUILD)/tests/csp_tests $$t || exit 1; \
+	done
+
+# Model-based fuzzing (fuzz/fuzz_chan.c) with libFuzzer for FUZZ_TIME
+# seconds, starting from the committed corpus (copied: new inputs stay in
+# build-fuzz/). A crash leaves its input in build-fuzz/; add it to
+# fuzz/corpus/chan to make it a regression test.
+FUZZ_TIME ?= 60
+FUZZ_SOURCES := $(wildcard core/*.c core/coro/*.c core/ops/*.c) \
+    bindings/loop.c core/coro/switch_x86_64.S core/coro/switch_aarch64.S
+fuzz: deps
+	@mkdir -p build-fuzz/corpus
+	clang -O1 -g -fsanitize=fuzzer,address,undefined \
+	    -fno-sanitize-recover=undefined -Icore/include -Icore \
+	    fuzz/fuzz_chan.c $(FUZZ_SOURCES) -lpthread -o build-fuzz/fuzz_chan
+	cp -n fuzz/corpus/chan/* build-fuzz/corpus/ 2>/dev/null || true
+	cd build-fuzz && ./fuzz_chan -max_total_time=$(FUZZ_TIME) -max_len=512 \
+	    -print_final_stats=1 corpus 2>&1 | grep -E '^(stat::|fuzz_chan|==|SUMMARY)' 
 
 demo: build venv
 	@for src in examples/c/*.c; do \
