@@ -2,7 +2,7 @@
 """bench/run.py - csp's workloads W1-W8 beside the anchors, side by side.
 
     python3 bench/run.py --csp BIN [--go BIN] [--fiber BIN] [--clojure]
-                         [--python VENV_PYTHON] [--lua] [--scale S]
+                         [--python VENV_PYTHON] [--lua LUA_ENV_SH] [--scale S]
                          [--reps R] [--out DIR] [--callgrind]
 
 Runs every system R times (default 5), alternating systems within each
@@ -110,7 +110,23 @@ def systems(args) -> list[tuple[str, list[str], dict]]:
         for name in ("csp-python", "asyncio", "trio"):
             one = {"csp-python": "csp"}.get(name, name)
             out.append((name, [args.python, py, str(s), "--one", one], {}))
+    if args.lua:
+        env = lua_env(args.lua)
+        lua = os.path.join(HERE, "lua", "bench.lua")
+        for name, one in (("csp-lua", "csp"), ("lua-coroutine", "coroutine")):
+            out.append((name, ["lua5.4", lua, str(s), "--system", one], env))
     return out
+
+
+def lua_env(path: str) -> dict:
+    """LUA_PATH and LUA_CPATH from the build's lua-env.sh."""
+    env = {}
+    with open(path) as f:
+        for line in f:
+            m = re.match(r"export (\w+)='(.*)'$", line.strip())
+            if m:
+                env[m.group(1)] = m.group(2)
+    return env
 
 
 def median(xs: list[float]) -> float:
@@ -190,13 +206,20 @@ def main() -> int:
     ap.add_argument("--fiber")
     ap.add_argument("--clojure", action="store_true")
     ap.add_argument("--python")
+    ap.add_argument("--lua")
     ap.add_argument("--scale", type=float, default=0.2)
     ap.add_argument("--reps", type=int, default=5)
     ap.add_argument("--out", default=os.path.join(HERE, "results"))
     ap.add_argument("--callgrind", action="store_true")
+    ap.add_argument("--skip", default="",
+                    help="comma-separated systems not to run (QUICK=1 "
+                         "skips the slow anchors)")
     args = ap.parse_args()
 
-    syss = systems(args)
+    skip = {x for x in args.skip.split(",") if x}
+    syss = [x for x in systems(args) if x[0] not in skip]
+    if skip:
+        log(f"# skipped: {', '.join(sorted(skip))}")
     raw: dict[str, list[dict[str, float]]] = {n: [] for n, _, _ in syss}
     t0 = time.time()
     for r in range(args.reps):
@@ -261,6 +284,20 @@ def main() -> int:
             rr = lambda v: f"{c / v:.2f}" if v else "-"
             lines.append(f"| {w} | {f(c)} | {f(a)} | {f(t)} | {rr(a)} | "
                          f"{rr(t)} |")
+    if "csp-lua" in names:
+        lines.append("")
+        lines.append("Lua 5.4 (the csp module against plain coroutines with "
+                     "pure-Lua channels, same scale):")
+        lines.append("")
+        lines.append("| workload | csp-lua | lua-coroutine | csp/coroutine |")
+        lines.append("|---|---|---|---|")
+        for w in ("W1", "W2", "W6"):
+            c = table["csp-lua"].get(w)
+            b = table.get("lua-coroutine", {}).get(w)
+            if c:
+                lines.append(f"| {w} | {c:.1f} | "
+                             f"{f'{b:.1f}' if b else '-'} | "
+                             f"{f'{c / b:.2f}' if b else '-'} |")
     if ir:
         lines.append("")
         lines.append("Instructions per operation (callgrind, one worker): "
