@@ -15,6 +15,7 @@
 #define _GNU_SOURCE
 #include <csp.h>
 
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,6 +27,26 @@
 
 static double scale = 1.0;
 static csp_rt *rt;
+static atomic_long nallocs; /* allocations (not frees) through rt */
+
+/* The runtime's allocator: realloc/free, counting allocations so that
+ * W1, W2 and P1 can show allocations per op in steady state. */
+static void *counting_alloc(void *ud, void *ptr, size_t old, size_t size)
+{
+    (void)ud;
+    (void)old;
+    if (size == 0) {
+        free(ptr);
+        return NULL;
+    }
+    atomic_fetch_add_explicit(&nallocs, 1, memory_order_relaxed);
+    return realloc(ptr, size);
+}
+
+static long allocs(void)
+{
+    return atomic_load_explicit(&nallocs, memory_order_relaxed);
+}
 
 static long scaled(long base)
 {
@@ -123,17 +144,22 @@ static void *w1(void *arg)
     int64_t t0;
 
     (void)arg;
+    long a0;
+
     spawn(w1_echo, &pp, NULL);
+    a0 = allocs();
     t0 = csp_now_ns();
     for (long i = 1; i <= n; i++) {
         put(pp.a, (uintptr_t)i);
         s += take(pp.b);
     }
     t0 = csp_now_ns() - t0;
+    a0 = allocs() - a0;
     csp_chan_close(pp.a);
     check(csp_chan_take(pp.b, &(void *){NULL}) == CSP_ECLOSED, "w1 close");
     check(s == (uintptr_t)n * (n + 1) / 2 + (uintptr_t)n, "w1 sum");
-    printf("W1 pingpong: %.1f ns/round-trip\n", per(t0, n));
+    printf("W1 pingpong: %.1f ns/round-trip %.4f allocs/round-trip\n",
+           per(t0, n), (double)a0 / (double)n);
     csp_chan_release(pp.a);
     csp_chan_release(pp.b);
     return NULL;
@@ -170,6 +196,7 @@ static void spsc(const char *name, long n, int buf, size_t cap)
 {
     struct spsc s = {NULL, n};
     csp_chan *res;
+    long a0 = allocs();
     int64_t t0 = csp_now_ns();
 
     s.ch = chan(buf, cap);
@@ -177,7 +204,9 @@ static void spsc(const char *name, long n, int buf, size_t cap)
     spawn(spsc_producer, &s, NULL);
     check(take(res) == (uintptr_t)n * (n + 1) / 2, "spsc sum");
     t0 = csp_now_ns() - t0;
-    printf("%s: %.1f ns/msg\n", name, per(t0, n));
+    a0 = allocs() - a0;
+    printf("%s: %.1f ns/msg %.4f allocs/msg (spawns included)\n", name,
+           per(t0, n), (double)a0 / (double)n);
     csp_chan_release(res);
     csp_chan_release(s.ch);
 }
@@ -522,8 +551,7 @@ static void cb_echo_took(void *ud, int rc, void *v)
 static void *w1cb(void *arg)
 {
     long n = scaled(1000000);
-    struct cbpp pp = {chan(CSP_BUF_NONE, 0), chan(CSP_BUF_NONE, 0), n, 0,
-                      NULL};
+    struct cbpp pp = {chan(CSP_BUF_NONE, 0), chan(CSP_BUF_NONE, 0), n, 0, NULL};
     int64_t t0;
 
     (void)arg;
@@ -552,6 +580,7 @@ static void *p1(void *arg)
     long n = scaled(20000000);
     csp_chan *ch = chan(CSP_BUF_FIXED, 1024);
     uintptr_t sum = 0;
+    long a0 = allocs();
     int64_t t0 = csp_now_ns();
 
     (void)arg;
@@ -562,8 +591,10 @@ static void *p1(void *arg)
         sum += U(v);
     }
     t0 = csp_now_ns() - t0;
+    a0 = allocs() - a0;
     check(sum == (uintptr_t)n * (n + 1) / 2, "p1 sum");
-    printf("P1 put-take-pair: %.1f ns/pair\n", per(t0, n));
+    printf("P1 put-take-pair: %.1f ns/pair %.4f allocs/pair\n", per(t0, n),
+           (double)a0 / (double)n);
     csp_chan_release(ch);
     return NULL;
 }
@@ -575,9 +606,9 @@ static const struct {
     csp_go_fn fn;
     int in_go; /* run as a go process (else on main's thread) */
 } workloads[] = {
-    {"W1", w1, 1},     {"W2", w2, 1},   {"W3", w3, 1},   {"W4", w4, 1},
-    {"W5", w5, 1},     {"W7", w7, 1},   {"W8", w8, 1},   {"W6w", w6w, 1},
-    {"W6", w6, 1},     {"W1cb", w1cb, 0}, {"P1", p1, 0},
+    {"W1", w1, 1}, {"W2", w2, 1},     {"W3", w3, 1}, {"W4", w4, 1},
+    {"W5", w5, 1}, {"W7", w7, 1},     {"W8", w8, 1}, {"W6w", w6w, 1},
+    {"W6", w6, 1}, {"W1cb", w1cb, 0}, {"P1", p1, 0},
 };
 
 int main(int argc, char **argv)
@@ -593,8 +624,7 @@ int main(int argc, char **argv)
             first = 2;
         }
     }
-    rt = csp_rt_default();
-    check(rt != NULL, "runtime");
+    ok(csp_rt_new(&rt, counting_alloc, NULL), "csp_rt_new");
     for (int i = 0; i < nw; i++) {
         int want = first >= argc;
         for (int a = first; a < argc && !want; a++)

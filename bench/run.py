@@ -74,6 +74,9 @@ def parse(out: str) -> dict[str, float]:
         if key == "W5r":
             continue
         figs[key] = float(m.group(2))
+        a = re.search(r" ([0-9.]+) allocs/", line)
+        if a:
+            figs[key + ".allocs"] = float(a.group(1))
     # Go names W5 "fan-in-select"; same workload.
     return figs
 
@@ -298,6 +301,13 @@ def main() -> int:
                 lines.append(f"| {w} | {c:.1f} | "
                              f"{f'{b:.1f}' if b else '-'} | "
                              f"{f'{c / b:.2f}' if b else '-'} |")
+    al = {w: table["csp"][w + ".allocs"] for w in ORDER
+          if w + ".allocs" in table.get("csp", {})}
+    if al:
+        lines.append("")
+        lines.append("csp allocations per op while timed (a counting "
+                     "allocator; W2/W3 include their two spawns): "
+                     + ", ".join(f"{k} {v:.4f}" for k, v in al.items()))
     if ir:
         lines.append("")
         lines.append("Instructions per operation (callgrind, one worker): "
