@@ -577,6 +577,13 @@ def alts(ops: Sequence[AltsOp], priority: bool = False, default: Any = _NO_DEFAU
         if exc is not None:
             raise _block.with_value(exc, res)
         return res
+    except BaseException as e:
+        rec = _block.settle(wt)
+        if isinstance(rec, tuple):
+            raise _block.with_value(e, a.result(rec[0], rec[1], rec[2], default))
+        if rec is _block.WITHDRAWN:
+            a.release_all()
+        raise
     finally:
         _block.release(wt)
 
