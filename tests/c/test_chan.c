@@ -775,3 +775,28 @@ TEST(chan_stress_unbuffered_delivers_every_value_exactly_once)
 {
     stress_run(CSP_BUF_NONE, 0, test_scaled(200000));
 }
+
+/* ------------------------------------------------------------------------
+ * csp_chan_drop: discarding a value through a channel's hook. */
+
+TEST(chan_drop_hands_value_to_drop_hook)
+{
+    struct drops d = {0};
+    csp_chan *ch;
+
+    ASSERT_OK(csp_chan_new(&ch, test_rt, CSP_BUF_NONE, 0, record_drop, &d));
+    csp_chan_drop(ch, V(42));
+    ASSERT_EQ(1, atomic_load(&d.n));
+    ASSERT_EQ(42, d.first[0]);
+    csp_chan_release(ch);
+}
+
+TEST(chan_drop_without_hook_or_arguments_does_nothing)
+{
+    csp_chan *ch = mkchan(CSP_BUF_NONE, 0);
+
+    csp_chan_drop(ch, V(1));
+    csp_chan_drop(NULL, V(1));
+    csp_chan_drop(ch, NULL);
+    csp_chan_release(ch);
+}

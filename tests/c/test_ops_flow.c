@@ -389,3 +389,39 @@ TEST(take_closes_early_when_source_closes)
     csp_chan_release(out);
     ASSERT_RC(CSP_EINVAL, csp_take(&out, test_rt, 1, NULL, CSP_BUF_NONE, 0));
 }
+
+TEST(transduce_rejects_null_arguments)
+{
+    csp_chan *src = mkchan(CSP_BUF_NONE, 0), *res;
+    csp_xform *xf;
+
+    ASSERT_OK(csp_xf_take(&xf, test_rt, 1));
+    ASSERT_RC(CSP_EINVAL,
+              csp_transduce(&res, test_rt, src, NULL, add, NULL, NULL));
+    ASSERT_RC(CSP_EINVAL,
+              csp_transduce(&res, test_rt, src, xf, NULL, NULL, NULL));
+    ASSERT_RC(CSP_EINVAL,
+              csp_transduce(NULL, test_rt, src, xf, add, NULL, NULL));
+    ASSERT_RC(CSP_EINVAL,
+              csp_transduce(&res, test_rt, NULL, xf, add, NULL, NULL));
+    csp_xform_release(xf);
+    csp_chan_release(src);
+}
+
+TEST(combinators_report_enomem_and_leak_nothing)
+{
+    csp_chan *src = mkchan(CSP_BUF_NONE, 0), *out = NULL, *t = NULL, *f = NULL;
+    long before = test_live_allocs();
+
+    /* Each allocates a channel through the runtime's allocator first. */
+    test_fail_alloc_after(0);
+    ASSERT_RC(CSP_ENOMEM, csp_merge(&out, test_rt, &src, 1, CSP_BUF_NONE, 0));
+    ASSERT_RC(CSP_ENOMEM, csp_split(&t, &f, test_rt, src, is_even, NULL,
+                                    CSP_BUF_NONE, 0, CSP_BUF_NONE, 0));
+    ASSERT_RC(CSP_ENOMEM, csp_take(&out, test_rt, 1, src, CSP_BUF_NONE, 0));
+    ASSERT_RC(CSP_ENOMEM, csp_to_chan(&out, test_rt, NULL, 0));
+    ASSERT_RC(CSP_ENOMEM, csp_reduce(&out, test_rt, src, add, NULL, NULL));
+    test_fail_alloc_after(-1);
+    ASSERT_EQ(before, test_live_allocs());
+    csp_chan_release(src);
+}
