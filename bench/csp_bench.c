@@ -625,6 +625,11 @@ int main(int argc, char **argv)
         }
     }
     ok(csp_rt_new(&rt, counting_alloc, NULL), "csp_rt_new");
+    /* CSP_BENCH_GUARDS=n: guarded stacks at most (default: the runtime's). */
+    if (getenv("CSP_BENCH_GUARDS"))
+        ok(csp_rt_set(rt, CSP_RT_STACK_GUARDS,
+                      strtol(getenv("CSP_BENCH_GUARDS"), NULL, 10)),
+           "csp_rt_set");
     for (int i = 0; i < nw; i++) {
         int want = first >= argc;
         for (int a = first; a < argc && !want; a++)
