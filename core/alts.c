@@ -21,6 +21,7 @@
 #include "internal.h"
 
 #define SMALL 8
+#define INDEX_STACK 128 /* poll and lock orders on the stack up to this */
 
 int csp__wait_thread(struct csp__waiter *w, struct csp__parker *pk,
                      int64_t deadline);
@@ -28,10 +29,10 @@ int csp__wait_thread(struct csp__waiter *w, struct csp__parker *pk,
 struct alts {
     const csp_op *ops;
     size_t n;
-    csp_rt *rt;          /* the first channel's runtime, for scratch */
-    uint32_t *poll;      /* poll order */
-    uint32_t *lock;      /* indices sorted by channel id */
-    uint32_t small_poll[SMALL], small_lock[SMALL];
+    csp_rt *rt;     /* the first channel's runtime, for scratch */
+    uint32_t *poll; /* poll order */
+    uint32_t *lock; /* indices sorted by channel id */
+    uint32_t small_poll[INDEX_STACK], small_lock[INDEX_STACK];
     size_t scratch_size;
 };
 
@@ -83,6 +84,14 @@ static void sift(uint32_t *idx, size_t root, size_t end, const csp_op *ops)
 
 static void sort_lock_order(uint32_t *idx, size_t n, const csp_op *ops)
 {
+    size_t k = 1;
+
+    /* Channels made one after another and passed in that order (fan-in
+     * loops do) are sorted already: one pass checks it. */
+    while (k < n && ops[k - 1].ch->id <= ops[k].ch->id)
+        k++;
+    if (k == n)
+        return;
     if (n <= SMALL) {
         for (size_t i = 1; i < n; i++) {
             uint32_t v = idx[i];
@@ -111,7 +120,7 @@ static int alts_setup(struct alts *a, const csp_op *ops, size_t n, int flags)
     a->n = n;
     a->rt = ops[0].ch->rt;
     a->scratch_size = 0;
-    if (n <= SMALL) {
+    if (n <= INDEX_STACK) {
         a->poll = a->small_poll;
         a->lock = a->small_lock;
     } else {
@@ -167,8 +176,8 @@ static void unlock_all(struct alts *a)
 
 /* Pass 1 with every lock held. Returns CSP_EAGAIN if nothing was ready,
  * else the op's result with *IDX and *VAL set. */
-static int pass1(struct alts *a, size_t *idx, void **val,
-                 struct csp__wakes *wl, struct csp__drops *dl)
+static int pass1(struct alts *a, size_t *idx, void **val, struct csp__wakes *wl,
+                 struct csp__drops *dl)
 {
     for (size_t k = 0; k < a->n; k++) {
         uint32_t i = a->poll[k];
@@ -274,39 +283,50 @@ static int alts_wait(const csp_op *ops, size_t n, int flags, size_t *idx,
     rc = alts_setup(&a, ops, n, flags);
     if (rc != CSP_OK)
         return rc;
-    if (n > SMALL && !(flags & CSP_ALTS_DEFAULT)) {
-        nodes_size = n * sizeof *nodes;
-        nodes = csp__alloc(a.rt, nodes_size);
-        if (!nodes) {
-            alts_teardown(&a);
-            return CSP_ENOMEM;
-        }
-    }
     csp__wakes_init(&wl);
     dl.n = 0;
-    lock_all(&a);
-    rc = pass1(&a, &i0, &v, &wl, &dl);
-    if (rc == CSP_EAGAIN && !(flags & CSP_ALTS_DEFAULT)) {
+    for (;;) {
+        lock_all(&a);
+        rc = pass1(&a, &i0, &v, &wl, &dl);
+        if (rc != CSP_EAGAIN || (flags & CSP_ALTS_DEFAULT))
+            break;
         if (mode == MODE_BLOCK && deadline != CSP_FOREVER &&
             deadline <= csp__now_ns()) {
             rc = CSP_ETIMEDOUT;
-        } else if (!all_have_room(&a)) {
-            rc = CSP_EBUSY;
-        } else {
-            atomic_init(&w.state, CSP__W_WAITING);
-            w.ncases = (uint32_t)n;
-            w.nodes = nodes;
-            w.val = NULL;
-            if (mode == MODE_PARK) {
-                w.kind = CSP__CONT_PROC;
-                w.u.proc = p;
-            } else {
-                w.kind = CSP__CONT_THREAD;
-                w.u.parker = pk;
-            }
-            link_all(&a, &w, nodes);
-            rc = CSP_PENDING;
+            break;
         }
+        if (!all_have_room(&a)) {
+            rc = CSP_EBUSY;
+            break;
+        }
+        if (n > SMALL && !nodes_size) {
+            /* Must wait, with more cases than the stack holds: allocate
+             * the nodes outside the locks (only now: an alts that finds
+             * a ready op allocates nothing), then try again. Pass 1
+             * completed nothing, so WL and DL are still empty. */
+            unlock_all(&a);
+            nodes_size = n * sizeof *nodes;
+            nodes = csp__alloc(a.rt, nodes_size);
+            if (!nodes) {
+                alts_teardown(&a);
+                return CSP_ENOMEM;
+            }
+            continue;
+        }
+        atomic_init(&w.state, CSP__W_WAITING);
+        w.ncases = (uint32_t)n;
+        w.nodes = nodes;
+        w.val = NULL;
+        if (mode == MODE_PARK) {
+            w.kind = CSP__CONT_PROC;
+            w.u.proc = p;
+        } else {
+            w.kind = CSP__CONT_THREAD;
+            w.u.parker = pk;
+        }
+        link_all(&a, &w, nodes);
+        rc = CSP_PENDING;
+        break;
     }
     unlock_all(&a);
     finish(&wl, &dl);
@@ -342,15 +362,14 @@ int csp_alts(const csp_op *ops, size_t n, int flags, size_t *idx, void **val)
     return alts_wait(ops, n, flags, idx, val, MODE_PARK, CSP_FOREVER);
 }
 
-int csp_alts_blocking(const csp_op *ops, size_t n, int flags,
-                      int64_t deadline, size_t *idx, void **val)
+int csp_alts_blocking(const csp_op *ops, size_t n, int flags, int64_t deadline,
+                      size_t *idx, void **val)
 {
     return alts_wait(ops, n, flags, idx, val, MODE_BLOCK, deadline);
 }
 
-int csp_alts_cb(const csp_op *ops, size_t n, int flags, size_t *idx,
-                void **val, csp_exec *ex, csp_alts_fn cb, void *ud,
-                csp_pending **pending)
+int csp_alts_cb(const csp_op *ops, size_t n, int flags, size_t *idx, void **val,
+                csp_exec *ex, csp_alts_fn cb, void *ud, csp_pending **pending)
 {
     struct csp__wakes wl;
     struct csp__drops dl;
@@ -392,8 +411,7 @@ int csp_alts_cb(const csp_op *ops, size_t n, int flags, size_t *idx,
             for (size_t i = 0; i < n; i++)
                 csp_chan_retain(ops[i].ch);
             if (pending)
-                atomic_fetch_add_explicit(&op->refs, 1,
-                                          memory_order_relaxed);
+                atomic_fetch_add_explicit(&op->refs, 1, memory_order_relaxed);
             link_all(&a, &op->w, op->nodes);
             rc = CSP_PENDING;
             break;

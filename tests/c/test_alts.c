@@ -526,7 +526,7 @@ TEST(alts_blocking_over_many_channels_reports_enomem)
     for (long n = 0; rc == CSP_ENOMEM; n++) {
         ASSERT_TRUE(n < 100);
         test_fail_alloc_after(n);
-        rc = csp_alts_blocking(ops, N, 0, 1, &idx, &v);
+        rc = csp_alts_blocking(ops, N, 0, deadline_in(MSEC), &idx, &v);
         test_fail_alloc_after(-1);
         if (rc == CSP_ENOMEM)
             ASSERT_EQ(before, test_live_allocs());
@@ -742,4 +742,28 @@ TEST(alts_stress_every_value_taken_exactly_once)
     for (int i = 0; i < 4; i++)
         csp_chan_release(ch[i]);
     free((void *)seen);
+}
+
+TEST(alts_with_a_ready_op_allocates_nothing_even_when_wide)
+{
+    enum { N = 20 };
+    csp_chan *ch[N];
+    csp_op ops[N];
+    size_t idx;
+    long calls;
+    void *v;
+
+    for (int i = 0; i < N; i++) {
+        ch[i] = mkchan(CSP_BUF_FIXED, 1);
+        ops[i] = (csp_op){ch[i], CSP_OP_TAKE, NULL};
+    }
+    calls = test_alloc_calls();
+    for (int r = 0; r < 100; r++) {
+        ASSERT_OK(csp_chan_offer(ch[r % N], V(r + 1)));
+        ASSERT_OK(csp_alts_blocking(ops, N, 0, CSP_FOREVER, &idx, &v));
+        ASSERT_EQ(r + 1, U(v));
+    }
+    ASSERT_EQ(calls, test_alloc_calls());
+    for (int i = 0; i < N; i++)
+        csp_chan_release(ch[i]);
 }
