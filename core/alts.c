@@ -1,10 +1,15 @@
 /* alts.c - wait for the first of several puts and takes (DESIGN §5.7).
  *
  * Go's selectgo, with core.async's semantics:
+ *   0. fast pass: in random (or priority) order, try each op under its
+ *      own channel's lock; the first that can proceed commits (core.async
+ *      tries its ops one by one too); only if none can, and without
+ *      CSP_ALTS_DEFAULT:
  *   1. lock every distinct channel in increasing id order;
- *   2. pass 1: in random (or priority) order, complete the first op that
- *      can proceed now, unlock, return;
- *   3. with CSP_ALTS_DEFAULT, unlock and return CSP_EAGAIN;
+ *   2. pass 1: in the same order, complete the first op that can proceed
+ *      now, unlock, return;
+ *   3. with CSP_ALTS_DEFAULT nothing is locked: the fast pass found
+ *      nothing ready, return CSP_EAGAIN;
  *   4. pass 2: check every queue has room (all or nothing), then link one
  *      node per op, all sharing one waiter, and unlock;
  *   5. wait (park, block, or return CSP_PENDING for callbacks);
@@ -33,6 +38,7 @@ struct alts {
     uint32_t *poll; /* poll order */
     uint32_t *lock; /* indices sorted by channel id */
     uint32_t small_poll[INDEX_STACK], small_lock[INDEX_STACK];
+    int sorted; /* lock order computed (lazily: the fast pass needs none) */
     size_t scratch_size;
 };
 
@@ -140,7 +146,7 @@ static int alts_setup(struct alts *a, const csp_op *ops, size_t n, int flags)
             a->poll[j] = t;
         }
     }
-    sort_lock_order(a->lock, n, ops);
+    a->sorted = 0;
     return CSP_OK;
 }
 
@@ -154,6 +160,10 @@ static void lock_all(struct alts *a)
 {
     csp_chan *prev = NULL;
 
+    if (!a->sorted) {
+        sort_lock_order(a->lock, a->n, a->ops);
+        a->sorted = 1;
+    }
     for (size_t i = 0; i < a->n; i++) {
         csp_chan *ch = a->ops[a->lock[i]].ch;
         if (ch != prev)
@@ -186,6 +196,33 @@ static int pass1(struct alts *a, size_t *idx, void **val, struct csp__wakes *wl,
         int rc = op->kind == CSP_OP_PUT
                      ? csp__chan_try_put(op->ch, op->val, wl, dl)
                      : csp__chan_try_take(op->ch, &v, wl, dl);
+        if (rc != CSP_EAGAIN) {
+            *idx = i;
+            *val = v;
+            return rc;
+        }
+    }
+    return CSP_EAGAIN;
+}
+
+/* Pass 1 one channel at a time, in the same order, each under its own
+ * lock: the common case (some op is ready) commits without taking every
+ * lock, as core.async tries its ops one by one. Returns as pass1. Only
+ * when nothing is ready does the caller lock everything, check again and
+ * register, so "all checked before any registered" still holds. */
+static int fast_pass(struct alts *a, size_t *idx, void **val,
+                     struct csp__wakes *wl, struct csp__drops *dl)
+{
+    for (size_t k = 0; k < a->n; k++) {
+        uint32_t i = a->poll[k];
+        const csp_op *op = &a->ops[i];
+        void *v = NULL;
+        int rc;
+
+        csp__mutex_lock(&op->ch->lock);
+        rc = op->kind == CSP_OP_PUT ? csp__chan_try_put(op->ch, op->val, wl, dl)
+                                    : csp__chan_try_take(op->ch, &v, wl, dl);
+        csp__mutex_unlock(&op->ch->lock);
         if (rc != CSP_EAGAIN) {
             *idx = i;
             *val = v;
@@ -260,6 +297,7 @@ static int alts_wait(const csp_op *ops, size_t n, int flags, size_t *idx,
     struct csp__waiter w;
     struct csp__node small_nodes[SMALL], *nodes = small_nodes;
     size_t nodes_size = 0, i0 = 0;
+    int locked = 0;
     struct alts a;
     void *v = NULL;
     int rc;
@@ -285,10 +323,12 @@ static int alts_wait(const csp_op *ops, size_t n, int flags, size_t *idx,
         return rc;
     csp__wakes_init(&wl);
     dl.n = 0;
-    for (;;) {
+    rc = fast_pass(&a, &i0, &v, &wl, &dl);
+    for (; rc == CSP_EAGAIN && !(flags & CSP_ALTS_DEFAULT);) {
         lock_all(&a);
+        locked = 1;
         rc = pass1(&a, &i0, &v, &wl, &dl);
-        if (rc != CSP_EAGAIN || (flags & CSP_ALTS_DEFAULT))
+        if (rc != CSP_EAGAIN)
             break;
         if (mode == MODE_BLOCK && deadline != CSP_FOREVER &&
             deadline <= csp__now_ns()) {
@@ -305,6 +345,7 @@ static int alts_wait(const csp_op *ops, size_t n, int flags, size_t *idx,
              * a ready op allocates nothing), then try again. Pass 1
              * completed nothing, so WL and DL are still empty. */
             unlock_all(&a);
+            locked = 0;
             nodes_size = n * sizeof *nodes;
             nodes = csp__alloc(a.rt, nodes_size);
             if (!nodes) {
@@ -328,7 +369,8 @@ static int alts_wait(const csp_op *ops, size_t n, int flags, size_t *idx,
         rc = CSP_PENDING;
         break;
     }
-    unlock_all(&a);
+    if (locked)
+        unlock_all(&a);
     finish(&wl, &dl);
     if (rc == CSP_PENDING) {
         if (mode == MODE_PARK) {
@@ -377,6 +419,7 @@ int csp_alts_cb(const csp_op *ops, size_t n, int flags, size_t *idx, void **val,
     struct alts a;
     size_t i0 = 0;
     void *v = NULL;
+    int locked = 0;
     int rc;
 
     if (!cb)
@@ -394,10 +437,12 @@ int csp_alts_cb(const csp_op *ops, size_t n, int flags, size_t *idx, void **val,
         return rc;
     csp__wakes_init(&wl);
     dl.n = 0;
-    for (;;) {
+    rc = fast_pass(&a, &i0, &v, &wl, &dl);
+    for (; rc == CSP_EAGAIN && !(flags & CSP_ALTS_DEFAULT);) {
         lock_all(&a);
+        locked = 1;
         rc = pass1(&a, &i0, &v, &wl, &dl);
-        if (rc != CSP_EAGAIN || (flags & CSP_ALTS_DEFAULT))
+        if (rc != CSP_EAGAIN)
             break;
         if (!all_have_room(&a)) {
             rc = CSP_EBUSY;
@@ -417,13 +462,15 @@ int csp_alts_cb(const csp_op *ops, size_t n, int flags, size_t *idx, void **val,
             break;
         }
         unlock_all(&a);
+        locked = 0;
         op = csp__pending_new(a.rt, n);
         if (!op) {
             alts_teardown(&a);
             return CSP_ENOMEM;
         }
     }
-    unlock_all(&a);
+    if (locked)
+        unlock_all(&a);
     finish(&wl, &dl);
     alts_teardown(&a);
     if (rc == CSP_PENDING) {
