@@ -7,8 +7,11 @@
  * or, with no solos, from an input not muted, goes to the output; any
  * other value read is dropped. An input that closes leaves the mix. The
  * mix never closes its output; it ends when the output refuses a put or
- * when the handle is released. Admix, unmix, toggle and solo_mode change
- * the state under a mutex and poke the change channel (sliding, 1).
+ * when the handle is released. The change channel has priority over the
+ * inputs (which are shuffled for fairness): a change made before a value
+ * arrives takes effect before that value is read. Admix, unmix, toggle and
+ * solo_mode change the state under a mutex and poke the change channel
+ * (sliding, 1).
  */
 #include <pthread.h>
 #include <stdatomic.h>
@@ -122,16 +125,42 @@ static int remove_input(csp_mix *m, csp_chan *ch)
     return CSP_EAGAIN;
 }
 
+/* Fisher-Yates over ops[1..n) and heard[1..n) together (xorshift). */
+static void shuffle_inputs(struct state *st, uint64_t *seed)
+{
+    for (size_t i = st->n - 1; i > 1; i--) {
+        uint64_t x = *seed;
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        *seed = x;
+        size_t j = 1 + (size_t)(x % i); /* in [1, i] */
+        csp_op t = st->ops[i];
+        unsigned char h = st->heard[i];
+        st->ops[i] = st->ops[j];
+        st->heard[i] = st->heard[j];
+        st->ops[j] = t;
+        st->heard[j] = h;
+    }
+}
+
 static void *mix_run(void *arg)
 {
     csp_mix *m = arg;
     struct state st = {NULL, NULL, 0, 0};
+    uint64_t seed = (uint64_t)(uintptr_t)m | 1;
 
     while (!snapshot(m, &st) && st.n > 0) {
         for (;;) {
             size_t idx;
             void *v;
-            int rc = csp_alts(st.ops, st.n, 0, &idx, &v);
+            int rc;
+
+            /* The change channel first, the inputs in a fresh random
+             * order: a change made before a value arrives is seen before
+             * that value is read, and inputs stay equally likely. */
+            shuffle_inputs(&st, &seed);
+            rc = csp_alts(st.ops, st.n, CSP_ALTS_PRIORITY, &idx, &v);
 
             if (rc == CSP_OK && idx == 0)
                 break; /* the state changed */
