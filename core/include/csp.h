@@ -743,12 +743,18 @@ CSP_API int csp_take(csp_chan **out, csp_rt *rt, uint64_t n, csp_chan *ch,
  * are taken and dropped. A tap that is closed is untapped. When the source
  * closes, taps added with CLOSE are closed. */
 typedef struct csp_mult csp_mult;
+/* Start a mult over SRC; *OUT is its handle (release it with
+ * csp_mult_release). */
 CSP_API int csp_mult_new(csp_mult **out, csp_rt *rt, csp_chan *src);
+/* Add CH as a tap (CLOSE: close it when the source closes); tapping a
+ * channel again only updates CLOSE. */
 CSP_API int csp_mult_tap(csp_mult *m, csp_chan *ch, int close);
-/* Returns CSP_OK, or CSP_EAGAIN when CH was not a tap. */
+/* Remove tap CH. Returns CSP_OK, or CSP_EAGAIN when CH was not a tap. */
 CSP_API int csp_mult_untap(csp_mult *m, csp_chan *ch);
+/* Remove every tap (none is closed). */
 CSP_API int csp_mult_untap_all(csp_mult *m);
-/* Release the handle; the mult runs on until its source closes. */
+/* Release the handle; the mult runs on until its source closes. Accepts
+ * NULL. */
 CSP_API void csp_mult_release(csp_mult *m);
 
 /* pub: values of a source are routed by TOPIC(UD, val) to the subscribers
@@ -761,13 +767,19 @@ typedef uint64_t (*csp_topic_fn)(void *ud, void *val);
 typedef void (*csp_topic_buf_fn)(void *ud, uint64_t topic, int *kind,
                                  size_t *cap);
 typedef struct csp_pub csp_pub;
+/* Start a pub over SRC routing by TOPIC (BUF may be NULL); *OUT is its
+ * handle (release it with csp_pub_release). */
 CSP_API int csp_pub_new(csp_pub **out, csp_rt *rt, csp_chan *src,
                         csp_topic_fn topic, csp_topic_buf_fn buf, void *ud);
+/* Subscribe CH to TOPIC (CLOSE: close CH when the source closes); the
+ * topic's channel is made on its first subscriber. */
 CSP_API int csp_pub_sub(csp_pub *p, uint64_t topic, csp_chan *ch, int close);
 /* Returns CSP_OK, or CSP_EAGAIN when CH was not subscribed to TOPIC. */
 CSP_API int csp_pub_unsub(csp_pub *p, uint64_t topic, csp_chan *ch);
 /* Every subscriber of TOPIC, or of every topic when ALL is nonzero. */
 CSP_API int csp_pub_unsub_all(csp_pub *p, int all, uint64_t topic);
+/* Release the handle; the pub runs on until its source closes. Accepts
+ * NULL. */
 CSP_API void csp_pub_release(csp_pub *p);
 
 /* mix: values of the inputs go to OUT, which a mix never closes. Per
@@ -779,10 +791,13 @@ CSP_API void csp_pub_release(csp_pub *p);
 #define CSP_MIX_PAUSE 2
 #define CSP_MIX_SOLO 4
 typedef struct csp_mix csp_mix;
+/* Start a mix into OUT_CH; *OUT is its handle (csp_mix_release stops it). */
 CSP_API int csp_mix_new(csp_mix **out, csp_rt *rt, csp_chan *out_ch);
+/* Add CH as an input with no flags (nothing changes if it is one). */
 CSP_API int csp_mix_admix(csp_mix *m, csp_chan *ch);
-/* Returns CSP_OK, or CSP_EAGAIN when CH was not an input. */
+/* Remove input CH. Returns CSP_OK, or CSP_EAGAIN when CH was not an input. */
 CSP_API int csp_mix_unmix(csp_mix *m, csp_chan *ch);
+/* Remove every input (none is closed). */
 CSP_API int csp_mix_unmix_all(csp_mix *m);
 /* Set CH's flags (CSP_MIX_*; 0 clears them), adding CH if needed. */
 CSP_API int csp_mix_toggle(csp_mix *m, csp_chan *ch, unsigned flags);

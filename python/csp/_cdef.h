@@ -265,10 +265,13 @@ int csp_map(csp_chan **out, csp_rt *rt, csp_combine_fn f, void *ud, csp_chan *co
 int csp_take(csp_chan **out, csp_rt *rt, uint64_t n, csp_chan *ch, int buf, size_t cap);
 
 typedef struct csp_mult csp_mult;
+
 int csp_mult_new(csp_mult **out, csp_rt *rt, csp_chan *src);
+
 int csp_mult_tap(csp_mult *m, csp_chan *ch, int close);
 
 int csp_mult_untap(csp_mult *m, csp_chan *ch);
+
 int csp_mult_untap_all(csp_mult *m);
 
 void csp_mult_release(csp_mult *m);
@@ -277,22 +280,28 @@ typedef uint64_t (*csp_topic_fn)(void *ud, void *val);
 
 typedef void (*csp_topic_buf_fn)(void *ud, uint64_t topic, int *kind, size_t *cap);
 typedef struct csp_pub csp_pub;
+
 int csp_pub_new(csp_pub **out, csp_rt *rt, csp_chan *src, csp_topic_fn topic, csp_topic_buf_fn buf, void *ud);
+
 int csp_pub_sub(csp_pub *p, uint64_t topic, csp_chan *ch, int close);
 
 int csp_pub_unsub(csp_pub *p, uint64_t topic, csp_chan *ch);
 
 int csp_pub_unsub_all(csp_pub *p, int all, uint64_t topic);
+
 void csp_pub_release(csp_pub *p);
 
 #define CSP_MIX_MUTE ...
 #define CSP_MIX_PAUSE ...
 #define CSP_MIX_SOLO ...
 typedef struct csp_mix csp_mix;
+
 int csp_mix_new(csp_mix **out, csp_rt *rt, csp_chan *out_ch);
+
 int csp_mix_admix(csp_mix *m, csp_chan *ch);
 
 int csp_mix_unmix(csp_mix *m, csp_chan *ch);
+
 int csp_mix_unmix_all(csp_mix *m);
 
 int csp_mix_toggle(csp_mix *m, csp_chan *ch, unsigned flags);
