@@ -232,11 +232,21 @@ static int fast_pass(struct alts *a, size_t *idx, void **val,
     return CSP_EAGAIN;
 }
 
+/* Every channel has room for all of this alts's nodes on it: ops on one
+ * channel count together (lock order puts them next to each other), so
+ * two takes on a channel with 1023 pending get CSP_EBUSY. Called with
+ * every lock held, after lock_all sorted the lock order. */
 static int all_have_room(struct alts *a)
 {
-    for (size_t i = 0; i < a->n; i++)
-        if (!csp__chan_has_room(a->ops[i].ch, a->ops[i].kind == CSP_OP_PUT))
+    for (size_t i = 0; i < a->n;) {
+        csp_chan *ch = a->ops[a->lock[i]].ch;
+        size_t n[2] = {0, 0};
+        for (; i < a->n && a->ops[a->lock[i]].ch == ch; i++)
+            n[a->ops[a->lock[i]].kind == CSP_OP_PUT]++;
+        if ((n[0] && !csp__chan_has_room(ch, 0, n[0])) ||
+            (n[1] && !csp__chan_has_room(ch, 1, n[1])))
             return 0;
+    }
     return 1;
 }
 

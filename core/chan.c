@@ -139,18 +139,18 @@ static void purge_dead(csp_chan *ch, struct csp__nq *q)
     }
 }
 
-int csp__chan_has_room(csp_chan *ch, int is_put)
+int csp__chan_has_room(csp_chan *ch, int is_put, size_t n)
 {
     if (is_put) {
-        if (ch->nputs < CSP_PENDING_MAX)
+        if (ch->nputs + n <= CSP_PENDING_MAX)
             return 1;
         purge_dead(ch, &ch->puts);
-        return ch->nputs < CSP_PENDING_MAX;
+        return ch->nputs + n <= CSP_PENDING_MAX;
     }
-    if (ch->kind == CSP__KIND_TIMEOUT || ch->ntakes < CSP_PENDING_MAX)
+    if (ch->kind == CSP__KIND_TIMEOUT || ch->ntakes + n <= CSP_PENDING_MAX)
         return 1;
     purge_dead(ch, &ch->takes);
-    return ch->ntakes < CSP_PENDING_MAX;
+    return ch->ntakes + n <= CSP_PENDING_MAX;
 }
 
 /* ------------------------------------------------------------------------
@@ -633,7 +633,7 @@ static int park_op(csp_chan *ch, int is_put, void **val)
     csp__mutex_lock(&ch->lock);
     rc = try_op(ch, is_put, &v, &wl, &dl);
     if (rc == CSP_EAGAIN) {
-        if (!csp__chan_has_room(ch, is_put)) {
+        if (!csp__chan_has_room(ch, is_put, 1)) {
             rc = CSP_EBUSY;
         } else {
             atomic_init(&w.state, CSP__W_WAITING);
@@ -735,7 +735,7 @@ static int block_op(csp_chan *ch, int is_put, void **val, int64_t deadline)
     if (rc == CSP_EAGAIN) {
         if (deadline != CSP_FOREVER && deadline <= csp__now_ns()) {
             rc = CSP_ETIMEDOUT;
-        } else if (!csp__chan_has_room(ch, is_put)) {
+        } else if (!csp__chan_has_room(ch, is_put, 1)) {
             rc = CSP_EBUSY;
         } else {
             atomic_init(&w.state, CSP__W_WAITING);
@@ -957,7 +957,7 @@ static int cb_op(csp_chan *ch, int is_put, void **val, csp_exec *ex,
         rc = try_op(ch, is_put, &v, &wl, &dl);
         if (rc != CSP_EAGAIN)
             break;
-        if (!csp__chan_has_room(ch, is_put)) {
+        if (!csp__chan_has_room(ch, is_put, 1)) {
             rc = CSP_EBUSY;
             break;
         }

@@ -255,9 +255,9 @@ int csp__chan_try_take(csp_chan *ch, void **val, struct csp__wakes *wl,
                        struct csp__drops *dl);
 int csp__chan_try_put(csp_chan *ch, void *val, struct csp__wakes *wl,
                       struct csp__drops *dl);
-/* 1 if a node may be queued on that side (purging dead nodes at the
- * 1024 limit), else 0. */
-int csp__chan_has_room(csp_chan *ch, int is_put);
+/* 1 if N more nodes may be queued on that side (purging dead nodes at
+ * the 1024 limit), else 0. */
+int csp__chan_has_room(csp_chan *ch, int is_put, size_t n);
 void csp__chan_link(csp_chan *ch, struct csp__node *n);
 void csp__chan_unlink(csp_chan *ch, struct csp__node *n);
 /* The transform's sink: add V to the buffer by the buffer's policy. */
