@@ -114,6 +114,7 @@ int csp_onto_chan(csp_rt *rt, csp_chan *ch, void *const *vals, size_t n,
 {
     struct onto *s;
     int rc;
+    csp_chan *done_ref = NULL;
 
     if (!rt || !ch || (n && !vals) || n > SIZE_MAX / sizeof(void *) - 8)
         return CSP_EINVAL;
@@ -130,7 +131,7 @@ int csp_onto_chan(csp_rt *rt, csp_chan *ch, void *const *vals, size_t n,
             free(s);
             return rc;
         }
-        *done = csp_chan_retain(s->done);
+        done_ref = csp_chan_retain(s->done);
     }
     s->ch = csp_chan_retain(ch);
     s->close = close;
@@ -138,10 +139,10 @@ int csp_onto_chan(csp_rt *rt, csp_chan *ch, void *const *vals, size_t n,
     if (n)
         memcpy(s->vals, vals, n * sizeof(void *));
     rc = start(rt, onto_run, s, onto_free);
-    if (rc != CSP_OK && done) {
-        csp_chan_release(*done);
-        *done = NULL;
-    }
+    if (rc != CSP_OK)
+        csp_chan_release(done_ref);
+    else if (done)
+        *done = done_ref;
     return rc;
 }
 
@@ -233,6 +234,7 @@ static int fold_start(csp_chan **result, csp_rt *rt, csp_chan *ch,
 {
     struct fold *s;
     int rc;
+    csp_chan *ref;
 
     s = malloc(sizeof *s);
     if (!s)
@@ -247,12 +249,12 @@ static int fold_start(csp_chan **result, csp_rt *rt, csp_chan *ch,
     s->pack = pack;
     s->acc = init;
     s->ud = ud;
-    *result = csp_chan_retain(s->result);
+    ref = csp_chan_retain(s->result);
     rc = start(rt, run, s, fold_free);
-    if (rc != CSP_OK) {
-        csp_chan_release(*result);
-        *result = NULL;
-    }
+    if (rc != CSP_OK)
+        csp_chan_release(ref);
+    else
+        *result = ref;
     return rc;
 }
 
@@ -347,6 +349,7 @@ int csp_merge(csp_chan **out, csp_rt *rt, csp_chan *const *chans, size_t n,
 {
     struct merge *s;
     int rc;
+    csp_chan *ref;
 
     if (!out || !rt || !chans || n == 0 || n > CSP_ALTS_MAX)
         return CSP_EINVAL;
@@ -364,12 +367,12 @@ int csp_merge(csp_chan **out, csp_rt *rt, csp_chan *const *chans, size_t n,
     s->n = n;
     for (size_t i = 0; i < n; i++)
         s->ops[i] = (csp_op){csp_chan_retain(chans[i]), CSP_OP_TAKE, NULL};
-    *out = csp_chan_retain(s->out);
+    ref = csp_chan_retain(s->out);
     rc = start(rt, merge_run, s, merge_free);
-    if (rc != CSP_OK) {
-        csp_chan_release(*out);
-        *out = NULL;
-    }
+    if (rc != CSP_OK)
+        csp_chan_release(ref);
+    else
+        *out = ref;
     return rc;
 }
 
@@ -414,6 +417,7 @@ int csp_split(csp_chan **t, csp_chan **f, csp_rt *rt, csp_chan *ch,
 {
     struct split *s;
     int rc;
+    csp_chan *t_ref, *f_ref;
 
     if (!t || !f || !rt || !ch || !p)
         return CSP_EINVAL;
@@ -431,13 +435,15 @@ int csp_split(csp_chan **t, csp_chan **f, csp_rt *rt, csp_chan *ch,
     s->ch = csp_chan_retain(ch);
     s->p = p;
     s->ud = ud;
-    *t = csp_chan_retain(s->t);
-    *f = csp_chan_retain(s->f);
+    t_ref = csp_chan_retain(s->t);
+    f_ref = csp_chan_retain(s->f);
     rc = start(rt, split_run, s, split_free);
     if (rc != CSP_OK) {
-        csp_chan_release(*t);
-        csp_chan_release(*f);
-        *t = *f = NULL;
+        csp_chan_release(t_ref);
+        csp_chan_release(f_ref);
+    } else {
+        *t = t_ref;
+        *f = f_ref;
     }
     return rc;
 }
@@ -497,6 +503,7 @@ int csp_map(csp_chan **out, csp_rt *rt, csp_combine_fn f, void *ud,
 {
     struct cmap *s;
     int rc;
+    csp_chan *ref;
 
     if (!out || !rt || !f || !chans || n == 0 ||
         n > SIZE_MAX / sizeof(void *) - 8)
@@ -517,12 +524,12 @@ int csp_map(csp_chan **out, csp_rt *rt, csp_combine_fn f, void *ud,
     s->n = n;
     for (size_t i = 0; i < n; i++)
         s->chans[i] = csp_chan_retain(chans[i]);
-    *out = csp_chan_retain(s->out);
+    ref = csp_chan_retain(s->out);
     rc = start(rt, cmap_run, s, cmap_free);
-    if (rc != CSP_OK) {
-        csp_chan_release(*out);
-        *out = NULL;
-    }
+    if (rc != CSP_OK)
+        csp_chan_release(ref);
+    else
+        *out = ref;
     return rc;
 }
 
@@ -566,6 +573,7 @@ int csp_take(csp_chan **out, csp_rt *rt, uint64_t n, csp_chan *ch, int buf,
 {
     struct ctake *s;
     int rc;
+    csp_chan *ref;
 
     if (!out || !rt || !ch)
         return CSP_EINVAL;
@@ -579,11 +587,11 @@ int csp_take(csp_chan **out, csp_rt *rt, uint64_t n, csp_chan *ch, int buf,
     }
     s->ch = csp_chan_retain(ch);
     s->n = n;
-    *out = csp_chan_retain(s->out);
+    ref = csp_chan_retain(s->out);
     rc = start(rt, ctake_run, s, ctake_free);
-    if (rc != CSP_OK) {
-        csp_chan_release(*out);
-        *out = NULL;
-    }
+    if (rc != CSP_OK)
+        csp_chan_release(ref);
+    else
+        *out = ref;
     return rc;
 }
