@@ -107,3 +107,134 @@ TEST(alts_blocking_two_takes_on_channel_with_1023_pending_reports_ebusy)
     unfill(p, CSP_PENDING_MAX - 1);
     csp_chan_release(ch);
 }
+
+/* ------------------------------------------------------------------------
+ * Combinators set their out-params to NULL when starting their process
+ * failed, where csp.h promises them untouched on error (test_fault.c's
+ * merge sweep found it). Each sweep fails allocation 0, 1, ... until the
+ * call succeeds, checking the out-params after every CSP_ENOMEM. */
+
+static char sentinel_obj;
+#define SENT ((csp_chan *)(void *)&sentinel_obj)
+
+static void *first_of(void *ud, void **vals, size_t n)
+{
+    (void)ud;
+    (void)n;
+    return vals[0];
+}
+
+static void *add(void *ud, void *acc, void *val, int *stop)
+{
+    (void)ud;
+    (void)stop;
+    return V(U(acc) + U(val));
+}
+
+static int keep_odd(void *ud, void *val)
+{
+    (void)ud;
+    return (int)(U(val) & 1);
+}
+
+enum { MERGE, SPLIT, MAP, TAKE, INTO, REDUCE, ONTO };
+
+/* Run combinator WHICH on SRC (closed, empty) with allocation N failing;
+ * returns its result code, the out-params in OUT[0..1]. */
+static int start_one(int which, csp_chan *src, long n, csp_chan **out)
+{
+    void *vals[1] = {V(1)};
+    int rc;
+
+    out[0] = out[1] = SENT;
+    test_fail_alloc_after(n);
+    switch (which) {
+    case MERGE:
+        rc = csp_merge(&out[0], test_rt, &src, 1, CSP_BUF_FIXED, 1);
+        break;
+    case SPLIT:
+        rc = csp_split(&out[0], &out[1], test_rt, src, keep_odd, NULL,
+                       CSP_BUF_FIXED, 1, CSP_BUF_FIXED, 1);
+        break;
+    case MAP:
+        rc = csp_map(&out[0], test_rt, first_of, NULL, &src, 1, CSP_BUF_FIXED,
+                     1);
+        break;
+    case TAKE:
+        rc = csp_take(&out[0], test_rt, 1, src, CSP_BUF_FIXED, 1);
+        break;
+    case INTO:
+        rc = csp_into(&out[0], test_rt, src, first_of, NULL);
+        break;
+    case REDUCE:
+        rc = csp_reduce(&out[0], test_rt, src, add, V(1), NULL);
+        break;
+    default:
+        rc = csp_onto_chan(test_rt, src, vals, 0, 0, &out[0]);
+        break;
+    }
+    test_fail_alloc_after(-1);
+    return rc;
+}
+
+static void out_params_untouched_on_enomem(int which)
+{
+    csp_chan *src = mkchan(CSP_BUF_FIXED, 1), *out[2];
+    long n;
+    int rc;
+
+    ASSERT_OK(csp_chan_close(src));
+    for (n = 0; (rc = start_one(which, src, n, out)) == CSP_ENOMEM; n++) {
+        ASSERT_TRUE(n < 100);
+        ASSERT_PTR_EQ(SENT, out[0]);
+        ASSERT_PTR_EQ(SENT, out[1]);
+    }
+    ASSERT_OK(rc);
+    ASSERT_TRUE(n > 0);
+    for (int i = 0; i < 2; i++) {
+        void *v;
+        if (out[i] == SENT)
+            continue;
+        while (csp_chan_take_blocking(out[i], &v,
+                                      deadline_in(8 * SEC * test_slowdown())) ==
+               CSP_OK)
+            ;
+        csp_chan_release(out[i]);
+    }
+    csp_chan_release(src);
+}
+
+TEST(merge_on_enomem_leaves_out_untouched)
+{
+    out_params_untouched_on_enomem(MERGE);
+}
+
+TEST(split_on_enomem_leaves_both_outs_untouched)
+{
+    out_params_untouched_on_enomem(SPLIT);
+}
+
+TEST(map_on_enomem_leaves_out_untouched)
+{
+    out_params_untouched_on_enomem(MAP);
+}
+
+TEST(take_on_enomem_leaves_out_untouched)
+{
+    out_params_untouched_on_enomem(TAKE);
+}
+
+TEST(into_on_enomem_leaves_result_untouched)
+{
+    out_params_untouched_on_enomem(INTO);
+}
+
+TEST(reduce_on_enomem_leaves_result_untouched)
+{
+    out_params_untouched_on_enomem(REDUCE);
+}
+
+TEST(onto_chan_on_enomem_leaves_done_untouched)
+{
+    out_params_untouched_on_enomem(ONTO);
+}
