@@ -1,12 +1,65 @@
-/* test_fault.c - allocation failure injected at every allocation site of
- * a scenario that touches every allocating public call, in turn: each
- * call fails cleanly with CSP_ENOMEM, nothing leaks, and the runtime
- * still works afterwards. (Each constructor also has its own
- * *_reports_enomem test next to its other tests.) */
+/* test_fault.c - fault injection: every allocation site of every
+ * allocating public call is made to fail in turn, and so is every thread
+ * creation, stack mapping, guard page and descriptor a call needs.
+ *
+ * The sweep for one call: a first run with no fault counts the
+ * allocations the call makes (test_alloc_calls); then for each n below
+ * that count, a fresh runtime on the counting allocator, the call's setup
+ * with no fault, the call with test_fail_alloc_after(n), and these checks:
+ *   - the call returns CSP_ENOMEM (csp_rt_executor: NULL) and leaves its
+ *     out-param untouched;
+ *   - the runtime is still usable: the same call, retried with no fault,
+ *     succeeds;
+ *   - after the cleanup and csp_rt_free(rt, 0) == CSP_OK, exactly as many
+ *     blocks are live as before the runtime was made: nothing leaked,
+ *     nothing was half-registered (csp_rt_free would report a pending op
+ *     or a parked process with CSP_EBUSY).
+ * A fresh runtime per run means the lazily started parts (workers, the
+ * timer thread, the thread pool) are started, and so fault-injected, by
+ * the call under test each time. Each sweep prints its number of sites;
+ * fault_sweeps_cover_every_allocating_call prints the total.
+ *
+ * loop_new and the per-thread parker allocate with the C library, not the
+ * runtime's allocator, so only their descriptor fault is injected here.
+ */
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
 
+#include "coro/coro.h"
 #include "util.h"
+
+extern _Atomic long csp__fail_thread_create;
+extern _Atomic long csp__loop_fail_fd;
+
+static char sentinel_obj;
+#define SENT ((void *)&sentinel_obj)
+
+/* What a call works on: made by its setup, released by its cleanup. */
+struct fx {
+    csp_rt *rt;
+    csp_chan *ch[4];
+    csp_chan *wide[200];
+    csp_xform *xf[2];
+    /* out-params of the call under test (SENT before it runs) */
+    csp_chan *out;
+    csp_xform *xout;
+    csp_pending *p;
+    csp_mult *mult;
+    csp_loop *loop;
+    csp_exec *ex;
+    void *v;
+    size_t idx;
+};
+
+struct call {
+    const char *name;
+    void (*setup)(struct fx *f);
+    int (*call)(struct fx *f);
+    int ok_rc;                  /* what success looks like */
+    void (*undo)(struct fx *f); /* release what a successful call made */
+};
 
 static void ignore_done(void *ud, int rc, void *val)
 {
@@ -35,156 +88,719 @@ static void *give_one(void *arg)
     return V(1);
 }
 
-#define TRY(expr)                                                              \
-    do {                                                                       \
-        int rc_ = (expr);                                                      \
-        if (rc_ == CSP_ENOMEM)                                                 \
-            goto out;                                                          \
-        ASSERT_TRUE(rc_ == CSP_OK || rc_ == CSP_PENDING ||                     \
-                    rc_ == CSP_ETIMEDOUT);                                     \
-    } while (0)
-
-/* Every allocating call once; stops at the first CSP_ENOMEM and cleans
- * up. Returns 1 if it ran to the end. */
-static int scenario(void)
+static void *pack_first(void *ud, void **vals, size_t n)
 {
-    csp_chan *ch[5] = {NULL}, *xch = NULL, *t = NULL, *res = NULL;
-    csp_chan *wide[12] = {NULL};
-    csp_xform *xf = NULL, *xf2 = NULL, *comp = NULL;
-    csp_pending *p1 = NULL, *p2 = NULL, *p3 = NULL;
-    static const int kinds[5] = {CSP_BUF_NONE, CSP_BUF_FIXED, CSP_BUF_DROPPING,
-                                 CSP_BUF_SLIDING, CSP_BUF_PROMISE};
-    int done = 0;
+    (void)ud;
+    (void)n;
+    return vals[0];
+}
+
+static csp_chan *fx_chan(struct fx *f, int buf, size_t cap)
+{
+    csp_chan *c = NULL;
+
+    ASSERT_OK(csp_chan_new(&c, f->rt, buf, cap, NULL, NULL));
+    return c;
+}
+
+/* Take from CH until it is closed and drained (bounded in time). */
+static void drain_closed(csp_chan *ch)
+{
+    void *v;
+    int rc;
+
+    while ((rc = csp_chan_take_blocking(
+                ch, &v, deadline_in(8 * SEC * test_slowdown()))) == CSP_OK)
+        ;
+    ASSERT_RC(CSP_ECLOSED, rc);
+}
+
+/* ------------------------------------------------------------------------
+ * The calls. */
+
+static int c_chan_none(struct fx *f)
+{
+    return csp_chan_new(&f->out, f->rt, CSP_BUF_NONE, 0, NULL, NULL);
+}
+
+static int c_chan_fixed(struct fx *f)
+{
+    return csp_chan_new(&f->out, f->rt, CSP_BUF_FIXED, 64, NULL, NULL);
+}
+
+static int c_chan_dropping(struct fx *f)
+{
+    return csp_chan_new(&f->out, f->rt, CSP_BUF_DROPPING, 8, NULL, NULL);
+}
+
+static int c_chan_sliding(struct fx *f)
+{
+    return csp_chan_new(&f->out, f->rt, CSP_BUF_SLIDING, 8, NULL, NULL);
+}
+
+static int c_chan_promise(struct fx *f)
+{
+    return csp_chan_new(&f->out, f->rt, CSP_BUF_PROMISE, 0, NULL, NULL);
+}
+
+static void u_out(struct fx *f)
+{
+    csp_chan_release(f->out);
+}
+
+static int c_xform_new(struct fx *f)
+{
+    return csp_xform_new(&f->xout, f->rt, NULL, inc_step, NULL, NULL, NULL,
+                         NULL);
+}
+
+static void u_xout(struct fx *f)
+{
+    csp_xform_release(f->xout);
+}
+
+static int c_xf_partition_all(struct fx *f)
+{
+    return csp_xf_partition_all(&f->xout, f->rt, 3, pack_first, NULL);
+}
+
+static int c_xf_distinct(struct fx *f)
+{
+    return csp_xf_distinct(&f->xout, f->rt, NULL, NULL);
+}
+
+static void s_two_xforms(struct fx *f)
+{
+    ASSERT_OK(csp_xf_distinct(&f->xf[0], f->rt, NULL, NULL));
+    ASSERT_OK(csp_xf_partition_all(&f->xf[1], f->rt, 2, pack_first, NULL));
+}
+
+static int c_xform_comp(struct fx *f)
+{
+    return csp_xform_comp(&f->xout, f->xf, 2);
+}
+
+static int c_chan_new_xf(struct fx *f)
+{
+    csp_xform *comp = NULL;
+    int rc = csp_xform_comp(&comp, f->xf, 2);
+
+    if (rc != CSP_OK)
+        return rc;
+    rc = csp_chan_new_xf(&f->out, f->rt, CSP_BUF_FIXED, 4, NULL, NULL, comp,
+                         NULL, NULL);
+    csp_xform_release(comp);
+    return rc;
+}
+
+static void s_chan(struct fx *f)
+{
+    f->ch[0] = fx_chan(f, CSP_BUF_NONE, 0);
+    f->ch[1] = fx_chan(f, CSP_BUF_FIXED, 1);
+}
+
+static int c_put_cb(struct fx *f)
+{
+    return csp_chan_put_cb(f->ch[0], V(1), csp_exec_inline(), ignore_done, NULL,
+                           &f->p);
+}
+
+static int c_take_cb(struct fx *f)
+{
+    return csp_chan_take_cb(f->ch[0], &f->v, csp_exec_inline(), ignore_done,
+                            NULL, &f->p);
+}
+
+/* No executor given: the runtime's pool starts (workers, run queues). */
+static int c_put_cb_pool(struct fx *f)
+{
+    return csp_chan_put_cb(f->ch[0], V(1), NULL, ignore_done, NULL, &f->p);
+}
+
+static void u_cancel(struct fx *f)
+{
+    ASSERT_OK(csp_pending_cancel(f->p, NULL));
+    csp_pending_release(f->p);
+}
+
+static int c_rt_executor(struct fx *f)
+{
+    f->ex = csp_rt_executor(f->rt);
+    return f->ex ? CSP_OK : CSP_ENOMEM;
+}
+
+static void u_none(struct fx *f)
+{
+    (void)f;
+}
+
+static int c_alts_cb_2(struct fx *f)
+{
+    csp_op ops[2] = {{f->ch[0], CSP_OP_TAKE, NULL},
+                     {f->ch[1], CSP_OP_TAKE, NULL}};
+
+    return csp_alts_cb(ops, 2, 0, &f->idx, &f->v, csp_exec_inline(),
+                       ignore_alts, NULL, &f->p);
+}
+
+static void s_wide(struct fx *f)
+{
+    for (int i = 0; i < 200; i++)
+        f->wide[i] = fx_chan(f, CSP_BUF_NONE, 0);
+    f->ch[0] = fx_chan(f, CSP_BUF_FIXED, 1);
+    ASSERT_OK(csp_chan_offer(f->ch[0], V(5)));
+}
+
+/* N cases, all waiting (N > 8: nodes are allocated; N > 128: scratch). */
+static int alts_cb_wide(struct fx *f, size_t n)
+{
+    csp_op ops[200];
+
+    for (size_t i = 0; i < n; i++)
+        ops[i] = (csp_op){f->wide[i], CSP_OP_TAKE, NULL};
+    return csp_alts_cb(ops, n, 0, &f->idx, &f->v, csp_exec_inline(),
+                       ignore_alts, NULL, &f->p);
+}
+
+static int c_alts_cb_12(struct fx *f)
+{
+    return alts_cb_wide(f, 12);
+}
+
+static int c_alts_cb_200(struct fx *f)
+{
+    return alts_cb_wide(f, 200);
+}
+
+/* 200 cases, the last ready: scratch only, committed at once. */
+static int c_alts_cb_200_ready(struct fx *f)
+{
+    csp_op ops[200];
+
+    for (size_t i = 0; i < 199; i++)
+        ops[i] = (csp_op){f->wide[i], CSP_OP_TAKE, NULL};
+    ops[199] = (csp_op){f->ch[0], CSP_OP_TAKE, NULL};
+    return csp_alts_cb(ops, 200, CSP_ALTS_PRIORITY, &f->idx, &f->v,
+                       csp_exec_inline(), ignore_alts, NULL, &f->p);
+}
+
+static void u_ready(struct fx *f)
+{
+    ASSERT_EQ(199, f->idx);
+    ASSERT_EQ(5, U(f->v));
+    ASSERT_OK(csp_chan_offer(f->ch[0], V(5))); /* for a retry */
+}
+
+static int c_alts_blocking_200(struct fx *f)
+{
+    csp_op ops[200];
+
+    for (size_t i = 0; i < 200; i++)
+        ops[i] = (csp_op){f->wide[i], CSP_OP_TAKE, NULL};
+    return csp_alts_blocking(ops, 200, 0, deadline_in(MSEC), &f->idx, &f->v);
+}
+
+static int c_timeout(struct fx *f)
+{
+    return csp_timeout(&f->out, f->rt, 60000);
+}
+
+static int c_go(struct fx *f)
+{
+    return csp_go(f->rt, give_one, NULL, &f->out);
+}
+
+static int c_go_ex(struct fx *f)
+{
+    return csp_go_ex(f->rt, give_one, NULL, CSP_GO_PINNED, 64 * 1024, &f->out);
+}
+
+static int c_thread(struct fx *f)
+{
+    return csp_thread(f->rt, give_one, NULL, &f->out);
+}
+
+static void u_result(struct fx *f)
+{
+    void *v = NULL;
+
+    ASSERT_OK(csp_chan_take_blocking(f->out, &v,
+                                     deadline_in(8 * SEC * test_slowdown())));
+    ASSERT_EQ(1, U(v));
+    drain_closed(f->out);
+    csp_chan_release(f->out);
+}
+
+static void s_pipe(struct fx *f)
+{
+    f->ch[0] = fx_chan(f, CSP_BUF_FIXED, 4);
+    f->ch[1] = fx_chan(f, CSP_BUF_FIXED, 4);
+}
+
+static int c_pipe(struct fx *f)
+{
+    return csp_pipe(f->rt, f->ch[0], f->ch[1], 1);
+}
+
+/* pipe and pipeline: close the source; the output closes after it. */
+static void u_piped(struct fx *f)
+{
+    ASSERT_OK(csp_chan_close(f->ch[0]));
+    drain_closed(f->ch[1]);
+    csp_chan_release(f->ch[0]);
+    csp_chan_release(f->ch[1]);
+    s_pipe(f); /* for a retry */
+}
+
+static int c_pipeline(struct fx *f)
+{
+    csp_xform *xf = NULL;
+    int rc = csp_xform_new(&xf, f->rt, NULL, inc_step, NULL, NULL, NULL, NULL);
+
+    if (rc != CSP_OK)
+        return rc;
+    rc = csp_pipeline(f->rt, 2, f->ch[1], xf, f->ch[0], 1, NULL, NULL);
+    csp_xform_release(xf);
+    return rc;
+}
+
+static int c_to_chan(struct fx *f)
+{
+    void *vals[3] = {V(1), V(2), V(3)};
+
+    return csp_to_chan(&f->out, f->rt, vals, 3);
+}
+
+static void u_drained(struct fx *f)
+{
+    drain_closed(f->out);
+    csp_chan_release(f->out);
+}
+
+static int c_merge(struct fx *f)
+{
+    return csp_merge(&f->out, f->rt, f->ch, 2, CSP_BUF_FIXED, 4);
+}
+
+static void u_merged(struct fx *f)
+{
+    ASSERT_OK(csp_chan_close(f->ch[0]));
+    ASSERT_OK(csp_chan_close(f->ch[1]));
+    drain_closed(f->out);
+    csp_chan_release(f->out);
+    csp_chan_release(f->ch[0]);
+    csp_chan_release(f->ch[1]);
+    s_pipe(f);
+}
+
+static int c_mult_new(struct fx *f)
+{
+    return csp_mult_new(&f->mult, f->rt, f->ch[0]);
+}
+
+static void u_mult(struct fx *f)
+{
+    ASSERT_OK(csp_chan_close(f->ch[0]));
+    csp_mult_release(f->mult);
+    /* The mult's process ends once it sees the close; csp_rt_free waits
+     * for it. */
+}
+
+static const struct call calls[] = {
+    {"chan_new_none", NULL, c_chan_none, CSP_OK, u_out},
+    {"chan_new_fixed", NULL, c_chan_fixed, CSP_OK, u_out},
+    {"chan_new_dropping", NULL, c_chan_dropping, CSP_OK, u_out},
+    {"chan_new_sliding", NULL, c_chan_sliding, CSP_OK, u_out},
+    {"chan_new_promise", NULL, c_chan_promise, CSP_OK, u_out},
+    {"xform_new", NULL, c_xform_new, CSP_OK, u_xout},
+    {"xf_partition_all", NULL, c_xf_partition_all, CSP_OK, u_xout},
+    {"xf_distinct", NULL, c_xf_distinct, CSP_OK, u_xout},
+    {"xform_comp", s_two_xforms, c_xform_comp, CSP_OK, u_xout},
+    {"chan_new_xf", s_two_xforms, c_chan_new_xf, CSP_OK, u_out},
+    {"put_cb", s_chan, c_put_cb, CSP_PENDING, u_cancel},
+    {"take_cb", s_chan, c_take_cb, CSP_PENDING, u_cancel},
+    {"put_cb_pool", s_chan, c_put_cb_pool, CSP_PENDING, u_cancel},
+    {"rt_executor", NULL, c_rt_executor, CSP_OK, u_none},
+    {"alts_cb_2", s_chan, c_alts_cb_2, CSP_PENDING, u_cancel},
+    {"alts_cb_12", s_wide, c_alts_cb_12, CSP_PENDING, u_cancel},
+    {"alts_cb_200", s_wide, c_alts_cb_200, CSP_PENDING, u_cancel},
+    {"alts_cb_200_ready", s_wide, c_alts_cb_200_ready, CSP_OK, u_ready},
+    {"alts_blocking_200", s_wide, c_alts_blocking_200, CSP_ETIMEDOUT, u_none},
+    {"timeout", NULL, c_timeout, CSP_OK, u_out},
+    {"go", NULL, c_go, CSP_OK, u_result},
+    {"go_ex", NULL, c_go_ex, CSP_OK, u_result},
+    {"thread", NULL, c_thread, CSP_OK, u_result},
+    {"pipe", s_pipe, c_pipe, CSP_OK, u_piped},
+    {"pipeline", s_pipe, c_pipeline, CSP_OK, u_piped},
+    {"to_chan", NULL, c_to_chan, CSP_OK, u_drained},
+    {"merge", s_pipe, c_merge, CSP_OK, u_merged},
+    {"mult_new", s_pipe, c_mult_new, CSP_OK, u_mult},
+};
+
+static const struct call *find(const char *name)
+{
+    for (size_t i = 0; i < sizeof calls / sizeof calls[0]; i++)
+        if (!strcmp(calls[i].name, name))
+            return &calls[i];
+    ASSERT_TRUE(0);
+    return NULL;
+}
+
+static void fx_release(struct fx *f)
+{
+    for (int i = 0; i < 4; i++)
+        csp_chan_release(f->ch[i]);
+    for (int i = 0; i < 200; i++)
+        csp_chan_release(f->wide[i]);
+    csp_xform_release(f->xf[0]);
+    csp_xform_release(f->xf[1]);
+}
+
+/* The out-params the calls write, set to SENT before a call. */
+static void fx_mark(struct fx *f)
+{
+    f->out = SENT;
+    f->xout = SENT;
+    f->p = SENT;
+    f->mult = SENT;
+    f->v = SENT;
+    f->idx = 12345;
+}
+
+static void fx_check_untouched(const struct fx *f)
+{
+    ASSERT_PTR_EQ(SENT, f->out);
+    ASSERT_PTR_EQ(SENT, f->xout);
+    ASSERT_PTR_EQ(SENT, f->p);
+    ASSERT_PTR_EQ(SENT, f->mult);
+    ASSERT_PTR_EQ(SENT, f->v);
+    ASSERT_EQ(12345, f->idx);
+}
+
+/* One run of C on a fresh runtime with allocation N failing (N < 0: none);
+ * returns how many allocations the call attempted. */
+static long run_once(const struct call *c, long n)
+{
+    long base = test_live_allocs(), c0, made;
+    struct fx f;
+    int rc;
+
+    memset(&f, 0, sizeof f);
+    ASSERT_OK(csp_rt_new(&f.rt, test_alloc, NULL));
+    ASSERT_OK(csp_rt_set(f.rt, CSP_RT_THREADS, 2));
+    if (c->setup)
+        c->setup(&f);
+    fx_mark(&f);
+    c0 = test_alloc_calls();
+    if (n >= 0)
+        test_fail_alloc_after(n);
+    rc = c->call(&f);
+    test_fail_alloc_after(-1);
+    made = test_alloc_calls() - c0;
+    if (n >= 0) {
+        if (rc != CSP_ENOMEM)
+            fprintf(stderr, "fault: %s with allocation %ld failing\n", c->name,
+                    n);
+        ASSERT_RC(CSP_ENOMEM, rc);
+        if (c->call != c_rt_executor)
+            fx_check_untouched(&f);
+        fx_mark(&f);
+        rc = c->call(&f); /* still usable: the retry succeeds */
+    }
+    ASSERT_RC(c->ok_rc, rc);
+    c->undo(&f);
+    fx_release(&f);
+    ASSERT_OK(csp_rt_free(f.rt, 0));
+    ASSERT_EQ(base, test_live_allocs());
+    return made;
+}
+
+/* Fail each allocation site of call NAME in turn; returns the count. */
+static long sweep(const char *name)
+{
+    const struct call *c = find(name);
+    long sites = run_once(c, -1);
+
+    for (long n = 0; n < sites; n++)
+        run_once(c, n);
+    fprintf(stderr, "fault: %s: %ld allocation sites failed in turn\n", name,
+            sites);
+    ASSERT_TRUE(sites > 0);
+    return sites;
+}
+
+#define SWEEP_TEST(name)                                                       \
+    TEST(fault_##name##_fails_cleanly_at_every_allocation_site)                \
+    {                                                                          \
+        sweep(#name);                                                          \
+    }
+
+SWEEP_TEST(chan_new_none)
+SWEEP_TEST(chan_new_fixed)
+SWEEP_TEST(chan_new_dropping)
+SWEEP_TEST(chan_new_sliding)
+SWEEP_TEST(chan_new_promise)
+SWEEP_TEST(xform_new)
+SWEEP_TEST(xf_partition_all)
+SWEEP_TEST(xf_distinct)
+SWEEP_TEST(xform_comp)
+SWEEP_TEST(chan_new_xf)
+SWEEP_TEST(put_cb)
+SWEEP_TEST(take_cb)
+SWEEP_TEST(put_cb_pool)
+SWEEP_TEST(rt_executor)
+SWEEP_TEST(alts_cb_2)
+SWEEP_TEST(alts_cb_12)
+SWEEP_TEST(alts_cb_200)
+SWEEP_TEST(alts_cb_200_ready)
+SWEEP_TEST(alts_blocking_200)
+SWEEP_TEST(timeout)
+SWEEP_TEST(go)
+SWEEP_TEST(go_ex)
+SWEEP_TEST(thread)
+SWEEP_TEST(pipe)
+SWEEP_TEST(pipeline)
+SWEEP_TEST(to_chan)
+SWEEP_TEST(merge)
+SWEEP_TEST(mult_new)
+
+TEST(fault_rt_new_fails_cleanly_at_every_allocation_site)
+{
+    long base = test_live_allocs(), sites, c0;
+    csp_rt *rt = SENT;
+
+    c0 = test_alloc_calls();
+    ASSERT_OK(csp_rt_new(&rt, test_alloc, NULL));
+    sites = test_alloc_calls() - c0;
+    ASSERT_OK(csp_rt_free(rt, 0));
+    for (long n = 0; n < sites; n++) {
+        rt = SENT;
+        test_fail_alloc_after(n);
+        ASSERT_RC(CSP_ENOMEM, csp_rt_new(&rt, test_alloc, NULL));
+        test_fail_alloc_after(-1);
+        ASSERT_PTR_EQ(SENT, rt);
+        ASSERT_EQ(base, test_live_allocs());
+    }
+    fprintf(stderr, "fault: rt_new: %ld allocation sites failed in turn\n",
+            sites);
+    ASSERT_TRUE(sites > 0);
+}
+
+/* Only the counting pass of every sweep, to print the total. */
+TEST(fault_sweeps_cover_every_allocating_call)
+{
+    long total = 0;
+    size_t n = sizeof calls / sizeof calls[0];
+
+    for (size_t i = 0; i < n; i++) {
+        long sites = run_once(&calls[i], -1);
+        ASSERT_TRUE(sites > 0);
+        total += sites;
+    }
+    fprintf(stderr,
+            "fault: %zu calls (and rt_new), %ld allocation sites in all\n", n,
+            total);
+}
+
+/* ------------------------------------------------------------------------
+ * Threads, stacks, descriptors. */
+
+/* Fail the 1st, 2nd, ... thread creation call C makes on a fresh runtime
+ * until it makes fewer; each failing run returns CSP_ENOMEM, leaks
+ * nothing, and a retry succeeds. Returns the creations failed. */
+static long sweep_threads(const char *name)
+{
+    const struct call *c = find(name);
+    long k;
+
+    for (k = 1;; k++) {
+        long base = test_live_allocs();
+        struct fx f;
+        int rc;
+
+        ASSERT_TRUE(k < 64);
+        memset(&f, 0, sizeof f);
+        ASSERT_OK(csp_rt_new(&f.rt, test_alloc, NULL));
+        ASSERT_OK(csp_rt_set(f.rt, CSP_RT_THREADS, 2));
+        if (c->setup)
+            c->setup(&f);
+        fx_mark(&f);
+        atomic_store(&csp__fail_thread_create, k);
+        rc = c->call(&f);
+        /* Left > 0: fewer than k creations were made. */
+        long left = atomic_exchange(&csp__fail_thread_create, 0);
+        if (left > 0) {
+            ASSERT_RC(c->ok_rc, rc);
+        } else {
+            ASSERT_RC(CSP_ENOMEM, rc);
+            if (c->call != c_rt_executor)
+                fx_check_untouched(&f);
+            fx_mark(&f);
+            ASSERT_RC(c->ok_rc, c->call(&f));
+        }
+        c->undo(&f);
+        fx_release(&f);
+        ASSERT_OK(csp_rt_free(f.rt, 0));
+        ASSERT_EQ(base, test_live_allocs());
+        if (left > 0)
+            break;
+    }
+    fprintf(stderr, "fault: %s: %ld thread creations failed in turn\n", name,
+            k - 1);
+    return k - 1;
+}
+
+TEST(fault_go_fails_cleanly_at_every_thread_creation)
+{
+    ASSERT_EQ(2, sweep_threads("go")); /* two workers */
+}
+
+TEST(fault_thread_fails_cleanly_at_every_thread_creation)
+{
+    ASSERT_TRUE(sweep_threads("thread") >= 1);
+}
+
+TEST(fault_timeout_fails_cleanly_at_every_thread_creation)
+{
+    ASSERT_EQ(1, sweep_threads("timeout")); /* the timer thread */
+}
+
+TEST(fault_pool_executor_fails_cleanly_at_every_thread_creation)
+{
+    ASSERT_EQ(2, sweep_threads("rt_executor"));
+}
+
+TEST(fault_put_cb_pool_fails_cleanly_at_every_thread_creation)
+{
+    ASSERT_EQ(2, sweep_threads("put_cb_pool"));
+}
+
+TEST(fault_pipe_fails_cleanly_at_every_thread_creation)
+{
+    ASSERT_EQ(2, sweep_threads("pipe"));
+}
+
+/* A stack that cannot be mapped: go and go_ex report CSP_ENOMEM, nothing
+ * leaks, and the next spawn works. */
+static void stack_map_fails(const char *name)
+{
+    const struct call *c = find(name);
+    long base = test_live_allocs();
+    struct fx f;
+
+    memset(&f, 0, sizeof f);
+    ASSERT_OK(csp_rt_new(&f.rt, test_alloc, NULL));
+    ASSERT_OK(csp_rt_set(f.rt, CSP_RT_THREADS, 2));
+    fx_mark(&f);
+    atomic_store(&csp__fail_stack_map, 1);
+    ASSERT_RC(CSP_ENOMEM, c->call(&f));
+    atomic_store(&csp__fail_stack_map, 0);
+    fx_check_untouched(&f);
+    ASSERT_OK(c->call(&f));
+    c->undo(&f);
+    ASSERT_OK(csp_rt_free(f.rt, 0));
+    ASSERT_EQ(base, test_live_allocs());
+}
+
+TEST(fault_go_reports_enomem_when_stack_map_fails)
+{
+    stack_map_fails("go");
+}
+
+TEST(fault_go_ex_reports_enomem_when_stack_map_fails)
+{
+    stack_map_fails("go_ex");
+}
+
+/* A guard page the kernel refuses: the stack is carved unguarded (a
+ * canary instead), so go still succeeds and the process runs. */
+TEST(fault_go_succeeds_unguarded_when_guard_page_fails)
+{
+    const struct call *c = find("go");
+    struct fx f;
+
+    memset(&f, 0, sizeof f);
+    f.rt = test_rt;
+    atomic_store(&csp__fail_stack_guard, 1);
+    ASSERT_OK(c->call(&f));
+    atomic_store(&csp__fail_stack_guard, 0);
+    c->undo(&f);
+}
+
+/* The loop executor's descriptor cannot be made: CSP_ENOMEM, *OUT
+ * untouched, no descriptor leaked, and the next loop_new works. */
+TEST(fault_loop_new_reports_enomem_when_descriptor_fails)
+{
+    csp_loop *loop = SENT;
+    int probe[2];
+
+    atomic_store(&csp__loop_fail_fd, 1);
+    ASSERT_RC(CSP_ENOMEM, csp_loop_new(&loop, test_rt));
+    atomic_store(&csp__loop_fail_fd, 0);
+    ASSERT_PTR_EQ(SENT, loop);
+    ASSERT_OK(csp_loop_new(&loop, test_rt));
+    ASSERT_TRUE(csp_loop_fd(loop) >= 0);
+    csp_loop_free(loop);
+    /* The lowest free descriptor number is what it was: none leaked. */
+    ASSERT_EQ(0, pipe(probe));
+    int lowest = probe[0];
+    close(probe[0]);
+    close(probe[1]);
+    atomic_store(&csp__loop_fail_fd, 1);
+    ASSERT_RC(CSP_ENOMEM, csp_loop_new(&loop, test_rt));
+    atomic_store(&csp__loop_fail_fd, 0);
+    ASSERT_EQ(0, pipe(probe));
+    ASSERT_EQ(lowest, probe[0]);
+    close(probe[0]);
+    close(probe[1]);
+}
+
+/* ------------------------------------------------------------------------
+ * Faults in the middle of traffic: a runtime with go processes, threads
+ * and callbacks in flight, allocation failing for a while, then not. */
+
+struct traffic {
+    csp_chan *ch;
+    _Atomic long got;
+    long want;
+};
+
+static void *traffic_consumer(void *arg)
+{
+    struct traffic *t = arg;
     void *v;
 
-    for (int i = 0; i < 5; i++)
-        TRY(csp_chan_new(
-            &ch[i], test_rt, kinds[i],
-            kinds[i] == CSP_BUF_NONE || kinds[i] == CSP_BUF_PROMISE ? 0 : 8,
-            NULL, NULL));
-    TRY(csp_xform_new(&xf, test_rt, NULL, inc_step, NULL, NULL, NULL, NULL));
-    TRY(csp_xf_take(&xf2, test_rt, 3));
-    {
-        csp_xform *parts[2] = {xf, xf2};
-        TRY(csp_xform_comp(&comp, parts, 2));
-    }
-    TRY(csp_chan_new_xf(&xch, test_rt, CSP_BUF_FIXED, 4, NULL, NULL, comp, NULL,
-                        NULL));
-    TRY(csp_chan_put_cb(ch[0], V(1), csp_exec_inline(), ignore_done, NULL,
-                        &p1));
-    TRY(csp_chan_take_cb(ch[4], &v, csp_exec_inline(), ignore_done, NULL, &p2));
-    {
-        csp_op ops[2] = {{ch[1], CSP_OP_TAKE, NULL},
-                         {ch[0], CSP_OP_TAKE, NULL}};
-        size_t idx;
-        TRY(csp_alts_cb(ops, 1, 0, &idx, &v, csp_exec_inline(), ignore_alts,
-                        NULL, &p3));
-    }
-    for (int i = 0; i < 12; i++)
-        TRY(csp_chan_new(&wide[i], test_rt, CSP_BUF_NONE, 0, NULL, NULL));
-    {
-        csp_op ops[12];
-        size_t idx;
-        for (int i = 0; i < 12; i++)
-            ops[i] = (csp_op){wide[i], CSP_OP_TAKE, NULL};
-        TRY(csp_alts_blocking(ops, 12, 0, deadline_in(MSEC), &idx, &v));
-    }
-    TRY(csp_timeout(&t, test_rt, 60000));
-    TRY(csp_go(test_rt, give_one, NULL, &res));
-    ASSERT_OK(csp_chan_take_blocking(res, &v, deadline_in(8 * SEC)));
-    csp_chan_release(res);
-    res = NULL;
-    TRY(csp_thread(test_rt, give_one, NULL, &res));
-    ASSERT_OK(csp_chan_take_blocking(res, &v, deadline_in(8 * SEC)));
-    done = 1;
-out:
-    if (p1) {
-        csp_pending_cancel(p1, &v);
-        csp_pending_release(p1);
-    }
-    if (p2) {
-        csp_pending_cancel(p2, &v);
-        csp_pending_release(p2);
-    }
-    if (p3) {
-        csp_pending_cancel(p3, &v);
-        csp_pending_release(p3);
-    }
-    for (int i = 0; i < 5; i++)
-        csp_chan_release(ch[i]);
-    for (int i = 0; i < 12; i++)
-        csp_chan_release(wide[i]);
-    csp_chan_release(xch);
-    csp_chan_release(t);
-    csp_chan_release(res);
-    csp_xform_release(xf);
-    csp_xform_release(xf2);
-    csp_xform_release(comp);
-    return done;
+    while (csp_chan_take(t->ch, &v) == CSP_OK)
+        atomic_fetch_add(&t->got, 1);
+    return NULL;
 }
 
-TEST(fault_every_allocation_site_fails_cleanly_in_turn)
+TEST(fault_enomem_during_traffic_loses_no_value)
 {
-    long sites = 0;
-    int done = 0;
+    struct traffic t = {0};
+    csp_chan *res;
+    long sent = 0, refused = 0;
 
-    for (long n = 0; !done; n++) {
-        long before = test_alloc_calls();
-        long live = test_live_allocs();
-
-        ASSERT_TRUE(n < 10000);
-        test_fail_alloc_after(n);
-        done = scenario();
-        test_fail_alloc_after(-1);
-        if (!done) {
-            /* Runtime state made once (workers, timer, thread pool) may
-             * stay; everything the scenario made must be gone. */
-            ASSERT_TRUE(test_live_allocs() <= live + 64);
-        }
-        sites = test_alloc_calls() - before;
-        /* Still usable: a channel round trip. */
-        csp_chan *c = mkchan(CSP_BUF_FIXED, 1);
-        void *v;
-        ASSERT_OK(csp_chan_offer(c, V(9)));
-        ASSERT_OK(csp_chan_poll(c, &v));
-        csp_chan_release(c);
+    t.ch = mkchan(CSP_BUF_FIXED, 4);
+    ASSERT_OK(csp_go(test_rt, traffic_consumer, &t, &res));
+    /* Callback puts need an allocation only when they must wait: while
+     * allocation fails, a put either completes, or reports CSP_ENOMEM
+     * and the value stays ours. */
+    test_fail_alloc_after(0);
+    for (long i = 0; i < test_scaled(20000); i++) {
+        int rc = csp_chan_put_cb(t.ch, V(i + 1), csp_exec_inline(), ignore_done,
+                                 NULL, NULL);
+        if (rc == CSP_ENOMEM)
+            refused++;
+        else
+            ASSERT_OK(rc);
+        sent += rc == CSP_OK;
     }
-    fprintf(stderr, "fault injection: %ld allocation sites in the scenario\n",
-            sites);
-    ASSERT_TRUE(sites > 20);
-}
-
-extern _Atomic long csp__fail_thread_create;
-
-TEST(fault_every_thread_creation_fails_cleanly_in_turn)
-{
-    /* A fresh runtime starts its workers, the timer thread and a
-     * csp_thread thread on first use; fail each creation in turn. */
-    for (long k = 1; k <= 8; k++) {
-        csp_rt *rt;
-        csp_chan *res = NULL, *t = NULL;
-        void *v;
-        int rc1, rc2, rc3;
-
-        ASSERT_OK(csp_rt_new(&rt, test_alloc, NULL));
-        ASSERT_OK(csp_rt_set(rt, CSP_RT_THREADS, 2));
-        atomic_store(&csp__fail_thread_create, k);
-        rc1 = csp_go(rt, give_one, NULL, &res);
-        rc2 = csp_timeout(&t, rt, 1);
-        if (rc1 == CSP_OK) {
-            ASSERT_OK(csp_chan_take_blocking(res, &v, deadline_in(8 * SEC)));
-            csp_chan_release(res);
-            res = NULL;
-        }
-        rc3 = csp_thread(rt, give_one, NULL, &res);
-        atomic_store(&csp__fail_thread_create, 0);
-        ASSERT_TRUE(rc1 == CSP_OK || rc1 == CSP_ENOMEM);
-        ASSERT_TRUE(rc2 == CSP_OK || rc2 == CSP_ENOMEM);
-        ASSERT_TRUE(rc3 == CSP_OK || rc3 == CSP_ENOMEM);
-        if (rc3 == CSP_OK)
-            ASSERT_OK(csp_chan_take_blocking(res, &v, deadline_in(8 * SEC)));
-        csp_chan_release(res);
-        csp_chan_release(t);
-        ASSERT_OK(csp_rt_free(rt, 0));
-    }
+    test_fail_alloc_after(-1);
+    ASSERT_OK(csp_chan_close(t.ch));
+    drain_closed(res);
+    csp_chan_release(res);
+    ASSERT_EQ(sent, atomic_load(&t.got));
+    ASSERT_EQ(test_scaled(20000), sent + refused);
+    csp_chan_release(t.ch);
 }
