@@ -529,40 +529,145 @@ static long sweep(const char *name)
     return sites;
 }
 
-#define SWEEP_TEST(name)                                                       \
-    TEST(fault_##name##_fails_cleanly_at_every_allocation_site)                \
-    {                                                                          \
-        sweep(#name);                                                          \
-    }
+TEST(fault_chan_new_none_fails_cleanly_at_every_allocation_site)
+{
+    sweep("chan_new_none");
+}
 
-SWEEP_TEST(chan_new_none)
-SWEEP_TEST(chan_new_fixed)
-SWEEP_TEST(chan_new_dropping)
-SWEEP_TEST(chan_new_sliding)
-SWEEP_TEST(chan_new_promise)
-SWEEP_TEST(xform_new)
-SWEEP_TEST(xf_partition_all)
-SWEEP_TEST(xf_distinct)
-SWEEP_TEST(xform_comp)
-SWEEP_TEST(chan_new_xf)
-SWEEP_TEST(put_cb)
-SWEEP_TEST(take_cb)
-SWEEP_TEST(put_cb_pool)
-SWEEP_TEST(rt_executor)
-SWEEP_TEST(alts_cb_2)
-SWEEP_TEST(alts_cb_12)
-SWEEP_TEST(alts_cb_200)
-SWEEP_TEST(alts_cb_200_ready)
-SWEEP_TEST(alts_blocking_200)
-SWEEP_TEST(timeout)
-SWEEP_TEST(go)
-SWEEP_TEST(go_ex)
-SWEEP_TEST(thread)
-SWEEP_TEST(pipe)
-SWEEP_TEST(pipeline)
-SWEEP_TEST(to_chan)
-SWEEP_TEST(merge)
-SWEEP_TEST(mult_new)
+TEST(fault_chan_new_fixed_fails_cleanly_at_every_allocation_site)
+{
+    sweep("chan_new_fixed");
+}
+
+TEST(fault_chan_new_dropping_fails_cleanly_at_every_allocation_site)
+{
+    sweep("chan_new_dropping");
+}
+
+TEST(fault_chan_new_sliding_fails_cleanly_at_every_allocation_site)
+{
+    sweep("chan_new_sliding");
+}
+
+TEST(fault_chan_new_promise_fails_cleanly_at_every_allocation_site)
+{
+    sweep("chan_new_promise");
+}
+
+TEST(fault_xform_new_fails_cleanly_at_every_allocation_site)
+{
+    sweep("xform_new");
+}
+
+TEST(fault_xf_partition_all_fails_cleanly_at_every_allocation_site)
+{
+    sweep("xf_partition_all");
+}
+
+TEST(fault_xf_distinct_fails_cleanly_at_every_allocation_site)
+{
+    sweep("xf_distinct");
+}
+
+TEST(fault_xform_comp_fails_cleanly_at_every_allocation_site)
+{
+    sweep("xform_comp");
+}
+
+TEST(fault_chan_new_xf_fails_cleanly_at_every_allocation_site)
+{
+    sweep("chan_new_xf");
+}
+
+TEST(fault_put_cb_fails_cleanly_at_every_allocation_site)
+{
+    sweep("put_cb");
+}
+
+TEST(fault_take_cb_fails_cleanly_at_every_allocation_site)
+{
+    sweep("take_cb");
+}
+
+TEST(fault_put_cb_pool_fails_cleanly_at_every_allocation_site)
+{
+    sweep("put_cb_pool");
+}
+
+TEST(fault_rt_executor_fails_cleanly_at_every_allocation_site)
+{
+    sweep("rt_executor");
+}
+
+TEST(fault_alts_cb_2_fails_cleanly_at_every_allocation_site)
+{
+    sweep("alts_cb_2");
+}
+
+TEST(fault_alts_cb_12_fails_cleanly_at_every_allocation_site)
+{
+    sweep("alts_cb_12");
+}
+
+TEST(fault_alts_cb_200_fails_cleanly_at_every_allocation_site)
+{
+    sweep("alts_cb_200");
+}
+
+TEST(fault_alts_cb_200_ready_fails_cleanly_at_every_allocation_site)
+{
+    sweep("alts_cb_200_ready");
+}
+
+TEST(fault_alts_blocking_200_fails_cleanly_at_every_allocation_site)
+{
+    sweep("alts_blocking_200");
+}
+
+TEST(fault_timeout_fails_cleanly_at_every_allocation_site)
+{
+    sweep("timeout");
+}
+
+TEST(fault_go_fails_cleanly_at_every_allocation_site)
+{
+    sweep("go");
+}
+
+TEST(fault_go_ex_fails_cleanly_at_every_allocation_site)
+{
+    sweep("go_ex");
+}
+
+TEST(fault_thread_fails_cleanly_at_every_allocation_site)
+{
+    sweep("thread");
+}
+
+TEST(fault_pipe_fails_cleanly_at_every_allocation_site)
+{
+    sweep("pipe");
+}
+
+TEST(fault_pipeline_fails_cleanly_at_every_allocation_site)
+{
+    sweep("pipeline");
+}
+
+TEST(fault_to_chan_fails_cleanly_at_every_allocation_site)
+{
+    sweep("to_chan");
+}
+
+TEST(fault_merge_fails_cleanly_at_every_allocation_site)
+{
+    sweep("merge");
+}
+
+TEST(fault_mult_new_fails_cleanly_at_every_allocation_site)
+{
+    sweep("mult_new");
+}
 
 TEST(fault_rt_new_fails_cleanly_at_every_allocation_site)
 {
