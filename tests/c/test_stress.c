@@ -407,13 +407,15 @@ static void mprod_cb_next(struct party *p)
         void *v = pval(p), *got;
         size_t idx;
         int rc;
+        /* Counted before the call: once it returns CSP_PENDING, the
+         * callback may already run on a worker and own P. */
+        p->calls++;
         if (next_rand(p) % 2)
             rc = csp_chan_put_cb(p->m->ch[next_rand(p) % (uint64_t)p->m->nch],
                                  v, NULL, mprod_cb_put_done, p, NULL);
         else
             rc = csp_alts_cb(p->ops, put_cases(p, v), 0, &idx, &got, NULL,
                              mprod_cb_alts_done, p, NULL);
-        p->calls++;
         if (rc == CSP_PENDING)
             return;
         put_result(p, rc, v);
@@ -545,9 +547,10 @@ static void mcons_cb_next(struct party *p)
     while (p->nopen > 0) {
         void *v = NULL;
         size_t idx = 0;
-        int rc = csp_alts_cb(p->ops, take_cases(p), 0, &idx, &v, NULL,
-                             mcons_cb_done, p, NULL);
-        p->calls++;
+        int rc;
+        p->calls++; /* before: see mprod_cb_next */
+        rc = csp_alts_cb(p->ops, take_cases(p), 0, &idx, &v, NULL,
+                         mcons_cb_done, p, NULL);
         if (rc == CSP_PENDING)
             return;
         take_result(p, (int)idx, rc, v);
