@@ -172,15 +172,20 @@ static void lock_all(struct alts *a)
     }
 }
 
+/* Unlock in reverse lock order. Each case's channel is read before the
+ * previous distinct one is unlocked: once the last lock goes, a
+ * registered callback alts may complete and its callback, on another
+ * thread, may reuse the caller's ops array. (Until then its pass 3 waits
+ * for a lock this thread holds.) */
 static void unlock_all(struct alts *a)
 {
-    csp_chan *prev = NULL;
+    csp_chan *ch = a->ops[a->lock[a->n - 1]].ch;
 
     for (size_t i = a->n; i-- > 0;) {
-        csp_chan *ch = a->ops[a->lock[i]].ch;
-        if (ch != prev)
+        csp_chan *next = i > 0 ? a->ops[a->lock[i - 1]].ch : NULL;
+        if (next != ch)
             csp__mutex_unlock(&ch->lock);
-        prev = ch;
+        ch = next;
     }
 }
 
