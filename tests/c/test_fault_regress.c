@@ -238,3 +238,78 @@ TEST(onto_chan_on_enomem_leaves_done_untouched)
 {
     out_params_untouched_on_enomem(ONTO);
 }
+
+/* ------------------------------------------------------------------------
+ * test_stress under TSan: csp_alts_cb read the caller's ops array after
+ * unlocking the last channel (unlock_all compared each case's channel
+ * with the previous one, so with two cases on one channel it read the
+ * second after the first was unlocked). By then a thread could complete
+ * the alts and its callback, on a worker, could reuse the array - and a
+ * changed channel pointer made unlock_all unlock a mutex it did not hold.
+ * The callback here rewrites the array at once, as a chain of alts does. */
+
+struct reuse {
+    csp_op ops[2];
+    csp_chan *other;
+    _Atomic long done;
+};
+
+static void reuse_done(void *ud, int rc, size_t idx, void *val)
+{
+    struct reuse *r = ud;
+
+    (void)idx;
+    ASSERT_OK(rc);
+    ASSERT_EQ(1, U(val));
+    r->ops[0].ch = r->ops[1].ch = r->other; /* the caller's array, reused */
+    atomic_fetch_add(&r->done, 1);
+}
+
+static void *reuse_putter(void *arg)
+{
+    csp_chan *ch = arg;
+
+    while (csp_chan_put_blocking(ch, V(1), CSP_FOREVER) == CSP_OK)
+        ;
+    return NULL;
+}
+
+TEST(alts_cb_callback_may_reuse_the_ops_array_at_once)
+{
+    struct reuse r = {0};
+    csp_chan *ch = mkchan(CSP_BUF_NONE, 0);
+    pthread_t t;
+    long n = test_scaled(20000);
+    int64_t end = deadline_in(8 * SEC * test_slowdown());
+
+    r.other = mkchan(CSP_BUF_NONE, 0);
+    t = spawn(reuse_putter, ch);
+    for (long i = 0; i < n; i++) {
+        size_t idx;
+        void *v;
+        int rc;
+        r.ops[0] = r.ops[1] = (csp_op){ch, CSP_OP_TAKE, NULL};
+        rc = csp_alts_cb(r.ops, 2, 0, &idx, &v, NULL, reuse_done, &r, NULL);
+        if (rc == CSP_OK) {
+            ASSERT_EQ(1, U(v));
+            atomic_fetch_add(&r.done, 1);
+        } else {
+            ASSERT_RC(CSP_PENDING, rc);
+        }
+        while (atomic_load(&r.done) <= i) {
+            ASSERT_TRUE(csp_now_ns() < end);
+            sched_yield();
+        }
+    }
+    ASSERT_OK(csp_chan_close(ch));
+    {
+        void *v;
+        while (csp_chan_poll(ch, &v) == CSP_OK) /* a put queued at close */
+            ;
+    }
+    join_thread(t);
+    /* Both channels' locks are free and consistent. */
+    ASSERT_RC(CSP_EAGAIN, csp_chan_offer(r.other, V(2)));
+    csp_chan_release(r.other);
+    csp_chan_release(ch);
+}
