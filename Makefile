@@ -110,31 +110,6 @@ valgrind: build
 
 check: test asan tsan valgrind fuzz
 
-# The stress tests at 10x their ctest size (CSP_STRESS=1): mixed parties
-# on every channel kind, closes racing traffic, an 8-stage pipeline over
-# 10^6 values, a pub with 100 topics over 10^6 values.
-stress: build
-	@for t in $$(./$(BUILD)/tests/csp_tests --list | \
-	    grep -E '^(stress_|pipeline_of_8|pub_with_100)'); do \
-	    CSP_STRESS=1 ./$(BUILD)/tests/csp_tests $$t || exit 1; \
-	done
-
-# Model-based fuzzing (fuzz/fuzz_chan.c) with libFuzzer for FUZZ_TIME
-# seconds, starting from the committed corpus (copied: new inputs stay in
-# build-fuzz/). A crash leaves its input in build-fuzz/; add it to
-# fuzz/corpus/chan to make it a regression test.
-FUZZ_TIME ?= 60
-FUZZ_SOURCES := $(wildcard core/*.c core/coro/*.c core/ops/*.c) \
-    bindings/loop.c core/coro/switch_x86_64.S core/coro/switch_aarch64.S
-fuzz: deps
-	@mkdir -p build-fuzz/corpus
-	clang -O1 -g -fsanitize=fuzzer,address,undefined \
-	    -fno-sanitize-recover=undefined -Icore/include -Icore \
-	    fuzz/fuzz_chan.c $(FUZZ_SOURCES) -lpthread -o build-fuzz/fuzz_chan
-	cp -n fuzz/corpus/chan/* build-fuzz/corpus/ 2>/dev/null || true
-	cd build-fuzz && ./fuzz_chan -max_total_time=$(FUZZ_TIME) -max_len=512 \
-	    -print_final_stats=1 corpus 2>&1 | grep -E '^(stat::|fuzz_chan|==|SUMMARY)' 
-
 demo: build venv
 	@for src in examples/c/*.c; do \
 	    [ -e "$$src" ] || continue; \
@@ -177,3 +152,38 @@ clean:
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +
 	find python -maxdepth 2 -name '*.egg-info' -type d -prune \
 	    -exec rm -rf {} + 2>/dev/null || true
+
+# ---------------------------------------------------------------------------
+# Reliability (issue #8; fuzz/, tests/c/test_stress.c, test_fault*.c).
+#
+# make stress: the stress tests at 10x their ctest size (CSP_STRESS_SCALE
+# and CSP_STRESS): mixed parties and alts fan-in/fan-out on every channel
+# kind with closes, releases and cancels racing the traffic, an 8-stage
+# pipeline over 10^6 values, a pub with 100 topics over 10^6 values.
+# STRESS_SCALE=N for another factor.
+STRESS_SCALE ?= 10
+stress: build
+	@for t in $$(./$(BUILD)/tests/csp_tests --list | \
+	    grep -E '^(stress_|pipeline_of_8|pub_with_100)'); do \
+	    CSP_STRESS=1 CSP_STRESS_SCALE=$(STRESS_SCALE) \
+	        ./$(BUILD)/tests/csp_tests $$t || exit 1; \
+	done
+
+# make fuzz: model-based fuzzing (fuzz/fuzz_chan.c) with libFuzzer for
+# FUZZ_TIME seconds (clang, ASan+UBSan, csp's assertions on), starting from
+# the committed corpus (copied: new inputs stay in build-fuzz/). A crash
+# leaves its input in build-fuzz/; add it to fuzz/corpus/chan as
+# regress-<name> (ctest replays the corpus) with a named C test.
+FUZZ_TIME ?= 60
+FUZZ_SOURCES := $(wildcard core/*.c core/coro/*.c core/ops/*.c) \
+    bindings/loop.c core/coro/switch_x86_64.S core/coro/switch_aarch64.S
+fuzz: deps
+	@mkdir -p build-fuzz/corpus
+	clang -O1 -g -fsanitize=fuzzer,address,undefined \
+	    -fno-sanitize-recover=undefined -DCSP_DEBUG -Icore/include -Icore \
+	    fuzz/fuzz_chan.c $(FUZZ_SOURCES) -lpthread -o build-fuzz/fuzz_chan
+	cp -n fuzz/corpus/chan/* build-fuzz/corpus/ 2>/dev/null || true
+	cd build-fuzz && ./fuzz_chan -max_total_time=$(FUZZ_TIME) -max_len=512 \
+	    -print_final_stats=1 corpus 2>&1 | \
+	    grep -E '^(stat::|fuzz_chan|==|SUMMARY)'
+# ---------------------------------------------------------------------------
