@@ -37,7 +37,16 @@ struct csp_loop {
     csp_task *head, *tail;
     _Atomic int pending;    /* 1: a wake-up is in flight */
     int rfd, wfd;           /* eventfd (rfd == wfd) or a pipe */
+    struct csp_loop *prev, *next; /* every loop; loops_lock (fork) */
 };
+
+/* Every loop, so that fork() can hold their locks (core/fork.c) and give
+ * the child's loops descriptors of their own. */
+static pthread_mutex_t loops_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct csp_loop *loops;
+
+static int is_loop(csp_exec *ex);
+static int open_fds(struct csp_loop *loop);
 
 static void loop_submit(csp_exec *self, csp_task *t)
 {
@@ -113,6 +122,13 @@ int csp_loop_new(csp_loop **out, csp_rt *rt)
     if (open_fds(loop) != CSP_OK)
         goto fail_fds;
     atomic_init(&loop->pending, 0);
+    pthread_mutex_lock(&loops_lock);
+    loop->prev = NULL;
+    loop->next = loops;
+    if (loops)
+        loops->prev = loop;
+    loops = loop;
+    pthread_mutex_unlock(&loops_lock);
     *out = loop;
     return CSP_OK;
 
@@ -127,8 +143,28 @@ void csp_loop_free(csp_loop *loop)
 {
     if (!loop)
         return;
-    while (csp_loop_run(loop, -1) > 0)
-        ;
+    /* Nothing may complete on LOOP once it is gone: cancel what still
+     * waits (callbacks run here, with CSP_ECANCELED), run what completed,
+     * and wait for completions already claimed by another thread, which
+     * are about to be queued here (their completer is past the channel
+     * lock and runs no user code but drop hooks before queueing). */
+    for (;;) {
+        int completing = csp_rt_cancel_exec(loop->rt, &loop->exec);
+
+        while (csp_loop_run(loop, -1) > 0)
+            ;
+        if (completing <= 0)
+            break;
+        csp_loop_wait(loop, 10);
+    }
+    pthread_mutex_lock(&loops_lock);
+    if (loop->prev)
+        loop->prev->next = loop->next;
+    else
+        loops = loop->next;
+    if (loop->next)
+        loop->next->prev = loop->prev;
+    pthread_mutex_unlock(&loops_lock);
     if (loop->wfd != loop->rfd)
         close(loop->wfd);
     close(loop->rfd);
@@ -211,4 +247,81 @@ int csp_loop_wait(csp_loop *loop, int timeout_ms)
         r = poll(&pfd, 1, timeout_ms < 0 ? -1 : timeout_ms);
     while (r < 0 && errno == EINTR);
     return r > 0 ? 1 : 0;
+}
+
+/* ------------------------------------------------------------------------
+ * fork() (core/fork.c calls these from its atfork handlers). */
+
+void csp__loop_fork_lock(void);
+void csp__loop_fork_unlock(void);
+void csp__loop_fork_child(void);
+int csp__loop_holds(csp_exec *ex, csp_task *t);
+
+void csp__loop_fork_lock(void)
+{
+    pthread_mutex_lock(&loops_lock);
+    for (struct csp_loop *l = loops; l; l = l->next)
+        pthread_mutex_lock(&l->lock);
+}
+
+void csp__loop_fork_unlock(void)
+{
+    for (struct csp_loop *l = loops; l; l = l->next)
+        pthread_mutex_unlock(&l->lock);
+    pthread_mutex_unlock(&loops_lock);
+}
+
+/* The child shares the parent's eventfd or pipe: a wake-up meant for one
+ * could wake or be swallowed by the other. Each loop gets its own, on
+ * the same descriptor numbers (dup2), so a host that registered the
+ * number in its poller keeps it. The queue stays: it holds completions
+ * that happened before the fork, which the child runs too. */
+void csp__loop_fork_child(void)
+{
+    for (struct csp_loop *l = loops; l; l = l->next) {
+        struct csp_loop fresh;
+
+        if (open_fds(&fresh) == CSP_OK) {
+            if (fresh.rfd == fresh.wfd && l->rfd == l->wfd) {
+                dup2(fresh.rfd, l->rfd);
+                close(fresh.rfd);
+            } else if (fresh.rfd != fresh.wfd && l->rfd != l->wfd) {
+                dup2(fresh.rfd, l->rfd);
+                dup2(fresh.wfd, l->wfd);
+                close(fresh.rfd);
+                close(fresh.wfd);
+            } else {
+                if (l->wfd != l->rfd)
+                    close(l->wfd);
+                close(l->rfd);
+                l->rfd = fresh.rfd;
+                l->wfd = fresh.wfd;
+            }
+        }
+        atomic_store(&l->pending, 0);
+        if (l->head) {
+            static const uint64_t one = 1;
+            atomic_store(&l->pending, 1);
+            if (write(l->wfd, &one, l->rfd == l->wfd ? 8 : 1) < 0)
+                atomic_store(&l->pending, 0);
+        }
+    }
+    csp__loop_fork_unlock();
+}
+
+static int is_loop(csp_exec *ex)
+{
+    return ex && ex->submit == loop_submit;
+}
+
+int csp__loop_holds(csp_exec *ex, csp_task *t)
+{
+    struct csp_loop *loop = (struct csp_loop *)ex;
+
+    if (!is_loop(ex))
+        return -1;
+    for (csp_task *q = loop->head; q; q = q->next)
+        if (q == t)
+            return 1;
+    return 0;
 }

@@ -397,6 +397,13 @@ static int chan_alloc(csp_chan **out, csp_rt *rt, int buf, size_t cap,
     rc = csp__mutex_init(&ch->lock);
     if (rc != CSP_OK)
         goto fail_mutex;
+    csp__mutex_lock(&rt->chans_lock);
+    ch->cprev = NULL;
+    ch->cnext = rt->chans;
+    if (rt->chans)
+        rt->chans->cprev = ch;
+    rt->chans = ch;
+    csp__mutex_unlock(&rt->chans_lock);
     atomic_fetch_add_explicit(&rt->nchans, 1, memory_order_relaxed);
     *out = ch;
     return CSP_OK;
@@ -476,6 +483,14 @@ void csp_chan_release(csp_chan *ch)
         return;
     rt = ch->rt;
     CSP_ASSERT(ch->puts.head == NULL && ch->takes.head == NULL);
+    csp__mutex_lock(&rt->chans_lock);
+    if (ch->cprev)
+        ch->cprev->cnext = ch->cnext;
+    else
+        rt->chans = ch->cnext;
+    if (ch->cnext)
+        ch->cnext->cprev = ch->cprev;
+    csp__mutex_unlock(&rt->chans_lock);
     dl.n = 0;
     if (ch->buf.slots) {
         while (ch->buf.count > 0)
@@ -933,6 +948,165 @@ void csp__pending_cancel_all(csp_rt *rt)
                           mine->nodes[0].is_put ? mine->nodes[0].val : NULL);
         pending_release_chans(mine);
         pending_release(mine);
+    }
+}
+
+int csp__pending_cancel_exec(csp_rt *rt, csp_exec *ex)
+{
+    for (;;) {
+        struct csp_pending *op, *mine = NULL;
+        int completing = 0;
+
+        csp__mutex_lock(&rt->ops_lock);
+        for (op = rt->ops; op; op = op->rnext) {
+            uint32_t expect = CSP__W_WAITING;
+
+            if (ex && op->ex != ex)
+                continue;
+            if (atomic_compare_exchange_strong_explicit(
+                    &op->w.state, &expect, CSP__W_CANCELLED,
+                    memory_order_acq_rel, memory_order_acquire)) {
+                mine = op;
+                break;
+            }
+            completing++;
+        }
+        csp__mutex_unlock(&rt->ops_lock);
+        if (!mine)
+            return completing;
+        pending_unlink_all(mine);
+        pending_unlist(mine);
+        if (mine->is_alts)
+            mine->cb.alts(mine->ud, CSP_ECANCELED, 0, NULL);
+        else
+            mine->cb.done(mine->ud, CSP_ECANCELED,
+                          mine->nodes[0].is_put ? mine->nodes[0].val : NULL);
+        pending_release_chans(mine);
+        pending_release(mine);
+    }
+}
+
+int csp_rt_cancel_exec(csp_rt *rt, csp_exec *ex)
+{
+    if (!rt || !ex)
+        return CSP_EINVAL;
+    return csp__pending_cancel_exec(rt, ex);
+}
+
+/* ------------------------------------------------------------------------
+ * fork() (fork.c). Every function here runs with the other threads
+ * frozen: in prepare, in the parent after it, or in the child. */
+
+int csp__chans_fork_trylock(csp_rt *rt)
+{
+    csp_chan *ch, *busy = NULL;
+
+    csp__mutex_lock(&rt->chans_lock);
+    for (ch = rt->chans; ch; ch = ch->cnext) {
+        if (!csp__mutex_trylock(&ch->lock)) {
+            busy = ch;
+            break;
+        }
+    }
+    if (!busy)
+        return 1;
+    for (ch = rt->chans; ch != busy; ch = ch->cnext)
+        csp__mutex_unlock(&ch->lock);
+    csp__mutex_unlock(&rt->chans_lock);
+    return 0;
+}
+
+void csp__chans_fork_unlock(csp_rt *rt)
+{
+    for (csp_chan *ch = rt->chans; ch; ch = ch->cnext)
+        csp__mutex_unlock(&ch->lock);
+    csp__mutex_unlock(&rt->chans_lock);
+}
+
+static void fork_empty_queue(csp_chan *ch, struct csp__nq *q,
+                             csp_task **cancelled)
+{
+    struct csp__node *n;
+
+    while ((n = q->head) != NULL) {
+        struct csp__waiter *w = n->w;
+        uint32_t expect = CSP__W_WAITING;
+
+        if (w->kind == CSP__CONT_CB &&
+            atomic_compare_exchange_strong_explicit(
+                &w->state, &expect, CSP__W_CANCELLED, memory_order_acq_rel,
+                memory_order_acquire)) {
+            struct csp_pending *op = w->u.pending;
+            op->task.next = *cancelled;
+            *cancelled = &op->task;
+        }
+        csp__chan_unlink(ch, n);
+    }
+}
+
+void csp__chans_fork_child(csp_rt *rt, csp_task **cancelled)
+{
+    for (csp_chan *ch = rt->chans; ch; ch = ch->cnext) {
+        fork_empty_queue(ch, &ch->takes, cancelled);
+        fork_empty_queue(ch, &ch->puts, cancelled);
+    }
+    csp__chans_fork_unlock(rt);
+}
+
+static void pending_complete_cancelled(csp_task *t)
+{
+    struct csp_pending *op =
+        (struct csp_pending *)((char *)t - offsetof(struct csp_pending, task));
+
+    pending_unlist(op);
+    if (op->is_alts)
+        op->cb.alts(op->ud, CSP_ECANCELED, 0, NULL);
+    else
+        op->cb.done(op->ud, CSP_ECANCELED,
+                    op->nodes[0].is_put ? op->nodes[0].val : NULL);
+    pending_release_chans(op);
+    pending_release(op);
+}
+
+static csp_exec *fork_exec(csp_rt *rt, csp_exec *ex)
+{
+    /* An inline callback runs on the completing thread, which may be a
+     * worker: in the child, the pool's new workers play that part. */
+    return ex == csp_exec_inline() ? &rt->pool_exec : ex;
+}
+
+void csp__pending_fork_child(csp_rt *rt, csp_task *cancelled)
+{
+    struct csp_pending *op, *redo = NULL;
+
+    /* Completed ops whose callback was queued on the pool (whose queues
+     * are gone), or whose completer vanished before queueing it: queue
+     * them again, so each runs once in the child too (it is a copy of
+     * the parent, where they completed). */
+    for (op = rt->ops; op; op = op->rnext) {
+        if (atomic_load_explicit(&op->w.state, memory_order_acquire) !=
+            CSP__W_CLAIMED)
+            continue;
+        if (op->ex == &rt->pool_exec || op->ex == csp_exec_inline() ||
+            csp__loop_holds(op->ex, &op->task) == 0) {
+            op->task.next = (csp_task *)redo;
+            redo = op;
+        }
+    }
+    while (redo) {
+        op = redo;
+        redo = (struct csp_pending *)op->task.next;
+        op->ex = fork_exec(rt, op->ex);
+        csp__wake_pending(op);
+    }
+    while (cancelled) {
+        csp_task *t = cancelled;
+        cancelled = t->next;
+        op = (struct csp_pending *)((char *)t - offsetof(struct csp_pending,
+                                                         task));
+        t->run = pending_complete_cancelled;
+        op->ex = fork_exec(rt, op->ex);
+        op->ex->submit(op->ex, t);
     }
 }
 

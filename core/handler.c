@@ -107,6 +107,12 @@ void csp__parker_unpark(struct csp__parker *p)
 
 static void pending_complete_task(csp_task *t);
 
+void csp__wake_pending(struct csp_pending *op)
+{
+    op->task.run = pending_complete_task;
+    op->ex->submit(op->ex, &op->task);
+}
+
 void csp__wake_all(struct csp__wakes *wl)
 {
     struct csp__waiter *w = wl->head;
@@ -124,12 +130,9 @@ void csp__wake_all(struct csp__wakes *wl)
             csp__parker_release(p);
             break;
         }
-        case CSP__CONT_CB: {
-            struct csp_pending *op = w->u.pending;
-            op->task.run = pending_complete_task;
-            op->ex->submit(op->ex, &op->task);
+        case CSP__CONT_CB:
+            csp__wake_pending(w->u.pending);
             break;
-        }
         default:
             CSP_ASSERT(0);
         }

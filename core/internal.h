@@ -56,6 +56,9 @@ struct csp_rt {
     _Atomic int64_t nops;        /* pending callback ops */
     csp__mutex ops_lock;         /* leaf; guards ops list */
     struct csp_pending *ops;     /* pending callback ops, for forced free */
+    csp__mutex chans_lock;       /* leaf; guards chans (fork.c) */
+    csp_chan *chans;             /* every live channel, for fork() */
+    csp_rt *fprev, *fnext;       /* every runtime; fork.c's registry lock */
 };
 
 /* Allocation through the runtime's allocator. csp__alloc returns NULL on
@@ -149,7 +152,8 @@ struct csp_pending {
     csp_rt *rt;                   /* immutable */
     struct csp__waiter w;
     csp_task task;                /* submitted to EX on completion */
-    csp_exec *ex;                 /* immutable */
+    csp_exec *ex;                 /* immutable (a fork's child may
+                                     move an inline op to the pool) */
     uint8_t is_alts;
     union {
         csp_done_fn done;
@@ -241,6 +245,7 @@ struct csp_chan {
     void *exh_ud;                 /* immutable */
     csp_drop_fn drop;             /* immutable */
     void *drop_ud;                /* immutable */
+    csp_chan *cprev, *cnext;      /* rt->chans; rt->chans_lock */
 };
 
 /* Create a channel of kind KIND (timer.c uses CSP__KIND_TIMEOUT). */
@@ -270,8 +275,49 @@ void csp__chan_drop(csp_chan *ch, struct csp__drops *dl, void *v);
 struct csp_pending *csp__pending_new(csp_rt *rt, size_t n);
 void csp__pending_discard(struct csp_pending *op); /* never registered */
 void csp__pending_finish(struct csp_pending *op);
+/* Queue claimed OP's completion (the callback) on its executor. */
+void csp__wake_pending(struct csp_pending *op);
 /* Cancel every pending callback op of RT (forced csp_rt_free). */
 void csp__pending_cancel_all(csp_rt *rt);
+/* Cancel RT's waiting callback ops that complete on EX (every one for
+ * NULL), running their callbacks here with CSP_ECANCELED; returns how
+ * many of RT's ops on EX are completed but not yet called back. */
+int csp__pending_cancel_exec(csp_rt *rt, csp_exec *ex);
+
+/* ------------------------------------------------------------------------
+ * fork() (fork.c): the atfork handlers take every csp lock in the parent
+ * and rebuild each runtime in the child (docs/design.md, "fork").
+ * Registration is done by csp_rt_new/csp_rt_free and chan_alloc/free. */
+void csp__fork_register_rt(csp_rt *rt);
+void csp__fork_unregister_rt(csp_rt *rt);
+/* Each file's part, called by fork.c with every other thread frozen:
+ * _lock in prepare, _unlock in the parent, _child in the child (which
+ * owns every lock _lock took). */
+int csp__chans_fork_trylock(csp_rt *rt); /* 0: one was busy, none held */
+void csp__chans_fork_unlock(csp_rt *rt);
+/* Child: empty every queue of every channel (the waiters were the
+ * parent's), cancelling waiting callback ops onto *CANCELLED (linked by
+ * task.next), and unlock the channels. */
+void csp__chans_fork_child(csp_rt *rt, csp_task **cancelled);
+/* Child: hand each cancelled op its CSP_ECANCELED completion on its
+ * executor and requeue completed ops whose queue died with the pool. */
+void csp__pending_fork_child(csp_rt *rt, csp_task *cancelled);
+void csp__sched_fork_lock(csp_rt *rt);
+void csp__sched_fork_unlock(csp_rt *rt);
+/* Child: forget the parent's workers, procs and csp_thread threads;
+ * workers start again on first need. */
+void csp__sched_fork_child(csp_rt *rt);
+void csp__timer_fork_lock(csp_rt *rt);
+void csp__timer_fork_unlock(csp_rt *rt);
+/* Child: restart the timer thread; pending timeouts keep their times. */
+void csp__timer_fork_child(csp_rt *rt);
+/* bindings/loop.c: every csp_loop's lock, and the child's fresh wake-up
+ * descriptor. csp__loop_holds tells whether EX is a loop that has T
+ * queued (-1: EX is not a loop). */
+void csp__loop_fork_lock(void);
+void csp__loop_fork_unlock(void);
+void csp__loop_fork_child(void);
+int csp__loop_holds(csp_exec *ex, csp_task *t);
 
 /* Buffer (buffer.c); all with ch->lock held except init/fini. */
 int csp__buf_init(csp_rt *rt, struct csp__buf *b, size_t cap);

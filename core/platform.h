@@ -20,6 +20,11 @@ typedef pthread_t csp__thread;
 int csp__mutex_init(csp__mutex *m);
 void csp__mutex_destroy(csp__mutex *m);
 static inline void csp__mutex_lock(csp__mutex *m) { pthread_mutex_lock(m); }
+/* 1 if M was free and is now held by the caller, else 0. */
+static inline int csp__mutex_trylock(csp__mutex *m)
+{
+    return pthread_mutex_trylock(m) == 0;
+}
 static inline void csp__mutex_unlock(csp__mutex *m)
 {
     pthread_mutex_unlock(m);

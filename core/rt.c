@@ -82,6 +82,8 @@ int csp_rt_new(csp_rt **out, csp_alloc_fn alloc, void *ud)
         goto fail_lock;
     if (csp__mutex_init(&rt->ops_lock) != CSP_OK)
         goto fail_ops_lock;
+    if (csp__mutex_init(&rt->chans_lock) != CSP_OK)
+        goto fail_chans_lock;
     threads = env_threads();
     rt->settings[CSP_RT_THREADS] = threads ? threads : csp__ncpus();
     rt->settings[CSP_RT_STACK_SIZE] = 256 * 1024;
@@ -91,9 +93,12 @@ int csp_rt_new(csp_rt **out, csp_alloc_fn alloc, void *ud)
     rt->settings[CSP_RT_DEBUG_DEADLOCK] = 0;
     rt->settings[CSP_RT_THREAD_POOL_MAX] = 1024;
     rt->pool_exec.submit = pool_submit;
+    csp__fork_register_rt(rt);
     *out = rt;
     return CSP_OK;
 
+fail_chans_lock:
+    csp__mutex_destroy(&rt->ops_lock);
 fail_ops_lock:
     csp__mutex_destroy(&rt->lock);
 fail_lock:
@@ -159,9 +164,14 @@ int csp_rt_free(csp_rt *rt, int flags)
         return CSP_EBUSY;
     if (force)
         csp__pending_cancel_all(rt);
+    /* Out of fork()'s reach while it is taken apart: a child forked now
+     * cannot use RT (the thread freeing it is not there). */
+    csp__fork_unregister_rt(rt);
     rc = csp__sched_shutdown(rt, force);
-    if (rc != CSP_OK)
+    if (rc != CSP_OK) {
+        csp__fork_register_rt(rt);
         return rc;
+    }
     csp__pending_cancel_all(rt);
     csp__timer_shutdown(rt);
 #ifdef CSP_DEBUG
@@ -172,6 +182,7 @@ int csp_rt_free(csp_rt *rt, int flags)
                             "released\n", (long long)n);
     }
 #endif
+    csp__mutex_destroy(&rt->chans_lock);
     csp__mutex_destroy(&rt->ops_lock);
     csp__mutex_destroy(&rt->lock);
     rt->alloc(rt->alloc_ud, rt, sizeof *rt, 0);

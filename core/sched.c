@@ -954,6 +954,68 @@ int csp__sched_start(csp_rt *rt)
 }
 
 /* ------------------------------------------------------------------------
+ * fork() (core/fork.c): with rt->lock held nobody starts or frees the
+ * scheduler, so rt->sched is stable here. */
+
+void csp__sched_fork_lock(csp_rt *rt)
+{
+    struct csp__sched *s = csp__sched_get(rt);
+
+    if (!s)
+        return;
+    csp__mutex_lock(&s->inject_lock);
+    csp__mutex_lock(&s->idle_lock);
+    for (uint32_t i = 0; i <= s->nworkers; i++)
+        csp__mutex_lock(&s->shards[i].lock);
+    for (uint32_t i = 0; i < s->nworkers; i++)
+        csp__mutex_lock(&s->workers[i]->pin_lock);
+    csp__stack_pool_fork_lock(s->stacks);
+    csp__mutex_lock(&s->tpool.lock);
+}
+
+void csp__sched_fork_unlock(csp_rt *rt)
+{
+    struct csp__sched *s = csp__sched_get(rt);
+
+    if (!s)
+        return;
+    csp__mutex_unlock(&s->tpool.lock);
+    csp__stack_pool_fork_unlock(s->stacks);
+    for (uint32_t i = s->nworkers; i-- > 0;)
+        csp__mutex_unlock(&s->workers[i]->pin_lock);
+    for (uint32_t i = s->nworkers + 1; i-- > 0;)
+        csp__mutex_unlock(&s->shards[i].lock);
+    csp__mutex_unlock(&s->idle_lock);
+    csp__mutex_unlock(&s->inject_lock);
+}
+
+void csp__sched_fork_child(csp_rt *rt)
+{
+    struct csp__sched *s = csp__sched_get(rt);
+
+    if (!s)
+        return;
+    /* The next csp_go, csp_thread or pool task starts new workers. */
+    atomic_store_explicit(&rt->sched, NULL, memory_order_release);
+    /* Every proc is the parent's: none runs again. Its result channel is
+     * closed (a taker in the child sees the proc end with no value) and
+     * its stack goes back to the pool, which is freed below. */
+    for (uint32_t i = 0; i <= s->nworkers; i++) {
+        struct csp__proc *p;
+        while ((p = s->shards[i].head)) {
+            csp_chan *result = p->result;
+            if (result)
+                csp__chan_close(result);
+            csp__proc_destroy(p, NULL);
+        }
+    }
+    csp__tpool_fork_child(rt, &s->tpool);
+    /* Queued tasks die with the queues: procs were destroyed above, and
+     * callback completions are queued again by csp__pending_fork_child. */
+    sched_free(rt, s);
+}
+
+/* ------------------------------------------------------------------------
  * Quiescence, stats, the report. */
 
 int64_t csp__sched_parked(struct csp__sched *s)

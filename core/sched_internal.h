@@ -107,6 +107,7 @@ struct csp__tpool {
     struct csp__tworker *zombies; /* exited on idle timeout, to join */
     int64_t nthreads;             /* alive (busy, idle or exiting) */
     int64_t nbusy;                /* running a job */
+    struct csp__tworker *all;     /* every record (fork's child) */
     int64_t max;                  /* immutable: CSP_RT_THREAD_POOL_MAX */
     int stopping;
 };
@@ -210,6 +211,9 @@ int csp__tpool_init(struct csp__tpool *tp, int64_t max);
 /* Join every pool thread; none may be busy. */
 void csp__tpool_fini(csp_rt *rt, struct csp__tpool *tp);
 int64_t csp__tpool_busy(struct csp__tpool *tp);
+/* fork's child: forget the parent's threads, closing their jobs' result
+ * channels; TP is unusable after (its scheduler is freed). */
+void csp__tpool_fork_child(csp_rt *rt, struct csp__tpool *tp);
 int64_t csp__tpool_live(struct csp__tpool *tp);
 
 /* Test hook (thread.c): idle pool threads exit after this many ms. */

@@ -26,6 +26,7 @@ _Atomic long csp__thread_idle_ms = 10000;
 
 struct csp__tworker {
     struct csp__tworker *next; /* idle or zombie list; tp->lock */
+    struct csp__tworker *aprev, *anext; /* tp->all; tp->lock */
     struct csp__tpool *tp;     /* immutable */
     csp_rt *rt;                /* immutable */
     csp__thread thread;        /* immutable once started */
@@ -33,6 +34,7 @@ struct csp__tworker {
     csp_go_fn fn;              /* the job; tp->lock */
     void *arg;
     csp_chan *result;
+    csp_chan *running;  /* the running job's result; tp->lock (fork) */
     int has_job; /* tp->lock */
     int exit;    /* tp->lock: leave at once (shutdown) */
 };
@@ -106,9 +108,11 @@ static void *tworker_main(void *arg)
             t->fn = NULL;
             t->arg = NULL;
             t->result = NULL;
+            t->running = result;
             csp__mutex_unlock(&tp->lock);
             run_job(fn, a, result);
             csp__mutex_lock(&tp->lock);
+            t->running = NULL;
             tp->nbusy--;
             t->next = tp->idle;
             tp->idle = t;
@@ -135,8 +139,21 @@ static void *tworker_main(void *arg)
     return NULL;
 }
 
+static void all_unlink(struct csp__tpool *tp, struct csp__tworker *t)
+{
+    if (t->aprev)
+        t->aprev->anext = t->anext;
+    else
+        tp->all = t->anext;
+    if (t->anext)
+        t->anext->aprev = t->aprev;
+}
+
 static void tworker_free(csp_rt *rt, struct csp__tworker *t)
 {
+    csp__mutex_lock(&t->tp->lock);
+    all_unlink(t->tp, t);
+    csp__mutex_unlock(&t->tp->lock);
     csp__cond_destroy(&t->cond);
     csp__free(rt, t, sizeof *t);
 }
@@ -174,6 +191,28 @@ void csp__tpool_fini(csp_rt *rt, struct csp__tpool *tp)
     csp__mutex_destroy(&tp->lock);
 }
 
+void csp__tpool_fork_child(csp_rt *rt, struct csp__tpool *tp)
+{
+    struct csp__tworker *t;
+
+    /* The threads are the parent's; their records and jobs go. A job's
+     * result channel is closed, so nobody in the child waits for it. */
+    while ((t = tp->all) != NULL) {
+        csp_chan *ch = t->has_job ? t->result : t->running;
+
+        tp->all = t->anext;
+        if (ch) {
+            csp_chan_close(ch);
+            csp_chan_release(ch); /* the job's reference */
+        }
+        csp__cond_destroy(&t->cond);
+        csp__free(rt, t, sizeof *t);
+    }
+    tp->idle = tp->zombies = NULL;
+    tp->nthreads = tp->nbusy = 0;
+    csp__mutex_destroy(&tp->lock);
+}
+
 /* Start a new pool thread running FN(ARG). Counted by the caller. */
 static int spawn_thread(csp_rt *rt, struct csp__tpool *tp, csp_go_fn fn,
                         void *arg, csp_chan *result)
@@ -192,6 +231,13 @@ static int spawn_thread(csp_rt *rt, struct csp__tpool *tp, csp_go_fn fn,
     t->arg = arg;
     t->result = result;
     t->has_job = 1;
+    csp__mutex_lock(&tp->lock);
+    t->aprev = NULL;
+    t->anext = tp->all;
+    if (tp->all)
+        tp->all->aprev = t;
+    tp->all = t;
+    csp__mutex_unlock(&tp->lock);
     /* The thread reads its record under tp->lock; creating it publishes
      * everything written above. */
     if (csp__thread_start(&t->thread, tworker_main, t, "csp-thread") !=

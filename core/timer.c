@@ -15,6 +15,8 @@
  * when it is taken. Creating a channel under it takes no other lock.
  * The timer holds one reference to each channel in the map.
  */
+#include <stdio.h>
+
 #include "internal.h"
 
 #define EMPTY_KEY INT64_MIN
@@ -37,6 +39,10 @@ struct csp__timer {
     size_t n, heap_cap;
     struct slot *map;       /* open addressing, power-of-two size */
     size_t map_size;
+    /* Due channels the thread is closing with the lock dropped; each slot
+     * is cleared after its close, before its release, so that a fork's
+     * child can finish the closes (timer thread only, and fork). */
+    _Atomic(csp_chan *) firing[FIRE_BATCH];
 };
 
 static size_t hash(int64_t key, size_t size)
@@ -165,7 +171,7 @@ static int64_t heap_pop(struct csp__timer *t)
 static void *timer_main(void *arg)
 {
     struct csp__timer *t = arg;
-    csp_chan *due[FIRE_BATCH];
+    _Atomic(csp_chan *) *due = t->firing;
 
     csp__mutex_lock(&t->lock);
     while (!t->stop) {
@@ -185,8 +191,11 @@ static void *timer_main(void *arg)
         }
         csp__mutex_unlock(&t->lock);
         for (size_t i = 0; i < k; i++) {
-            csp__chan_close(due[i]);
-            csp_chan_release(due[i]);
+            csp_chan *ch = atomic_load_explicit(&due[i],
+                                                memory_order_relaxed);
+            csp__chan_close(ch);
+            atomic_store_explicit(&due[i], NULL, memory_order_relaxed);
+            csp_chan_release(ch);
         }
         csp__mutex_lock(&t->lock);
     }
@@ -269,6 +278,52 @@ int csp_timeout(csp_chan **out, csp_rt *rt, uint64_t ms)
     *out = csp_chan_retain(ch);
     csp__mutex_unlock(&t->lock);
     return CSP_OK;
+}
+
+/* ------------------------------------------------------------------------
+ * fork() (core/fork.c). */
+
+void csp__timer_fork_lock(csp_rt *rt)
+{
+    struct csp__timer *t = atomic_load_explicit(&rt->timer,
+                                                memory_order_acquire);
+    if (t)
+        csp__mutex_lock(&t->lock);
+}
+
+void csp__timer_fork_unlock(csp_rt *rt)
+{
+    struct csp__timer *t = atomic_load_explicit(&rt->timer,
+                                                memory_order_acquire);
+    if (t)
+        csp__mutex_unlock(&t->lock);
+}
+
+void csp__timer_fork_child(csp_rt *rt)
+{
+    struct csp__timer *t = atomic_load_explicit(&rt->timer,
+                                                memory_order_acquire);
+
+    if (!t)
+        return;
+    /* The thread was the parent's. The condition variable may have had
+     * it as a waiter: make a fresh one. Due buckets it had taken out of
+     * the map but not yet closed are lost to the child, as are the
+     * channels' waiters (they were the parent's); every other bucket
+     * fires on time from the new thread. */
+    for (size_t i = 0; i < FIRE_BATCH; i++) {
+        csp_chan *ch = atomic_exchange(&t->firing[i], NULL);
+        if (ch) {
+            csp__chan_close(ch);
+            csp_chan_release(ch);
+        }
+    }
+    if (csp__cond_init(&t->cond) != CSP_OK ||
+        csp__thread_start(&t->thread, timer_main, t, "csp-timer") !=
+            CSP_OK) {
+        fprintf(stderr, "csp: fork: cannot restart the timer thread; "
+                        "timeouts of this runtime will not fire\n");
+    }
 }
 
 int64_t csp__timer_pending(csp_rt *rt)

@@ -219,6 +219,9 @@ struct csp__stack_pool *csp__stack_pool_new(size_t size, size_t max_guarded,
 /* Unmap every stack of POOL, in use or not, and free it. Caches must have
  * been freed. Accepts NULL. */
 void csp__stack_pool_free(struct csp__stack_pool *pool);
+/* fork() (core/fork.c): hold the pool's lock across the fork. */
+void csp__stack_pool_fork_lock(struct csp__stack_pool *pool);
+void csp__stack_pool_fork_unlock(struct csp__stack_pool *pool);
 /* Release the pages of the pool's free stacks past the KEEP most recently
  * used (madvise): RSS goes down, mappings stay. Takes the pool lock for the
  * whole walk; for housekeeping only. Returns the stacks trimmed. */

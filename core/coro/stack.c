@@ -514,6 +514,16 @@ void csp__stack_pool_free(struct csp__stack_pool *pool)
     free(pool);
 }
 
+void csp__stack_pool_fork_lock(struct csp__stack_pool *pool)
+{
+    csp__mutex_lock(&pool->lock);
+}
+
+void csp__stack_pool_fork_unlock(struct csp__stack_pool *pool)
+{
+    csp__mutex_unlock(&pool->lock);
+}
+
 size_t csp__stack_pool_trim(struct csp__stack_pool *pool, size_t keep)
 {
     size_t n = 0, i = 0;

@@ -383,6 +383,19 @@ CSP_API int csp_pending_cancel(csp_pending *p, void **val);
  * Waits: never.  Threads: any. */
 CSP_API void csp_pending_release(csp_pending *p);
 
+/* Cancel every callback op on RT's channels that still waits and would
+ * complete on EX: each callback runs once, on the calling thread, before
+ * this returns, with CSP_ECANCELED (a put's value handed back, as by
+ * csp_pending_cancel). Returns how many of RT's ops on EX have completed
+ * but not yet called back (queued on EX, or about to be: 0 when none is
+ * left), or CSP_EINVAL for a NULL argument. A host executor's destructor
+ * calls it, runs what EX has queued, and repeats until it returns 0
+ * (csp_loop_free does). A callback that issues a new op on EX makes the
+ * loop go on; one that does so on CSP_ECANCELED never ends it.
+ * Waits: never.  Threads: any; callbacks run on the caller.
+ * Since: 1.1 */
+CSP_API int csp_rt_cancel_exec(csp_rt *rt, csp_exec *ex);
+
 /* ------------------------------------------------------------------------
  * alts: wait for the first of several puts and takes.
  *
@@ -506,9 +519,15 @@ CSP_API int csp_in_go(void);
  * Waits: never.  Threads: any. */
 CSP_API int csp_loop_new(csp_loop **out, csp_rt *rt);
 
-/* Run every task still queued, then free LOOP and close its descriptor.
- * No op that completes on LOOP may still be pending. Accepts NULL.
- * Waits: never.  Threads: the host thread. */
+/* Free LOOP and close its descriptor. Ops on the channels of LOOP's
+ * runtime that would complete on LOOP are settled first: those still
+ * waiting are cancelled (their callbacks run here with CSP_ECANCELED,
+ * a put's value handed back), those already completed run here with
+ * their result, and one another thread is completing right now is
+ * waited for (csp_rt_cancel_exec). Ops of another runtime completing on
+ * LOOP must be cancelled by the caller first. Accepts NULL.
+ * Waits: only for completions in flight on other threads.
+ * Threads: the host thread. */
 CSP_API void csp_loop_free(csp_loop *loop);
 
 /* The descriptor that becomes readable when tasks are queued; register it
