@@ -2,8 +2,9 @@
  * state, an asyncio loop), signalled through a file descriptor
  * (DESIGN §8). Written only against csp.h, like every binding.
  *
- * submit (any thread, never under a csp lock): append the task under
- * loop->lock, then, if the pending flag was clear, write the wake-up fd.
+ * submit (any thread, never under a csp lock): append the task and, if
+ * the pending flag was clear, write the wake-up fd, both under
+ * loop->lock (so that csp_loop_free can wait for submitters to leave).
  * run (host thread): drain the fd, clear pending, take the whole queue,
  * run it. Wake-ups coalesce and are never lost: a task appended before
  * run cleared pending is in this batch, and the submitter of any task
@@ -59,8 +60,9 @@ static void loop_submit(csp_exec *self, csp_task *t)
     else
         loop->head = t;
     loop->tail = t;
-    pthread_mutex_unlock(&loop->lock);
-    /* seq_cst: pairs with the store of 0 in csp_loop_run. */
+    /* seq_cst: pairs with the store of 0 in csp_loop_run. Still under the
+     * lock: once csp_loop_free has taken the lock after running T, no
+     * submitter touches the loop any more. */
     if (atomic_exchange(&loop->pending, 1) == 0) {
         static const uint64_t one = 1;
         ssize_t r;
@@ -68,6 +70,7 @@ static void loop_submit(csp_exec *self, csp_task *t)
             r = write(loop->wfd, &one, loop->rfd == loop->wfd ? 8 : 1);
         while (r < 0 && errno == EINTR);
     }
+    pthread_mutex_unlock(&loop->lock);
 }
 
 static int fault(void)
@@ -157,6 +160,10 @@ void csp_loop_free(csp_loop *loop)
             break;
         csp_loop_wait(loop, 10);
     }
+    /* The submitter of the last task run above may still be inside
+     * loop_submit: it leaves the lock before we can take it. */
+    pthread_mutex_lock(&loop->lock);
+    pthread_mutex_unlock(&loop->lock);
     pthread_mutex_lock(&loops_lock);
     if (loop->prev)
         loop->prev->next = loop->next;

@@ -140,6 +140,8 @@ int csp_pending_cancel(csp_pending *p, void **val);
 
 void csp_pending_release(csp_pending *p);
 
+int csp_rt_cancel_exec(csp_rt *rt, csp_exec *ex);
+
 #define CSP_OP_TAKE ...
 #define CSP_OP_PUT ...
 

@@ -126,7 +126,62 @@ typedef struct pycsp_host {
     csp_task *head, *tail;
     int waiting; /* the owner sleeps in pycsp_host_run */
     int woken;   /* pycsp_host_wake since the owner last looked */
+    struct pycsp_host *prev, *next; /* every host; hosts_lock (fork) */
 } pycsp_host;
+
+/* fork(): every host's lock and drop_lock are held across the fork, so
+ * the child finds no lock held by a thread it does not have. These
+ * handlers are registered before the core's (pycsp_atfork_init runs at
+ * import, before the first runtime exists): the core's child handler,
+ * which runs after ours, may queue cancelled ops' completions on a
+ * host. The child's condition variables are made afresh (the parent's
+ * may list waiters that are not in the child). */
+static pthread_mutex_t hosts_lock = PTHREAD_MUTEX_INITIALIZER;
+static pycsp_host *hosts;
+
+static void fork_prepare(void)
+{
+    pthread_mutex_lock(&hosts_lock);
+    for (pycsp_host *h = hosts; h; h = h->next)
+        pthread_mutex_lock(&h->lock);
+    pthread_mutex_lock(&drop_lock);
+}
+
+static void fork_parent(void)
+{
+    pthread_mutex_unlock(&drop_lock);
+    for (pycsp_host *h = hosts; h; h = h->next)
+        pthread_mutex_unlock(&h->lock);
+    pthread_mutex_unlock(&hosts_lock);
+}
+
+static void fork_child(void)
+{
+    for (pycsp_host *h = hosts; h; h = h->next) {
+        pthread_condattr_t ca;
+        h->waiting = 0;
+        if (pthread_condattr_init(&ca) == 0) {
+#if defined(CLOCK_MONOTONIC) && !defined(__APPLE__)
+            pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+#endif
+            pthread_cond_init(&h->cond, &ca);
+            pthread_condattr_destroy(&ca);
+        }
+    }
+    fork_parent();
+}
+
+static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
+
+static void atfork_register(void)
+{
+    pthread_atfork(fork_prepare, fork_parent, fork_child);
+}
+
+static void pycsp_atfork_init(void)
+{
+    pthread_once(&atfork_once, atfork_register);
+}
 
 static void host_submit(csp_exec *self, csp_task *t)
 {
@@ -162,6 +217,12 @@ static pycsp_host *pycsp_host_new(void)
     if (pthread_cond_init(&h->cond, &ca) != 0)
         goto fail_cond;
     pthread_condattr_destroy(&ca);
+    pthread_mutex_lock(&hosts_lock);
+    h->next = hosts;
+    if (hosts)
+        hosts->prev = h;
+    hosts = h;
+    pthread_mutex_unlock(&hosts_lock);
     return h;
 
 fail_cond:
@@ -178,6 +239,14 @@ static void pycsp_host_free(pycsp_host *h)
 {
     if (!h)
         return;
+    pthread_mutex_lock(&hosts_lock);
+    if (h->prev)
+        h->prev->next = h->next;
+    else
+        hosts = h->next;
+    if (h->next)
+        h->next->prev = h->prev;
+    pthread_mutex_unlock(&hosts_lock);
     pthread_cond_destroy(&h->cond);
     pthread_mutex_destroy(&h->lock);
     free(h);

@@ -8,6 +8,9 @@ extern int pycsp_drops_pending;
 void pycsp_drop(void *ud, void *val);
 int pycsp_drops_take(intptr_t *out, int max);
 
+/* fork(): hold the glue's locks across a fork (call before any runtime) */
+void pycsp_atfork_init(void);
+
 /* host executors and asyncio loops */
 pycsp_host *pycsp_host_new(void);
 void pycsp_host_free(pycsp_host *h);

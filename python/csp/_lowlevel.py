@@ -19,6 +19,10 @@ from typing import Any
 from . import errors
 from ._csp import ffi, lib
 
+# Before the first runtime exists: the glue's fork handlers must run
+# before the core's in the child (see _glue.c).
+lib.pycsp_atfork_init()
+
 NULL = ffi.NULL
 
 OK = lib.CSP_OK

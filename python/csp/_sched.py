@@ -22,6 +22,7 @@ block in C (GIL released), so processes keep running while they wait.
 from __future__ import annotations
 
 import itertools
+import os
 import sys
 import threading
 import traceback
@@ -195,7 +196,9 @@ class Scheduler:
                 if k > 0:
                     r = unpack(recs, 4 * k)
                     for i in range(0, 4 * k, 4):
-                        h = waiting.pop(r[i])
+                        h = waiting.pop(r[i], None)
+                        if h is None:  # a parent's op cancelled by fork()
+                            continue
                         if type(h) is Proc:
                             ready.append((h, (r[i + 1], r[i + 2], r[i + 3])))
                         else:
@@ -207,6 +210,30 @@ class Scheduler:
                     _values.drain_drops()
             except BaseException as e:  # a bug here must not stop every process
                 report(e, "scheduler")
+
+    def after_fork_in_child(self) -> None:
+        """In a child made by fork(): the scheduler thread was the
+        parent's, so its go processes end here, as the core's do (their
+        result channels close with no value); the next csp.go starts a new
+        thread. The core cancelled their pending ops: the records of those
+        arrive for ids no longer waited on and are ignored."""
+        procs = [p for p, _ in self.ready] + [p for p, _ in self.inbox]
+        procs += [h for h in self.waiting.values() if type(h) is Proc]
+        if self.current is not None:
+            procs.append(self.current)
+        self.ready.clear()
+        self.inbox.clear()
+        self.waiting.clear()
+        self.current = None
+        self.thread = None
+        self.ident = -1
+        self.lock = threading.Lock()
+        for proc in procs:
+            try:
+                proc.coro.close()
+            except BaseException:
+                pass
+            proc.result._finish(None)
 
     def _step(self, proc: Proc, val: Any) -> None:
         self.current = proc
@@ -247,6 +274,25 @@ class ThreadPool:
         self.empty = queue.Empty
         self.idle = 0
         self.lock = threading.Lock()
+        self.running: set = set()  # result channels of running jobs
+
+    def after_fork_in_child(self) -> None:
+        """In a child made by fork(): the pool's threads were the
+        parent's. Jobs they ran or had queued do not run here; their
+        result channels close with no value."""
+        import queue
+        results = list(self.running)
+        while True:
+            try:
+                results.append(self.jobs.get_nowait()[2])
+            except self.empty:
+                break
+        self.jobs = queue.SimpleQueue()
+        self.idle = 0
+        self.lock = threading.Lock()
+        self.running = set()
+        for result in results:
+            result._finish(None)
 
     def submit(self, fn: Callable[..., Any], args: tuple, result: Any) -> None:
         with self.lock:
@@ -269,12 +315,15 @@ class ThreadPool:
                         self.idle -= 1
                         return
                 continue
+            self.running.add(result)
             try:
                 v = fn(*args)
             except BaseException as e:
                 report(e, "thread")
+                self.running.discard(result)
                 result._finish(None)
             else:
+                self.running.discard(result)
                 result._finish(v)
             del fn, args, result
             with self.lock:
@@ -282,3 +331,17 @@ class ThreadPool:
 
 
 POOL = ThreadPool()
+
+
+def _after_fork_in_child() -> None:
+    # Forked from the scheduler thread itself (os.fork in a go process):
+    # that thread goes on in the child; use exec or the spawn start
+    # method there (docs/python.md, "fork").
+    if get_ident() == SCHED.ident:
+        return
+    SCHED.after_fork_in_child()
+    POOL.after_fork_in_child()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)

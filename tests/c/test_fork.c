@@ -5,6 +5,8 @@
  * exit status (0: passed; otherwise the line of the failed check) and
  * leaves with _exit; the parent waits for it with a deadline and kills it
  * if it hangs, so a deadlock in the child is a failure, not a stuck run.
+ * Tests whose child starts threads are marked notsan: ThreadSanitizer
+ * does not support threads started after a multithreaded fork.
  */
 #define _GNU_SOURCE
 #include <poll.h>
@@ -96,13 +98,13 @@ static void child_spawns_and_takes(void *arg)
     csp_chan_release(r);
 }
 
-TEST(fork_child_runs_go_processes_on_fresh_workers)
+TEST(fork_child_runs_go_processes_on_fresh_workers) // notsan
 {
     warm(test_rt);
     ASSERT_EQ(0, in_child(child_spawns_and_takes, test_rt));
 }
 
-TEST(fork_child_runs_go_processes_on_the_default_runtime)
+TEST(fork_child_runs_go_processes_on_the_default_runtime) // notsan
 {
     warm(csp_rt_default());
     ASSERT_EQ(0, in_child(child_spawns_and_takes, csp_rt_default()));
@@ -122,7 +124,7 @@ static void child_timeout_fires(void *arg)
     csp_chan_release(t);
 }
 
-TEST(fork_child_timeouts_fire_on_a_new_timer_thread)
+TEST(fork_child_timeouts_fire_on_a_new_timer_thread) // notsan
 {
     warm(test_rt);
     ASSERT_EQ(0, in_child(child_timeout_fires, test_rt));
@@ -139,7 +141,7 @@ static void child_inherited_timeout_fires(void *arg)
                                        deadline_in(5 * SEC)) == CSP_ECLOSED);
 }
 
-TEST(fork_child_timeout_made_before_the_fork_still_fires)
+TEST(fork_child_timeout_made_before_the_fork_still_fires) // notsan
 {
     void *v;
 
@@ -328,7 +330,7 @@ static void child_pool_op_cancelled(void *arg)
     CHILD_CHECK(pool_rec.runs == 1);
 }
 
-TEST(fork_child_cancels_waiting_pool_callback_ops_on_new_workers)
+TEST(fork_child_cancels_waiting_pool_callback_ops_on_new_workers) // notsan
 {
     csp_chan *ch = mkchan(CSP_BUF_NONE, 0);
     void *v = NULL;
@@ -365,7 +367,7 @@ static void child_frees_runtime(void *arg)
     CHILD_CHECK(csp_rt_free(test_rt, 0) == CSP_OK);
 }
 
-TEST(fork_child_frees_inherited_and_new_runtimes)
+TEST(fork_child_frees_inherited_and_new_runtimes) // notsan
 {
     warm(test_rt);
     ASSERT_EQ(0, in_child(child_frees_runtime, NULL));
@@ -437,7 +439,7 @@ static void child_runs_own_traffic(void *arg)
                 csp_chan_poll(t->b, &v) != CSP_OK);
 }
 
-TEST(fork_during_heavy_traffic_gives_consistent_children)
+TEST(fork_during_heavy_traffic_gives_consistent_children) // notsan
 {
     struct traffic t;
     csp_chan *r1, *r2;
