@@ -585,3 +585,54 @@ TEST(cb_many_pending_takes_on_pool_complete_exactly_once)
     csp_chan_release(c.done);
     csp_chan_release(ch);
 }
+
+/* Destructors with work in flight (issue #11): a channel released by its
+ * user while a callback op waits on it lives on until the op is settled,
+ * and is then freed (the runner's leak check holds it). */
+TEST(chan_released_with_pending_cb_take_lives_until_cancel)
+{
+    csp_chan *ch = mkchan(CSP_BUF_NONE, 0);
+    struct done d = {0};
+    csp_pending *p;
+    void *v;
+
+    ASSERT_RC(CSP_PENDING,
+              csp_chan_take_cb(ch, &v, csp_exec_inline(), note_done, &d, &p));
+    csp_chan_release(ch); /* the op's reference keeps it */
+    ASSERT_OK(csp_pending_cancel(p, NULL));
+    ASSERT_EQ(0, atomic_load(&d.calls));
+    csp_pending_release(p);
+}
+
+TEST(chan_released_with_pending_cb_put_gets_value_back_at_forced_free)
+{
+    csp_rt *rt;
+    csp_chan *ch;
+    struct done d = {0};
+
+    ASSERT_OK(csp_rt_new(&rt, NULL, NULL));
+    ASSERT_OK(csp_chan_new(&ch, rt, CSP_BUF_NONE, 0, NULL, NULL));
+    ASSERT_RC(CSP_PENDING, csp_chan_put_cb(ch, V(12), csp_exec_inline(),
+                                           note_done, &d, NULL));
+    csp_chan_release(ch);
+    ASSERT_OK(csp_rt_free(rt, CSP_RT_FREE_FORCE));
+    ASSERT_EQ(1, atomic_load(&d.calls));
+    ASSERT_RC(CSP_ECANCELED, d.rc);
+    ASSERT_EQ(12, U(d.val));
+}
+
+TEST(chan_released_with_pending_cb_take_completes_from_another_holder)
+{
+    csp_chan *ch = mkchan(CSP_BUF_NONE, 0);
+    csp_chan *other = csp_chan_retain(ch);
+    struct done d = {0};
+    void *v;
+
+    ASSERT_RC(CSP_PENDING, csp_chan_take_cb(ch, &v, csp_exec_inline(),
+                                            note_done, &d, NULL));
+    csp_chan_release(ch);
+    ASSERT_OK(csp_chan_offer(other, V(3)));
+    ASSERT_EQ(1, atomic_load(&d.calls));
+    ASSERT_EQ(3, U(d.val));
+    csp_chan_release(other);
+}

@@ -294,3 +294,60 @@ TEST(thread_can_spawn_and_wait_for_a_proc)
     ASSERT_OK(csp_thread(test_rt, go_from_thread, test_rt, &res));
     ASSERT_EQ(17, U(join(res)));
 }
+
+/* csp_rt_free racing csp_thread jobs that start more jobs on the same
+ * runtime: the free waits for the whole chain (a job counts as busy until
+ * it returned), and nothing is left running or leaked after. */
+struct chain {
+    csp_rt *rt;
+    _Atomic int ran;
+    int n;
+};
+
+static void *chain_job(void *arg)
+{
+    struct chain *c = arg;
+
+    if (atomic_fetch_add(&c->ran, 1) + 1 < c->n)
+        csp_thread(c->rt, chain_job, c, NULL);
+    return NULL;
+}
+
+TEST(rt_free_racing_chained_thread_jobs_waits_for_the_chain)
+{
+    for (int round = 0; round < 20; round++) {
+        struct chain c;
+
+        ASSERT_OK(csp_rt_new(&c.rt, NULL, NULL));
+        atomic_init(&c.ran, 0);
+        c.n = 50;
+        ASSERT_OK(csp_thread(c.rt, chain_job, &c, NULL));
+        ASSERT_OK(csp_rt_free(c.rt, 0));
+        ASSERT_EQ(50, atomic_load(&c.ran));
+    }
+}
+
+static void *spawn_thread_job(void *arg)
+{
+    csp_chan *r = NULL;
+    void *v = NULL;
+
+    /* From a go process: the job's result is taken by parking. */
+    if (csp_thread(arg, return_arg, V(5), &r) != CSP_OK)
+        return NULL;
+    csp_chan_take(r, &v);
+    csp_chan_release(r);
+    return v;
+}
+
+TEST(rt_free_racing_go_processes_that_start_threads_leaks_nothing)
+{
+    for (int round = 0; round < 20; round++) {
+        csp_rt *rt;
+
+        ASSERT_OK(csp_rt_new(&rt, NULL, NULL));
+        for (int i = 0; i < 8; i++)
+            ASSERT_OK(csp_go(rt, spawn_thread_job, rt, NULL));
+        ASSERT_OK(csp_rt_free(rt, 0));
+    }
+}
