@@ -919,36 +919,19 @@ void csp_pending_release(csp_pending *op)
         pending_release(op);
 }
 
-void csp__pending_cancel_all(csp_rt *rt)
+/* OP was cancelled (its state CANCELLED by us): unlink it, call it back
+ * with CSP_ECANCELED (a put's value handed back) and let it go. */
+static void pending_call_cancelled(struct csp_pending *op)
 {
-    for (;;) {
-        struct csp_pending *op, *mine = NULL;
-        uint32_t expect = CSP__W_WAITING;
-
-        csp__mutex_lock(&rt->ops_lock);
-        for (op = rt->ops; op; op = op->rnext) {
-            expect = CSP__W_WAITING;
-            if (atomic_compare_exchange_strong_explicit(
-                    &op->w.state, &expect, CSP__W_CANCELLED,
-                    memory_order_acq_rel, memory_order_acquire)) {
-                mine = op;
-                break;
-            }
-        }
-        csp__mutex_unlock(&rt->ops_lock);
-        if (!mine)
-            return;
-        pending_unlink_all(mine);
-        pending_unlist(mine);
-        /* Forced shutdown: the callback runs here, inline. */
-        if (mine->is_alts)
-            mine->cb.alts(mine->ud, CSP_ECANCELED, 0, NULL);
-        else
-            mine->cb.done(mine->ud, CSP_ECANCELED,
-                          mine->nodes[0].is_put ? mine->nodes[0].val : NULL);
-        pending_release_chans(mine);
-        pending_release(mine);
-    }
+    pending_unlink_all(op);
+    pending_unlist(op);
+    if (op->is_alts)
+        op->cb.alts(op->ud, CSP_ECANCELED, 0, NULL);
+    else
+        op->cb.done(op->ud, CSP_ECANCELED,
+                    op->nodes[0].is_put ? op->nodes[0].val : NULL);
+    pending_release_chans(op);
+    pending_release(op);
 }
 
 int csp__pending_cancel_exec(csp_rt *rt, csp_exec *ex)
@@ -974,15 +957,9 @@ int csp__pending_cancel_exec(csp_rt *rt, csp_exec *ex)
         csp__mutex_unlock(&rt->ops_lock);
         if (!mine)
             return completing;
-        pending_unlink_all(mine);
-        pending_unlist(mine);
-        if (mine->is_alts)
-            mine->cb.alts(mine->ud, CSP_ECANCELED, 0, NULL);
-        else
-            mine->cb.done(mine->ud, CSP_ECANCELED,
-                          mine->nodes[0].is_put ? mine->nodes[0].val : NULL);
-        pending_release_chans(mine);
-        pending_release(mine);
+        /* The callback runs here, on the caller (forced shutdown, a host
+         * executor's destructor). */
+        pending_call_cancelled(mine);
     }
 }
 
@@ -1055,17 +1032,8 @@ void csp__chans_fork_child(csp_rt *rt, csp_task **cancelled)
 
 static void pending_complete_cancelled(csp_task *t)
 {
-    struct csp_pending *op =
-        (struct csp_pending *)((char *)t - offsetof(struct csp_pending, task));
-
-    pending_unlist(op);
-    if (op->is_alts)
-        op->cb.alts(op->ud, CSP_ECANCELED, 0, NULL);
-    else
-        op->cb.done(op->ud, CSP_ECANCELED,
-                    op->nodes[0].is_put ? op->nodes[0].val : NULL);
-    pending_release_chans(op);
-    pending_release(op);
+    pending_call_cancelled(
+        (struct csp_pending *)((char *)t - offsetof(struct csp_pending, task)));
 }
 
 static csp_exec *fork_exec(csp_rt *rt, csp_exec *ex)

@@ -277,11 +277,10 @@ void csp__pending_discard(struct csp_pending *op); /* never registered */
 void csp__pending_finish(struct csp_pending *op);
 /* Queue claimed OP's completion (the callback) on its executor. */
 void csp__wake_pending(struct csp_pending *op);
-/* Cancel every pending callback op of RT (forced csp_rt_free). */
-void csp__pending_cancel_all(csp_rt *rt);
 /* Cancel RT's waiting callback ops that complete on EX (every one for
- * NULL), running their callbacks here with CSP_ECANCELED; returns how
- * many of RT's ops on EX are completed but not yet called back. */
+ * NULL: forced csp_rt_free), running their callbacks here with
+ * CSP_ECANCELED; returns how many of RT's ops on EX are completed but not
+ * yet called back. */
 int csp__pending_cancel_exec(csp_rt *rt, csp_exec *ex);
 
 /* ------------------------------------------------------------------------

@@ -163,7 +163,7 @@ int csp_rt_free(csp_rt *rt, int flags)
         atomic_load_explicit(&rt->nops, memory_order_acquire) > 0)
         return CSP_EBUSY;
     if (force)
-        csp__pending_cancel_all(rt);
+        csp__pending_cancel_exec(rt, NULL);
     /* Out of fork()'s reach while it is taken apart: a child forked now
      * cannot use RT (the thread freeing it is not there). */
     csp__fork_unregister_rt(rt);
@@ -172,7 +172,7 @@ int csp_rt_free(csp_rt *rt, int flags)
         csp__fork_register_rt(rt);
         return rc;
     }
-    csp__pending_cancel_all(rt);
+    csp__pending_cancel_exec(rt, NULL);
     csp__timer_shutdown(rt);
 #ifdef CSP_DEBUG
     {
