@@ -29,6 +29,9 @@
 
 #include "internal.h"
 
+#define CHAN_OF(l) CSP__CONTAINER(l, csp_chan, rt_link)
+#define PENDING_OF(l) CSP__CONTAINER(l, struct csp_pending, rt_link)
+
 static _Atomic uint64_t next_chan_id = 1;
 
 uint64_t csp__next_chan_id(void)
@@ -37,39 +40,15 @@ uint64_t csp__next_chan_id(void)
 }
 
 /* ------------------------------------------------------------------------
- * Queues of nodes. */
-
-static void nq_append(struct csp__nq *q, struct csp__node *n)
-{
-    n->next = NULL;
-    n->prev = q->tail;
-    if (q->tail)
-        q->tail->next = n;
-    else
-        q->head = n;
-    q->tail = n;
-}
-
-static void nq_remove(struct csp__nq *q, struct csp__node *n)
-{
-    if (n->prev)
-        n->prev->next = n->next;
-    else
-        q->head = n->next;
-    if (n->next)
-        n->next->prev = n->prev;
-    else
-        q->tail = n->prev;
-    n->prev = n->next = NULL;
-}
+ * Queues of nodes (core/list.h lists of csp__node.link). */
 
 void csp__chan_link(csp_chan *ch, struct csp__node *n)
 {
     if (n->is_put) {
-        nq_append(&ch->puts, n);
+        csp__list_append(&ch->puts, &n->link);
         ch->nputs++;
     } else {
-        nq_append(&ch->takes, n);
+        csp__list_append(&ch->takes, &n->link);
         ch->ntakes++;
     }
     n->linked = 1;
@@ -80,10 +59,10 @@ void csp__chan_unlink(csp_chan *ch, struct csp__node *n)
     if (!n->linked)
         return;
     if (n->is_put) {
-        nq_remove(&ch->puts, n);
+        csp__list_remove(&ch->puts, &n->link);
         ch->nputs--;
     } else {
-        nq_remove(&ch->takes, n);
+        csp__list_remove(&ch->takes, &n->link);
         ch->ntakes--;
     }
     n->linked = 0;
@@ -93,10 +72,10 @@ void csp__chan_unlink(csp_chan *ch, struct csp__node *n)
  * claimed by us. Called with ch->lock held. */
 static struct csp__node *claim_first(csp_chan *ch, int puts)
 {
-    struct csp__nq *q = puts ? &ch->puts : &ch->takes;
-    struct csp__node *n;
+    struct csp__list *q = puts ? &ch->puts : &ch->takes;
 
-    while ((n = q->head) != NULL) {
+    while (!csp__list_empty(q)) {
+        struct csp__node *n = CSP__NODE(q->head);
         uint32_t expect = CSP__W_WAITING;
 
         csp__chan_unlink(ch, n);
@@ -126,16 +105,17 @@ static void complete(struct csp__node *n, int rc, void *val,
     wl->tail = &w->wnext;
 }
 
-static void purge_dead(csp_chan *ch, struct csp__nq *q)
+static void purge_dead(csp_chan *ch, struct csp__list *q)
 {
-    struct csp__node *n = q->head;
+    struct csp__link *l = q->head;
 
-    while (n) {
-        struct csp__node *next = n->next;
+    while (l) {
+        struct csp__link *next = l->next;
+        struct csp__node *n = CSP__NODE(l);
         if (atomic_load_explicit(&n->w->state, memory_order_acquire) !=
             CSP__W_WAITING)
             csp__chan_unlink(ch, n);
-        n = next;
+        l = next;
     }
 }
 
@@ -239,7 +219,7 @@ static void close_locked(csp_chan *ch, struct csp__wakes *wl,
     if (ch->closed)
         return;
     ch->closed = 1;
-    if (ch->xf && !ch->flushed && ch->puts.head == NULL)
+    if (ch->xf && !ch->flushed && csp__list_empty(&ch->puts))
         flush_xform(ch, dl);
     while ((t = claim_first(ch, 0)) != NULL) {
         if (ch->buf.count > 0)
@@ -398,11 +378,7 @@ static int chan_alloc(csp_chan **out, csp_rt *rt, int buf, size_t cap,
     if (rc != CSP_OK)
         goto fail_mutex;
     csp__mutex_lock(&rt->chans_lock);
-    ch->cprev = NULL;
-    ch->cnext = rt->chans;
-    if (rt->chans)
-        rt->chans->cprev = ch;
-    rt->chans = ch;
+    csp__list_append(&rt->chans, &ch->rt_link);
     csp__mutex_unlock(&rt->chans_lock);
     atomic_fetch_add_explicit(&rt->nchans, 1, memory_order_relaxed);
     *out = ch;
@@ -482,14 +458,9 @@ void csp_chan_release(csp_chan *ch)
     if (atomic_fetch_sub_explicit(&ch->refs, 1, memory_order_acq_rel) != 1)
         return;
     rt = ch->rt;
-    CSP_ASSERT(ch->puts.head == NULL && ch->takes.head == NULL);
+    CSP_ASSERT(csp__list_empty(&ch->puts) && csp__list_empty(&ch->takes));
     csp__mutex_lock(&rt->chans_lock);
-    if (ch->cprev)
-        ch->cprev->cnext = ch->cnext;
-    else
-        rt->chans = ch->cnext;
-    if (ch->cnext)
-        ch->cnext->cprev = ch->cprev;
+    csp__list_remove(&rt->chans, &ch->rt_link);
     csp__mutex_unlock(&rt->chans_lock);
     dl.n = 0;
     if (ch->buf.slots) {
@@ -823,11 +794,7 @@ struct csp_pending *csp__pending_new(csp_rt *rt, size_t n)
     op->w.u.pending = op;
     op->w.nodes = op->nodes;
     csp__mutex_lock(&rt->ops_lock);
-    op->rprev = NULL;
-    op->rnext = rt->ops;
-    if (rt->ops)
-        rt->ops->rprev = op;
-    rt->ops = op;
+    csp__list_push(&rt->ops, &op->rt_link);
     csp__mutex_unlock(&rt->ops_lock);
     atomic_fetch_add_explicit(&rt->nops, 1, memory_order_relaxed);
     return op;
@@ -838,12 +805,7 @@ static void pending_unlist(struct csp_pending *op)
     csp_rt *rt = op->rt;
 
     csp__mutex_lock(&rt->ops_lock);
-    if (op->rprev)
-        op->rprev->rnext = op->rnext;
-    else
-        rt->ops = op->rnext;
-    if (op->rnext)
-        op->rnext->rprev = op->rprev;
+    csp__list_remove(&rt->ops, &op->rt_link);
     csp__mutex_unlock(&rt->ops_lock);
     atomic_fetch_sub_explicit(&rt->nops, 1, memory_order_relaxed);
 }
@@ -940,10 +902,12 @@ int csp__pending_cancel_exec(csp_rt *rt, csp_exec *ex)
         struct csp_pending *op, *mine = NULL;
         int completing = 0;
 
+
         csp__mutex_lock(&rt->ops_lock);
-        for (op = rt->ops; op; op = op->rnext) {
+        for (struct csp__link *l = rt->ops.head; l; l = l->next) {
             uint32_t expect = CSP__W_WAITING;
 
+            op = PENDING_OF(l);
             if (ex && op->ex != ex)
                 continue;
             if (atomic_compare_exchange_strong_explicit(
@@ -976,36 +940,35 @@ int csp_rt_cancel_exec(csp_rt *rt, csp_exec *ex)
 
 int csp__chans_fork_trylock(csp_rt *rt)
 {
-    csp_chan *ch, *busy = NULL;
+    struct csp__link *l, *busy = NULL;
 
     csp__mutex_lock(&rt->chans_lock);
-    for (ch = rt->chans; ch; ch = ch->cnext) {
-        if (!csp__mutex_trylock(&ch->lock)) {
-            busy = ch;
+    for (l = rt->chans.head; l; l = l->next) {
+        if (!csp__mutex_trylock(&CHAN_OF(l)->lock)) {
+            busy = l;
             break;
         }
     }
     if (!busy)
         return 1;
-    for (ch = rt->chans; ch != busy; ch = ch->cnext)
-        csp__mutex_unlock(&ch->lock);
+    for (l = rt->chans.head; l != busy; l = l->next)
+        csp__mutex_unlock(&CHAN_OF(l)->lock);
     csp__mutex_unlock(&rt->chans_lock);
     return 0;
 }
 
 void csp__chans_fork_unlock(csp_rt *rt)
 {
-    for (csp_chan *ch = rt->chans; ch; ch = ch->cnext)
-        csp__mutex_unlock(&ch->lock);
+    for (struct csp__link *l = rt->chans.head; l; l = l->next)
+        csp__mutex_unlock(&CHAN_OF(l)->lock);
     csp__mutex_unlock(&rt->chans_lock);
 }
 
-static void fork_empty_queue(csp_chan *ch, struct csp__nq *q,
+static void fork_empty_queue(csp_chan *ch, struct csp__list *q,
                              csp_task **cancelled)
 {
-    struct csp__node *n;
-
-    while ((n = q->head) != NULL) {
+    while (!csp__list_empty(q)) {
+        struct csp__node *n = CSP__NODE(q->head);
         struct csp__waiter *w = n->w;
         uint32_t expect = CSP__W_WAITING;
 
@@ -1023,7 +986,8 @@ static void fork_empty_queue(csp_chan *ch, struct csp__nq *q,
 
 void csp__chans_fork_child(csp_rt *rt, csp_task **cancelled)
 {
-    for (csp_chan *ch = rt->chans; ch; ch = ch->cnext) {
+    for (struct csp__link *l = rt->chans.head; l; l = l->next) {
+        csp_chan *ch = CHAN_OF(l);
         fork_empty_queue(ch, &ch->takes, cancelled);
         fork_empty_queue(ch, &ch->puts, cancelled);
     }
@@ -1051,7 +1015,8 @@ void csp__pending_fork_child(csp_rt *rt, csp_task *cancelled)
      * are gone), or whose completer vanished before queueing it: queue
      * them again, so each runs once in the child too (it is a copy of
      * the parent, where they completed). */
-    for (op = rt->ops; op; op = op->rnext) {
+    for (struct csp__link *l = rt->ops.head; l; l = l->next) {
+        op = PENDING_OF(l);
         if (atomic_load_explicit(&op->w.state, memory_order_acquire) !=
             CSP__W_CLAIMED)
             continue;

@@ -37,7 +37,12 @@
 #include "internal.h"
 
 static pthread_mutex_t reg_lock = PTHREAD_MUTEX_INITIALIZER;
-static csp_rt *reg_head;
+static struct csp__list runtimes; /* of csp_rt.fork_link; reg_lock */
+
+#define RT_OF(l) CSP__CONTAINER(l, csp_rt, fork_link)
+#define EACH_RT(rt)                                                          \
+    for (struct csp__link *l_ = runtimes.head; l_ && ((rt) = RT_OF(l_));    \
+         l_ = l_->next)
 static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
 
 /* After the channels: rt->lock, then the leaves under it. */
@@ -64,9 +69,9 @@ static void prepare(void)
 
         /* The timer lock first: csp_timeout creates a channel (taking
          * rt->chans_lock) under it. */
-        for (rt = reg_head; rt; rt = rt->fnext)
+        EACH_RT(rt)
             csp__timer_fork_lock(rt);
-        for (rt = reg_head; rt; rt = rt->fnext) {
+        EACH_RT(rt) {
             if (!csp__chans_fork_trylock(rt)) {
                 busy = rt;
                 break;
@@ -74,9 +79,12 @@ static void prepare(void)
         }
         if (!busy)
             break;
-        for (rt = reg_head; rt != busy; rt = rt->fnext)
+        EACH_RT(rt) {
+            if (rt == busy)
+                break;
             csp__chans_fork_unlock(rt);
-        for (rt = reg_head; rt; rt = rt->fnext)
+        }
+        EACH_RT(rt)
             csp__timer_fork_unlock(rt);
         /* A channel was locked: let its holder finish (it may be waiting
          * for reg_lock-free progress such as creating a channel). */
@@ -84,15 +92,20 @@ static void prepare(void)
         sched_yield();
         pthread_mutex_lock(&reg_lock);
     }
-    for (csp_rt *rt = reg_head; rt; rt = rt->fnext)
-        lock_leaves(rt);
+    {
+        csp_rt *rt;
+        EACH_RT(rt)
+            lock_leaves(rt);
+    }
     csp__loop_fork_lock();
 }
 
 static void parent(void)
 {
+    csp_rt *rt;
+
     csp__loop_fork_unlock();
-    for (csp_rt *rt = reg_head; rt; rt = rt->fnext) {
+    EACH_RT(rt) {
         unlock_leaves(rt);
         csp__chans_fork_unlock(rt);
     }
@@ -102,6 +115,7 @@ static void parent(void)
 static void child(void)
 {
     struct csp__tls *tls = csp__tls();
+    csp_rt *rt;
 
     if (tls->worker || tls->proc || tls->in_xform) {
         /* Forked by one of the runtime's own threads: POSIX's rule. */
@@ -109,7 +123,7 @@ static void child(void)
         return;
     }
     csp__loop_fork_child(); /* also unlocks the loops */
-    for (csp_rt *rt = reg_head; rt; rt = rt->fnext) {
+    EACH_RT(rt) {
         csp_task *cancelled = NULL;
 
         csp__chans_fork_child(rt, &cancelled);
@@ -130,22 +144,13 @@ void csp__fork_register_rt(csp_rt *rt)
 {
     pthread_once(&atfork_once, atfork_init);
     pthread_mutex_lock(&reg_lock);
-    rt->fprev = NULL;
-    rt->fnext = reg_head;
-    if (reg_head)
-        reg_head->fprev = rt;
-    reg_head = rt;
+    csp__list_append(&runtimes, &rt->fork_link);
     pthread_mutex_unlock(&reg_lock);
 }
 
 void csp__fork_unregister_rt(csp_rt *rt)
 {
     pthread_mutex_lock(&reg_lock);
-    if (rt->fprev)
-        rt->fprev->fnext = rt->fnext;
-    else
-        reg_head = rt->fnext;
-    if (rt->fnext)
-        rt->fnext->fprev = rt->fprev;
+    csp__list_remove(&runtimes, &rt->fork_link);
     pthread_mutex_unlock(&reg_lock);
 }

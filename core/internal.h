@@ -14,6 +14,7 @@
 #include <stdint.h>
 
 #include "csp.h"
+#include "list.h"
 #include "platform.h"
 
 #if defined(CSP_DEBUG) || !defined(NDEBUG)
@@ -55,10 +56,10 @@ struct csp_rt {
     _Atomic int64_t nchans;      /* live channels */
     _Atomic int64_t nops;        /* pending callback ops */
     csp__mutex ops_lock;         /* leaf; guards ops list */
-    struct csp_pending *ops;     /* pending callback ops, for forced free */
+    struct csp__list ops;        /* pending callback ops, for forced free */
     csp__mutex chans_lock;       /* leaf; guards chans (fork.c) */
-    csp_chan *chans;             /* every live channel, for fork() */
-    csp_rt *fprev, *fnext;       /* every runtime; fork.c's registry lock */
+    struct csp__list chans;      /* every live channel, for fork() */
+    struct csp__link fork_link;  /* every runtime; fork.c's registry lock */
 };
 
 /* Allocation through the runtime's allocator. csp__alloc returns NULL on
@@ -85,7 +86,7 @@ struct csp__parker;
 struct csp__proc;
 
 struct csp__node {
-    struct csp__node *prev, *next; /* guarded by ch->lock */
+    struct csp__link link;         /* in a channel queue; ch->lock */
     struct csp__waiter *w;         /* immutable */
     csp_chan *ch;                  /* immutable */
     void *val;                     /* put value; immutable */
@@ -93,6 +94,8 @@ struct csp__node {
     uint8_t is_put;                /* immutable */
     uint8_t linked;                /* guarded by ch->lock */
 };
+
+#define CSP__NODE(l) CSP__CONTAINER(l, struct csp__node, link)
 
 struct csp__waiter {
     _Atomic uint32_t state;        /* WAITING -> CLAIMED | CANCELLED, once */
@@ -160,7 +163,7 @@ struct csp_pending {
         csp_alts_fn alts;
     } cb;
     void *ud;
-    struct csp_pending *rprev, *rnext; /* rt->ops list; rt->ops_lock */
+    struct csp__link rt_link;     /* in rt->ops; rt->ops_lock */
     size_t size;                  /* bytes allocated, for csp__free */
     struct csp__node nodes[];     /* ncases */
 };
@@ -214,10 +217,6 @@ int csp__xinst_complete(struct csp__xinst *xi, struct csp__drops *dl);
 
 enum { CSP__KIND_NORMAL = 0, CSP__KIND_TIMEOUT = 1 };
 
-struct csp__nq {                  /* intrusive FIFO of nodes */
-    struct csp__node *head, *tail;
-};
-
 struct csp__buf {                 /* ring buffer; cap may grow (xform) */
     void **slots;
     size_t cap;                   /* logical capacity (full at count==cap) */
@@ -230,8 +229,8 @@ struct csp_chan {
     uint64_t id;                  /* immutable; lock order; never reused */
     csp_rt *rt;                   /* immutable */
     csp__mutex lock;              /* guards every field below */
-    struct csp__nq takes;         /* pending take nodes, FIFO */
-    struct csp__nq puts;          /* pending put nodes, FIFO */
+    struct csp__list takes;       /* pending take nodes, FIFO */
+    struct csp__list puts;        /* pending put nodes, FIFO */
     uint32_t ntakes, nputs;       /* linked nodes, for the 1024 limit */
     uint8_t buf_kind;             /* immutable: CSP_BUF_* */
     uint8_t kind;                 /* immutable: CSP__KIND_* */
@@ -245,7 +244,7 @@ struct csp_chan {
     void *exh_ud;                 /* immutable */
     csp_drop_fn drop;             /* immutable */
     void *drop_ud;                /* immutable */
-    csp_chan *cprev, *cnext;      /* rt->chans; rt->chans_lock */
+    struct csp__link rt_link;     /* in rt->chans; rt->chans_lock */
 };
 
 /* Create a channel of kind KIND (timer.c uses CSP__KIND_TIMEOUT). */

@@ -129,11 +129,7 @@ int csp_go_ex(csp_rt *rt, csp_go_fn fn, void *arg, unsigned flags,
     p->shard = self ? self->index : s->nworkers;
     sh = &s->shards[p->shard];
     csp__mutex_lock(&sh->lock);
-    p->lprev = NULL;
-    p->lnext = sh->head;
-    if (sh->head)
-        sh->head->lprev = p;
-    sh->head = p;
+    csp__list_push(&sh->live, &p->live_link);
     csp__mutex_unlock(&sh->lock);
     atomic_fetch_add_explicit(&s->nlive, 1, memory_order_relaxed);
     if (result) {
@@ -158,12 +154,7 @@ void csp__proc_destroy(struct csp__proc *p, struct csp__stack_cache *cache)
     csp_chan *result = p->result;
 
     csp__mutex_lock(&sh->lock);
-    if (p->lprev)
-        p->lprev->lnext = p->lnext;
-    else
-        sh->head = p->lnext;
-    if (p->lnext)
-        p->lnext->lprev = p->lprev;
+    csp__list_remove(&sh->live, &p->live_link);
     csp__mutex_unlock(&sh->lock);
     csp__coro_destroy(&p->ctx);
     /* P lives on STACK: from here on it is gone. */

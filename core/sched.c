@@ -84,6 +84,8 @@ static int is_proc(const csp_task *t)
     return t->run == csp__proc_marker;
 }
 
+#define WORKER_OF(l) CSP__CONTAINER(l, struct csp__worker, idle_link)
+
 /* ------------------------------------------------------------------------
  * The inject queue. */
 
@@ -91,13 +93,8 @@ static int is_proc(const csp_task *t)
 static void inject_push(struct csp__sched *s, csp_task *first, csp_task *last,
                         uint32_t n)
 {
-    last->next = NULL;
     csp__mutex_lock(&s->inject_lock);
-    if (s->inject_tail)
-        s->inject_tail->next = first;
-    else
-        s->inject_head = first;
-    s->inject_tail = last;
+    csp__taskq_append_chain(&s->injectq, first, last);
     /* Relaxed: readers pair through the seq_cst fences of the protocol
      * (wakep / the idle recheck) or take the lock. */
     atomic_store_explicit(
@@ -133,13 +130,13 @@ static csp_task *inject_get(struct csp__sched *s, struct csp__worker *w,
         k = max;
     if (k > CSP__RING / 2)
         k = CSP__RING / 2;
-    first = s->inject_head;
+    first = s->injectq.head;
     t = first;
     for (uint32_t i = 1; i < k; i++)
         t = t->next;
-    s->inject_head = t->next;
-    if (!s->inject_head)
-        s->inject_tail = NULL;
+    s->injectq.head = t->next;
+    if (!s->injectq.head)
+        s->injectq.tail = NULL;
     t->next = NULL;
     atomic_store_explicit(&s->ninject, n - k, memory_order_relaxed);
     csp__mutex_unlock(&s->inject_lock);
@@ -320,13 +317,7 @@ static csp_task *ring_steal(struct csp__worker *w, struct csp__worker *v,
 /* Unlink W from the idle list. idle_lock held. */
 static void idle_remove(struct csp__sched *s, struct csp__worker *w)
 {
-    if (w->iprev)
-        w->iprev->inext = w->inext;
-    else
-        s->idle_head = w->inext;
-    if (w->inext)
-        w->inext->iprev = w->iprev;
-    w->inext = w->iprev = NULL;
+    csp__list_remove(&s->idle, &w->idle_link);
     atomic_store_explicit(&w->idle, 0, memory_order_relaxed);
     atomic_store_explicit(
         &s->nidle, atomic_load_explicit(&s->nidle, memory_order_relaxed) - 1,
@@ -379,7 +370,7 @@ static void wakep_nofence(struct csp__sched *s)
                                                  memory_order_relaxed))
         return;
     csp__mutex_lock(&s->idle_lock);
-    w = s->idle_head;
+    w = s->idle.head ? WORKER_OF(s->idle.head) : NULL;
     if (!w) {
         csp__mutex_unlock(&s->idle_lock);
         /* Everyone left the list meanwhile: they recheck the queues. */
@@ -397,13 +388,8 @@ static void wakep_nofence(struct csp__sched *s)
 
 static void pin_push(struct csp__worker *w, csp_task *t)
 {
-    t->next = NULL;
     csp__mutex_lock(&w->pin_lock);
-    if (w->pin_tail)
-        w->pin_tail->next = t;
-    else
-        w->pin_head = t;
-    w->pin_tail = t;
+    csp__taskq_append(&w->pinq, t);
     atomic_store_explicit(
         &w->npinned,
         atomic_load_explicit(&w->npinned, memory_order_relaxed) + 1,
@@ -423,11 +409,8 @@ static csp_task *pin_pop(struct csp__worker *w)
     if (atomic_load_explicit(&w->npinned, memory_order_relaxed) == 0)
         return NULL;
     csp__mutex_lock(&w->pin_lock);
-    t = w->pin_head;
+    t = csp__taskq_pop(&w->pinq);
     if (t) {
-        w->pin_head = t->next;
-        if (!w->pin_head)
-            w->pin_tail = NULL;
         atomic_store_explicit(
             &w->npinned,
             atomic_load_explicit(&w->npinned, memory_order_relaxed) - 1,
@@ -624,11 +607,7 @@ top:
         return NULL;
     }
     atomic_store_explicit(&w->wake, 0, memory_order_relaxed);
-    w->iprev = NULL;
-    w->inext = s->idle_head;
-    if (s->idle_head)
-        s->idle_head->iprev = w;
-    s->idle_head = w;
+    csp__list_push(&s->idle, &w->idle_link);
     atomic_store_explicit(&w->idle, 1, memory_order_relaxed);
     atomic_store_explicit(
         &s->nidle, atomic_load_explicit(&s->nidle, memory_order_relaxed) + 1,
@@ -791,7 +770,8 @@ static void stop_workers(struct csp__sched *s, uint32_t n)
 
     csp__mutex_lock(&s->idle_lock);
     atomic_store_explicit(&s->stop, 1, memory_order_release);
-    while ((w = s->idle_head)) {
+    while (s->idle.head) {
+        w = WORKER_OF(s->idle.head);
         idle_remove(s, w);
         atomic_store_explicit(&w->wake, CSP__WAKE_STOP, memory_order_release);
         csp__futex_wake(&w->wake, 1);
@@ -1001,8 +981,8 @@ void csp__sched_fork_child(csp_rt *rt)
      * closed (a taker in the child sees the proc end with no value) and
      * its stack goes back to the pool, which is freed below. */
     for (uint32_t i = 0; i <= s->nworkers; i++) {
-        struct csp__proc *p;
-        while ((p = s->shards[i].head)) {
+        while (!csp__list_empty(&s->shards[i].live)) {
+            struct csp__proc *p = CSP__PROC_OF(s->shards[i].live.head);
             csp_chan *result = p->result;
             if (result)
                 csp__chan_close(result);
@@ -1167,9 +1147,9 @@ void csp__sched_dump(csp_rt *rt, FILE *f)
      * shard's spawns and exits (a debugging aid: acceptable). */
     for (uint32_t i = 0; i <= s->nworkers; i++) {
         csp__mutex_lock(&s->shards[i].lock);
-        for (struct csp__proc *p = s->shards[i].head; p; p = p->lnext) {
+        for (struct csp__link *l = s->shards[i].live.head; l; l = l->next) {
             if (listed < DUMP_MAX) {
-                csp__proc_describe(p, f);
+                csp__proc_describe(CSP__PROC_OF(l), f);
                 listed++;
             } else {
                 more++;
@@ -1240,20 +1220,20 @@ static int drain(csp_rt *rt, struct csp__sched *s, int force)
  * again. Returns 0 if one of them was claimed meanwhile (it will run:
  * drain again). The shard lock is not held while withdrawing (that takes
  * channel locks); a withdrawn proc never runs again, so it stays in the
- * list and its lnext stays valid. */
+ * list and its link stays valid. */
 static int withdraw_parked(struct csp__sched *s)
 {
     for (uint32_t i = 0; i <= s->nworkers; i++) {
-        struct csp__proc *p;
+        struct csp__link *l;
 
         csp__mutex_lock(&s->shards[i].lock);
-        p = s->shards[i].head;
+        l = s->shards[i].live.head;
         csp__mutex_unlock(&s->shards[i].lock);
-        while (p) {
-            if (!csp__proc_withdraw(p))
+        while (l) {
+            if (!csp__proc_withdraw(CSP__PROC_OF(l)))
                 return 0;
             csp__mutex_lock(&s->shards[i].lock);
-            p = p->lnext;
+            l = l->next;
             csp__mutex_unlock(&s->shards[i].lock);
         }
     }
@@ -1279,9 +1259,8 @@ int csp__sched_shutdown(csp_rt *rt, int force)
     csp__tpool_fini(rt, &s->tpool);
     /* Procs left now are parked forever and withdrawn (forced). */
     for (uint32_t i = 0; i <= s->nworkers; i++) {
-        struct csp__proc *p;
-        while ((p = s->shards[i].head))
-            csp__proc_destroy(p, NULL);
+        while (!csp__list_empty(&s->shards[i].live))
+            csp__proc_destroy(CSP__PROC_OF(s->shards[i].live.head), NULL);
     }
     atomic_store_explicit(&rt->sched, NULL, memory_order_release);
     sched_free(rt, s);

@@ -59,7 +59,7 @@ struct csp__proc {
     _Atomic uint32_t wait_n; /* channels in the op (ids: the first 4) */
     _Atomic uint64_t wait_ids[4];
     /* All live procs, sharded; guarded by s->shards[shard].lock. */
-    struct csp__proc *lprev, *lnext;
+    struct csp__link live_link;
     uint32_t shard; /* immutable */
 #if defined(CSP__SCHED_CHECKS)
     _Atomic(struct csp__worker *) running_on; /* at most one worker */
@@ -82,12 +82,12 @@ struct csp__worker {
     _Atomic(csp_task *) ring[CSP__RING];
     /* Pinned procs: FIFO under pin_lock; nobody steals from it. */
     csp__mutex pin_lock;
-    csp_task *pin_head, *pin_tail;
+    struct csp__taskq pinq;
     _Atomic uint32_t npinned; /* stored under pin_lock, read lock-free */
     /* Idle protocol: the worker sleeps on wake while on the idle list. */
     _Atomic uint32_t wake; /* futex word: 0 sleep, else CSP__WAKE_* */
     _Atomic int idle;      /* on the idle list; written under idle_lock */
-    struct csp__worker *inext, *iprev; /* idle list; s->idle_lock */
+    struct csp__link idle_link; /* idle list; s->idle_lock */
     int spinning;                      /* counted in s->nspinning */
     uint32_t schedtick;
     uint32_t streak; /* runnext runs in a row */
@@ -103,19 +103,21 @@ enum { CSP__WAKE_SPIN = 1, CSP__WAKE_WORK = 2, CSP__WAKE_STOP = 3 };
 struct csp__tworker;
 struct csp__tpool {
     csp__mutex lock;              /* leaf; guards everything below */
-    struct csp__tworker *idle;    /* idle threads, most recent first */
-    struct csp__tworker *zombies; /* exited on idle timeout, to join */
+    struct csp__list idle;        /* idle threads, most recent first */
+    struct csp__list zombies;     /* exited on idle timeout, to join */
     int64_t nthreads;             /* alive (busy, idle or exiting) */
     int64_t nbusy;                /* running a job */
-    struct csp__tworker *all;     /* every record (fork's child) */
+    struct csp__list all;         /* every record (fork's child) */
     int64_t max;                  /* immutable: CSP_RT_THREAD_POOL_MAX */
     int stopping;
 };
 
 struct csp__shard {
-    csp__mutex lock; /* leaf; guards the list */
-    struct csp__proc *head;
+    csp__mutex lock;       /* leaf; guards the list */
+    struct csp__list live; /* of csp__proc.live_link */
 };
+
+#define CSP__PROC_OF(l) CSP__CONTAINER(l, struct csp__proc, live_link)
 
 struct csp__sched {
     csp_rt *rt;                   /* immutable */
@@ -127,13 +129,13 @@ struct csp__sched {
     uint32_t ncoprimes;
     /* Inject queue: spawns and wakes from outside the workers, overflow. */
     csp__mutex inject_lock;              /* leaf */
-    csp_task *inject_head, *inject_tail; /* inject_lock */
+    struct csp__taskq injectq;           /* inject_lock */
     _Atomic uint32_t ninject;            /* stored under inject_lock */
     _Atomic uint64_t epoch;              /* bumped at each inject push */
     /* Idle list and spinning (Go's protocol). */
     csp__mutex idle_lock;          /* leaf */
     csp__cond idle_cond;           /* shutdown waits here for quiescence */
-    struct csp__worker *idle_head; /* idle_lock */
+    struct csp__list idle;         /* of csp__worker.idle_link */
     _Atomic int32_t nidle;         /* stored under idle_lock */
     _Atomic int32_t nspinning;
     int draining;               /* idle_lock: shutdown is waiting */

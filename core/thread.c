@@ -24,9 +24,11 @@
 
 _Atomic long csp__thread_idle_ms = 10000;
 
+#define TWORKER_OF(l) CSP__CONTAINER(l, struct csp__tworker, link)
+
 struct csp__tworker {
-    struct csp__tworker *next; /* idle or zombie list; tp->lock */
-    struct csp__tworker *aprev, *anext; /* tp->all; tp->lock */
+    struct csp__link link;     /* idle or zombie list; tp->lock */
+    struct csp__link all_link; /* tp->all; tp->lock */
     struct csp__tpool *tp;     /* immutable */
     csp_rt *rt;                /* immutable */
     csp__thread thread;        /* immutable once started */
@@ -78,17 +80,6 @@ static void run_job(csp_go_fn fn, void *arg, csp_chan *result)
     }
 }
 
-/* Unlink T from the idle list. tp->lock held. */
-static void idle_unlink(struct csp__tpool *tp, struct csp__tworker *t)
-{
-    struct csp__tworker **pp = &tp->idle;
-
-    while (*pp && *pp != t)
-        pp = &(*pp)->next;
-    if (*pp)
-        *pp = t->next;
-    t->next = NULL;
-}
 
 static void *tworker_main(void *arg)
 {
@@ -114,8 +105,7 @@ static void *tworker_main(void *arg)
             csp__mutex_lock(&tp->lock);
             t->running = NULL;
             tp->nbusy--;
-            t->next = tp->idle;
-            tp->idle = t;
+            csp__list_push(&tp->idle, &t->link);
         }
         if (t->exit)
             break;
@@ -128,10 +118,9 @@ static void *tworker_main(void *arg)
             ;
         if (!t->has_job && !t->exit) {
             /* Idle too long: leave for the next caller to join. */
-            idle_unlink(tp, t);
+            csp__list_remove(&tp->idle, &t->link);
             tp->nthreads--;
-            t->next = tp->zombies;
-            tp->zombies = t;
+            csp__list_push(&tp->zombies, &t->link);
             break;
         }
     }
@@ -139,48 +128,39 @@ static void *tworker_main(void *arg)
     return NULL;
 }
 
-static void all_unlink(struct csp__tpool *tp, struct csp__tworker *t)
-{
-    if (t->aprev)
-        t->aprev->anext = t->anext;
-    else
-        tp->all = t->anext;
-    if (t->anext)
-        t->anext->aprev = t->aprev;
-}
-
 static void tworker_free(csp_rt *rt, struct csp__tworker *t)
 {
     csp__mutex_lock(&t->tp->lock);
-    all_unlink(t->tp, t);
+    csp__list_remove(&t->tp->all, &t->all_link);
     csp__mutex_unlock(&t->tp->lock);
     csp__cond_destroy(&t->cond);
     csp__free(rt, t, sizeof *t);
 }
 
-/* Join and free a chain of exited threads. No lock held. */
-static void reap(csp_rt *rt, struct csp__tworker *z)
+/* Join and free a list of exited threads, taken off the pool. No lock
+ * held. */
+static void reap(csp_rt *rt, struct csp__list z)
 {
-    while (z) {
-        struct csp__tworker *next = z->next;
-        csp__thread_join(z->thread);
-        tworker_free(rt, z);
-        z = next;
+    while (!csp__list_empty(&z)) {
+        struct csp__tworker *t = TWORKER_OF(z.head);
+        csp__list_remove(&z, &t->link);
+        csp__thread_join(t->thread);
+        tworker_free(rt, t);
     }
 }
 
 void csp__tpool_fini(csp_rt *rt, struct csp__tpool *tp)
 {
-    struct csp__tworker *idle, *zombies;
+    struct csp__list idle, zombies;
 
     csp__mutex_lock(&tp->lock);
     CSP_ASSERT(tp->nbusy == 0);
     tp->stopping = 1;
     idle = tp->idle;
     zombies = tp->zombies;
-    tp->idle = NULL;
-    tp->zombies = NULL;
-    for (struct csp__tworker *t = idle; t; t = t->next) {
+    tp->idle = tp->zombies = (struct csp__list){NULL, NULL};
+    for (struct csp__link *l = idle.head; l; l = l->next) {
+        struct csp__tworker *t = TWORKER_OF(l);
         t->exit = 1;
         csp__cond_signal(&t->cond);
     }
@@ -197,10 +177,12 @@ void csp__tpool_fork_child(csp_rt *rt, struct csp__tpool *tp)
 
     /* The threads are the parent's; their records and jobs go. A job's
      * result channel is closed, so nobody in the child waits for it. */
-    while ((t = tp->all) != NULL) {
-        csp_chan *ch = t->has_job ? t->result : t->running;
+    while (!csp__list_empty(&tp->all)) {
+        csp_chan *ch;
 
-        tp->all = t->anext;
+        t = CSP__CONTAINER(tp->all.head, struct csp__tworker, all_link);
+        csp__list_remove(&tp->all, &t->all_link);
+        ch = t->has_job ? t->result : t->running;
         if (ch) {
             csp_chan_close(ch);
             csp_chan_release(ch); /* the job's reference */
@@ -208,7 +190,7 @@ void csp__tpool_fork_child(csp_rt *rt, struct csp__tpool *tp)
         csp__cond_destroy(&t->cond);
         csp__free(rt, t, sizeof *t);
     }
-    tp->idle = tp->zombies = NULL;
+    tp->idle = tp->zombies = (struct csp__list){NULL, NULL};
     tp->nthreads = tp->nbusy = 0;
     csp__mutex_destroy(&tp->lock);
 }
@@ -232,11 +214,7 @@ static int spawn_thread(csp_rt *rt, struct csp__tpool *tp, csp_go_fn fn,
     t->result = result;
     t->has_job = 1;
     csp__mutex_lock(&tp->lock);
-    t->aprev = NULL;
-    t->anext = tp->all;
-    if (tp->all)
-        tp->all->aprev = t;
-    tp->all = t;
+    csp__list_append(&tp->all, &t->all_link);
     csp__mutex_unlock(&tp->lock);
     /* The thread reads its record under tp->lock; creating it publishes
      * everything written above. */
@@ -252,7 +230,8 @@ int csp_thread(csp_rt *rt, csp_go_fn fn, void *arg, csp_chan **result)
 {
     struct csp__sched *s;
     struct csp__tpool *tp;
-    struct csp__tworker *t, *zombies;
+    struct csp__tworker *t;
+    struct csp__list zombies;
     csp_chan *ch = NULL;
     int rc;
 
@@ -273,12 +252,12 @@ int csp_thread(csp_rt *rt, csp_go_fn fn, void *arg, csp_chan **result)
     }
     csp__mutex_lock(&tp->lock);
     zombies = tp->zombies;
-    tp->zombies = NULL;
+    tp->zombies = (struct csp__list){NULL, NULL};
     if (tp->stopping) {
         rc = CSP_EPERM;
-    } else if ((t = tp->idle)) {
-        tp->idle = t->next;
-        t->next = NULL;
+    } else if (!csp__list_empty(&tp->idle)) {
+        t = TWORKER_OF(tp->idle.head);
+        csp__list_remove(&tp->idle, &t->link);
         t->fn = fn;
         t->arg = arg;
         t->result = ch;

@@ -48,6 +48,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "../list.h"
 #include "../platform.h"
 #include "coro.h"
 
@@ -88,7 +89,7 @@ static _Atomic long guard_cap_value; /* 0: not read yet */
 static const uint64_t guarded_canary = CSP__STACK_CANARY;
 
 struct csp__stack_slab {
-    struct csp__stack_slab *prev, *next; /* pool->slabs; pool->lock */
+    struct csp__link link;               /* pool->slabs; pool->lock */
     char *map;                           /* immutable */
     size_t map_size;                     /* immutable */
     size_t cap;                          /* slots; immutable */
@@ -103,7 +104,7 @@ struct csp__stack_cache {
     struct csp__stack *top;               /* LIFO; owner only */
     size_t n;                             /* stacks in it; owner only */
     _Atomic int64_t reused;               /* owner writes, relaxed */
-    struct csp__stack_cache *prev, *next; /* pool->caches; pool->lock */
+    struct csp__link link;                /* pool->caches; pool->lock */
 };
 
 struct csp__stack_pool {
@@ -114,7 +115,7 @@ struct csp__stack_pool {
     csp__mutex lock;    /* leaf; guards every field below */
     struct csp__stack *free;         /* free pool stacks, LIFO */
     size_t nfree;
-    struct csp__stack_slab *slabs;   /* every slab */
+    struct csp__list slabs;          /* every slab */
     struct csp__stack_slab *gslab;   /* guarded slab being carved */
     struct csp__stack_slab *uslab;   /* unguarded slab being carved */
     size_t next_ucap;                /* slots of the next unguarded slab */
@@ -122,7 +123,7 @@ struct csp__stack_pool {
     int guard_failed;                /* the kernel refused: no more guards */
     int64_t mapped;                  /* stacks mapped */
     int64_t reused;                  /* reuses by pool gets, freed caches */
-    struct csp__stack_cache *caches; /* live caches */
+    struct csp__list caches;         /* live caches */
 };
 
 static int take_fault(_Atomic long *counter)
@@ -197,22 +198,13 @@ static void *map(size_t len, int prot)
 
 static void slab_link(struct csp__stack_pool *pool, struct csp__stack_slab *sl)
 {
-    sl->prev = NULL;
-    sl->next = pool->slabs;
-    if (pool->slabs)
-        pool->slabs->prev = sl;
-    pool->slabs = sl;
+    csp__list_push(&pool->slabs, &sl->link);
 }
 
 static void slab_unlink(struct csp__stack_pool *pool,
                         struct csp__stack_slab *sl)
 {
-    if (sl->prev)
-        sl->prev->next = sl->next;
-    else
-        pool->slabs = sl->next;
-    if (sl->next)
-        sl->next->prev = sl->prev;
+    csp__list_remove(&pool->slabs, &sl->link);
 }
 
 /* Tell valgrind about a stack once it is carved. */
@@ -505,8 +497,9 @@ void csp__stack_pool_free(struct csp__stack_pool *pool)
 {
     if (!pool)
         return;
-    while (pool->slabs) {
-        struct csp__stack_slab *sl = pool->slabs;
+    while (!csp__list_empty(&pool->slabs)) {
+        struct csp__stack_slab *sl =
+            CSP__CONTAINER(pool->slabs.head, struct csp__stack_slab, link);
         slab_unlink(pool, sl);
         slab_destroy(sl);
     }
@@ -550,10 +543,7 @@ struct csp__stack_cache *csp__stack_cache_new(struct csp__stack_pool *pool)
     c->pool = pool;
     atomic_init(&c->reused, 0);
     csp__mutex_lock(&pool->lock);
-    c->next = pool->caches;
-    if (pool->caches)
-        pool->caches->prev = c;
-    pool->caches = c;
+    csp__list_push(&pool->caches, &c->link);
     csp__mutex_unlock(&pool->lock);
     return c;
 }
@@ -572,12 +562,7 @@ void csp__stack_cache_free(struct csp__stack_cache *c)
         pool->nfree++;
     }
     pool->reused += atomic_load_explicit(&c->reused, memory_order_relaxed);
-    if (c->prev)
-        c->prev->next = c->next;
-    else
-        pool->caches = c->next;
-    if (c->next)
-        c->next->prev = c->prev;
+    csp__list_remove(&pool->caches, &c->link);
     csp__mutex_unlock(&pool->lock);
     free(c);
 }
@@ -739,8 +724,10 @@ int64_t csp__stack_pool_reused(struct csp__stack_pool *pool)
 {
     csp__mutex_lock(&pool->lock);
     int64_t n = pool->reused;
-    for (struct csp__stack_cache *c = pool->caches; c; c = c->next)
-        n += atomic_load_explicit(&c->reused, memory_order_relaxed);
+    for (struct csp__link *l = pool->caches.head; l; l = l->next)
+        n += atomic_load_explicit(
+            &CSP__CONTAINER(l, struct csp__stack_cache, link)->reused,
+            memory_order_relaxed);
     csp__mutex_unlock(&pool->lock);
     return n;
 }
