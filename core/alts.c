@@ -28,9 +28,6 @@
 #define SMALL 8
 #define INDEX_STACK 128 /* poll and lock orders on the stack up to this */
 
-int csp__wait_thread(struct csp__waiter *w, struct csp__parker *pk,
-                     int64_t deadline);
-
 struct alts {
     const csp_op *ops;
     size_t n;
@@ -259,36 +256,12 @@ static void link_all(struct alts *a, struct csp__waiter *w,
                      struct csp__node *nodes)
 {
     for (size_t i = 0; i < a->n; i++) {
-        struct csp__node *nd = &nodes[i];
-        nd->w = w;
-        nd->ch = a->ops[i].ch;
-        nd->is_put = a->ops[i].kind == CSP_OP_PUT;
-        nd->val = nd->is_put ? a->ops[i].val : NULL;
-        nd->idx = (uint32_t)i;
-        nd->linked = 0;
-        csp__chan_link(nd->ch, nd);
+        csp__node_init(&nodes[i], w, a->ops[i].ch, a->ops[i].val, (uint32_t)i,
+                       a->ops[i].kind == CSP_OP_PUT);
+        csp__chan_link(nodes[i].ch, &nodes[i]);
     }
 }
 
-/* Pass 3 for a proc or thread waiter: every node but the winner may still
- * be linked; unlink under each channel's own lock. */
-static void unlink_losers(struct csp__waiter *w)
-{
-    for (uint32_t i = 0; i < w->ncases; i++) {
-        struct csp__node *nd = &w->nodes[i];
-        csp__mutex_lock(&nd->ch->lock);
-        csp__chan_unlink(nd->ch, nd);
-        csp__mutex_unlock(&nd->ch->lock);
-    }
-}
-
-static void finish(struct csp__wakes *wl, struct csp__drops *dl)
-{
-    if (dl->n)
-        csp__run_drops(dl);
-    if (wl->head)
-        csp__wake_all(wl);
-}
 
 static void note_wait(struct csp__proc *p, struct alts *a)
 {
@@ -300,13 +273,10 @@ static void note_wait(struct csp__proc *p, struct alts *a)
     csp__proc_note_wait(p, CSP__WAIT_ALTS, ids, a->n);
 }
 
-enum { MODE_PARK, MODE_BLOCK };
-
 static int alts_wait(const csp_op *ops, size_t n, int flags, size_t *idx,
                      void **val, int mode, int64_t deadline)
 {
-    struct csp__proc *p = NULL;
-    struct csp__parker *pk = NULL;
+    struct csp__wait m;
     struct csp__wakes wl;
     struct csp__drops dl;
     struct csp__waiter w;
@@ -320,19 +290,9 @@ static int alts_wait(const csp_op *ops, size_t n, int flags, size_t *idx,
     rc = validate(ops, n, flags);
     if (rc != CSP_OK)
         return rc;
-    if (mode == MODE_PARK) {
-        p = csp__proc_current();
-        if (!p)
-            return CSP_EPERM;
-    } else {
-        if (deadline < 0 && deadline != CSP_FOREVER)
-            return CSP_EINVAL;
-        if (csp__proc_current())
-            return CSP_EPERM;
-        pk = csp__parker_self();
-        if (!pk)
-            return CSP_ENOMEM;
-    }
+    rc = csp__wait_begin(&m, mode, deadline);
+    if (rc != CSP_OK)
+        return rc;
     rc = alts_setup(&a, ops, n, flags);
     if (rc != CSP_OK)
         return rc;
@@ -345,8 +305,7 @@ static int alts_wait(const csp_op *ops, size_t n, int flags, size_t *idx,
         rc = pass1(&a, &i0, &v, &wl, &dl);
         if (rc != CSP_EAGAIN)
             break;
-        if (mode == MODE_BLOCK && deadline != CSP_FOREVER &&
-            deadline <= csp__now_ns()) {
+        if (csp__wait_expired(&m)) {
             rc = CSP_ETIMEDOUT;
             break;
         }
@@ -369,34 +328,20 @@ static int alts_wait(const csp_op *ops, size_t n, int flags, size_t *idx,
             }
             continue;
         }
-        atomic_init(&w.state, CSP__W_WAITING);
-        w.ncases = (uint32_t)n;
-        w.nodes = nodes;
-        w.val = NULL;
-        if (mode == MODE_PARK) {
-            w.kind = CSP__CONT_PROC;
-            w.u.proc = p;
-        } else {
-            w.kind = CSP__CONT_THREAD;
-            w.u.parker = pk;
-        }
+        csp__waiter_init_for(&w, &m, nodes, (uint32_t)n);
         link_all(&a, &w, nodes);
         rc = CSP_PENDING;
         break;
     }
     if (locked)
         unlock_all(&a);
-    finish(&wl, &dl);
+    csp__finish(&wl, &dl);
     if (rc == CSP_PENDING) {
-        if (mode == MODE_PARK) {
-            note_wait(p, &a);
-            csp__proc_park(p, &w);
-            rc = CSP_OK;
-        } else {
-            rc = csp__wait_thread(&w, pk, deadline);
-        }
+        if (m.p)
+            note_wait(m.p, &a);
+        rc = csp__wait_end(&m, &w);
         if (rc == CSP_OK) {
-            unlink_losers(&w);
+            csp__waiter_unlink(&w); /* pass 3 */
             i0 = w.won;
             v = w.val;
             rc = w.rc;
@@ -416,13 +361,13 @@ static int alts_wait(const csp_op *ops, size_t n, int flags, size_t *idx,
 
 int csp_alts(const csp_op *ops, size_t n, int flags, size_t *idx, void **val)
 {
-    return alts_wait(ops, n, flags, idx, val, MODE_PARK, CSP_FOREVER);
+    return alts_wait(ops, n, flags, idx, val, CSP__MODE_PARK, CSP_FOREVER);
 }
 
 int csp_alts_blocking(const csp_op *ops, size_t n, int flags, int64_t deadline,
                       size_t *idx, void **val)
 {
-    return alts_wait(ops, n, flags, idx, val, MODE_BLOCK, deadline);
+    return alts_wait(ops, n, flags, idx, val, CSP__MODE_BLOCK, deadline);
 }
 
 int csp_alts_cb(const csp_op *ops, size_t n, int flags, size_t *idx, void **val,
@@ -486,7 +431,7 @@ int csp_alts_cb(const csp_op *ops, size_t n, int flags, size_t *idx, void **val,
     }
     if (locked)
         unlock_all(&a);
-    finish(&wl, &dl);
+    csp__finish(&wl, &dl);
     alts_teardown(&a);
     if (rc == CSP_PENDING) {
         if (pending)

@@ -136,6 +136,13 @@ int csp__chan_has_room(csp_chan *ch, int is_put, size_t n)
 /* ------------------------------------------------------------------------
  * Values in and out of the buffer. */
 
+void csp__run_drops(struct csp__drops *dl)
+{
+    for (unsigned i = 0; i < dl->n; i++)
+        dl->d[i].fn(dl->d[i].ud, dl->d[i].val);
+    dl->n = 0;
+}
+
 void csp__chan_drop(csp_chan *ch, struct csp__drops *dl, void *v)
 {
     if (!ch->drop)
@@ -478,14 +485,6 @@ void csp_chan_release(csp_chan *ch)
     atomic_fetch_sub_explicit(&rt->nchans, 1, memory_order_relaxed);
 }
 
-static void finish_unlocked(struct csp__wakes *wl, struct csp__drops *dl)
-{
-    if (dl->n)
-        csp__run_drops(dl);
-    if (wl->head)
-        csp__wake_all(wl);
-}
-
 void csp__chan_close(csp_chan *ch)
 {
     struct csp__wakes wl;
@@ -496,7 +495,7 @@ void csp__chan_close(csp_chan *ch)
     csp__mutex_lock(&ch->lock);
     close_locked(ch, &wl, &dl);
     csp__mutex_unlock(&ch->lock);
-    finish_unlocked(&wl, &dl);
+    csp__finish(&wl, &dl);
 }
 
 int csp_chan_close(csp_chan *ch)
@@ -539,15 +538,6 @@ size_t csp_chan_count(csp_chan *ch)
 /* ------------------------------------------------------------------------
  * Never-waiting ops. */
 
-static int in_xform_guard(void)
-{
-#ifdef CSP_DEBUG
-    return csp__tls()->in_xform;
-#else
-    return 0;
-#endif
-}
-
 int csp_chan_offer(csp_chan *ch, void *val)
 {
     struct csp__wakes wl;
@@ -556,14 +546,14 @@ int csp_chan_offer(csp_chan *ch, void *val)
 
     if (!ch || !val)
         return CSP_EINVAL;
-    if (ch->kind == CSP__KIND_TIMEOUT || in_xform_guard())
+    if (ch->kind == CSP__KIND_TIMEOUT || csp__in_xform_guard())
         return CSP_EPERM;
     csp__wakes_init(&wl);
     dl.n = 0;
     csp__mutex_lock(&ch->lock);
     rc = csp__chan_try_put(ch, val, &wl, &dl);
     csp__mutex_unlock(&ch->lock);
-    finish_unlocked(&wl, &dl);
+    csp__finish(&wl, &dl);
     return rc;
 }
 
@@ -576,14 +566,14 @@ int csp_chan_poll(csp_chan *ch, void **val)
 
     if (!ch || !val)
         return CSP_EINVAL;
-    if (in_xform_guard())
+    if (csp__in_xform_guard())
         return CSP_EPERM;
     csp__wakes_init(&wl);
     dl.n = 0;
     csp__mutex_lock(&ch->lock);
     rc = csp__chan_try_take(ch, &v, &wl, &dl);
     csp__mutex_unlock(&ch->lock);
-    finish_unlocked(&wl, &dl);
+    csp__finish(&wl, &dl);
     if (rc == CSP_OK)
         *val = v;
     else if (rc == CSP_ECLOSED)
@@ -592,19 +582,17 @@ int csp_chan_poll(csp_chan *ch, void **val)
 }
 
 /* ------------------------------------------------------------------------
- * Parking and blocking ops: the waiter and node live on the caller's
- * stack; the caller's reference keeps CH alive. */
+ * Ops that may wait: one put or take, parking, blocking or with a callback
+ * (how they wait is wait.c's). */
 
-static int try_op(csp_chan *ch, int is_put, void **val,
-                  struct csp__wakes *wl, struct csp__drops *dl)
+/* One put or take that may wait (the single-case alts_wait): try it now,
+ * else queue one node and park or block until it completes. */
+/* Inlined into each caller, so that MODE is a constant there (W1 ping-pong:
+ * 1334 instructions a round trip against 1480 with one shared copy). */
+static inline __attribute__((always_inline)) int
+chan_wait(csp_chan *ch, int is_put, void **val, int mode, int64_t deadline)
 {
-    return is_put ? csp__chan_try_put(ch, *val, wl, dl)
-                  : csp__chan_try_take(ch, val, wl, dl);
-}
-
-static int park_op(csp_chan *ch, int is_put, void **val)
-{
-    struct csp__proc *p = csp__proc_current();
+    struct csp__wait m;
     struct csp__wakes wl;
     struct csp__drops dl;
     struct csp__waiter w;
@@ -612,42 +600,38 @@ static int park_op(csp_chan *ch, int is_put, void **val)
     void *v = is_put ? *val : NULL;
     int rc;
 
-    if (!p)
-        return CSP_EPERM;
+    rc = csp__wait_begin(&m, mode, deadline);
+    if (rc != CSP_OK)
+        return rc;
     csp__wakes_init(&wl);
     dl.n = 0;
     csp__mutex_lock(&ch->lock);
-    rc = try_op(ch, is_put, &v, &wl, &dl);
+    rc = csp__chan_try(ch, is_put, &v, &wl, &dl);
     if (rc == CSP_EAGAIN) {
-        if (!csp__chan_has_room(ch, is_put, 1)) {
+        if (csp__wait_expired(&m)) {
+            rc = CSP_ETIMEDOUT;
+        } else if (!csp__chan_has_room(ch, is_put, 1)) {
             rc = CSP_EBUSY;
         } else {
-            atomic_init(&w.state, CSP__W_WAITING);
-            w.ncases = 1;
-            w.kind = CSP__CONT_PROC;
-            w.u.proc = p;
-            w.nodes = &n;
-            w.val = NULL;
-            n.w = &w;
-            n.ch = ch;
-            n.val = v;
-            n.idx = 0;
-            n.is_put = (uint8_t)is_put;
+            csp__waiter_init_for(&w, &m, &n, 1);
+            csp__node_init(&n, &w, ch, v, 0, is_put);
             csp__chan_link(ch, &n);
             rc = CSP_PENDING;
         }
     }
     csp__mutex_unlock(&ch->lock);
-    finish_unlocked(&wl, &dl);
+    csp__finish(&wl, &dl);
     if (rc != CSP_PENDING) {
         if (!is_put && (rc == CSP_OK || rc == CSP_ECLOSED))
             *val = v;
         return rc;
     }
-    csp__proc_note_wait(p, is_put ? CSP__WAIT_PUT : CSP__WAIT_TAKE, &ch->id,
-                        1);
-    csp__proc_park(p, &w);
-    /* Only P's pointer survives the switch; TLS is not read again. */
+    if (m.p)
+        csp__proc_note_wait(m.p, is_put ? CSP__WAIT_PUT : CSP__WAIT_TAKE,
+                            &ch->id, 1);
+    rc = csp__wait_end(&m, &w);
+    if (rc != CSP_OK)
+        return rc;
     if (!is_put)
         *val = w.val;
     return w.rc;
@@ -657,281 +641,114 @@ int csp_chan_put(csp_chan *ch, void *val)
 {
     if (!ch || !val)
         return CSP_EINVAL;
-    if (ch->kind == CSP__KIND_TIMEOUT || in_xform_guard())
+    if (ch->kind == CSP__KIND_TIMEOUT || csp__in_xform_guard())
         return CSP_EPERM;
-    return park_op(ch, 1, &val);
+    return chan_wait(ch, 1, &val, CSP__MODE_PARK, CSP_FOREVER);
 }
 
 int csp_chan_take(csp_chan *ch, void **val)
 {
     if (!ch || !val)
         return CSP_EINVAL;
-    if (in_xform_guard())
+    if (csp__in_xform_guard())
         return CSP_EPERM;
-    return park_op(ch, 0, val);
-}
-
-/* Wait for W's token until DEADLINE; withdraw W at the deadline unless it
- * was claimed meanwhile. Returns CSP_OK (completed) or CSP_ETIMEDOUT. */
-int csp__wait_thread(struct csp__waiter *w, struct csp__parker *pk,
-                     int64_t deadline)
-{
-    uint32_t expect = CSP__W_WAITING;
-
-    if (csp__parker_park(pk, deadline) == 0)
-        return CSP_OK;
-    if (atomic_compare_exchange_strong_explicit(&w->state, &expect,
-                                                CSP__W_CANCELLED,
-                                                memory_order_acq_rel,
-                                                memory_order_acquire)) {
-        for (uint32_t i = 0; i < w->ncases; i++) {
-            csp_chan *ch = w->nodes[i].ch;
-            csp__mutex_lock(&ch->lock);
-            csp__chan_unlink(ch, &w->nodes[i]);
-            csp__mutex_unlock(&ch->lock);
-        }
-        return CSP_ETIMEDOUT;
-    }
-    /* Claimed concurrently: its token is on the way. */
-    csp__parker_park(pk, CSP_FOREVER);
-    return CSP_OK;
-}
-
-static int block_op(csp_chan *ch, int is_put, void **val, int64_t deadline)
-{
-    struct csp__parker *pk;
-    struct csp__wakes wl;
-    struct csp__drops dl;
-    struct csp__waiter w;
-    struct csp__node n;
-    void *v = is_put ? *val : NULL;
-    int rc;
-
-    if (deadline < 0 && deadline != CSP_FOREVER)
-        return CSP_EINVAL;
-    if (csp__proc_current())
-        return CSP_EPERM;
-    pk = csp__parker_self();
-    if (!pk)
-        return CSP_ENOMEM;
-    csp__wakes_init(&wl);
-    dl.n = 0;
-    csp__mutex_lock(&ch->lock);
-    rc = try_op(ch, is_put, &v, &wl, &dl);
-    if (rc == CSP_EAGAIN) {
-        if (deadline != CSP_FOREVER && deadline <= csp__now_ns()) {
-            rc = CSP_ETIMEDOUT;
-        } else if (!csp__chan_has_room(ch, is_put, 1)) {
-            rc = CSP_EBUSY;
-        } else {
-            atomic_init(&w.state, CSP__W_WAITING);
-            w.ncases = 1;
-            w.kind = CSP__CONT_THREAD;
-            w.u.parker = pk;
-            w.nodes = &n;
-            w.val = NULL;
-            n.w = &w;
-            n.ch = ch;
-            n.val = v;
-            n.idx = 0;
-            n.is_put = (uint8_t)is_put;
-            csp__chan_link(ch, &n);
-            rc = CSP_PENDING;
-        }
-    }
-    csp__mutex_unlock(&ch->lock);
-    finish_unlocked(&wl, &dl);
-    if (rc != CSP_PENDING) {
-        if (!is_put && (rc == CSP_OK || rc == CSP_ECLOSED))
-            *val = v;
-        return rc;
-    }
-    rc = csp__wait_thread(&w, pk, deadline);
-    if (rc != CSP_OK)
-        return rc;
-    if (!is_put)
-        *val = w.val;
-    return w.rc;
+    return chan_wait(ch, 0, val, CSP__MODE_PARK, CSP_FOREVER);
 }
 
 int csp_chan_put_blocking(csp_chan *ch, void *val, int64_t deadline)
 {
     if (!ch || !val)
         return CSP_EINVAL;
-    if (ch->kind == CSP__KIND_TIMEOUT || in_xform_guard())
+    if (ch->kind == CSP__KIND_TIMEOUT || csp__in_xform_guard())
         return CSP_EPERM;
-    return block_op(ch, 1, &val, deadline);
+    return chan_wait(ch, 1, &val, CSP__MODE_BLOCK, deadline);
 }
 
 int csp_chan_take_blocking(csp_chan *ch, void **val, int64_t deadline)
 {
     if (!ch || !val)
         return CSP_EINVAL;
-    if (in_xform_guard())
+    if (csp__in_xform_guard())
         return CSP_EPERM;
-    return block_op(ch, 0, val, deadline);
+    return chan_wait(ch, 0, val, CSP__MODE_BLOCK, deadline);
 }
 
-/* ------------------------------------------------------------------------
- * Callback ops. The fast path tries under the lock with nothing
- * allocated; only when the op must wait is a csp_pending allocated
- * (outside the lock) and the op retried and queued. */
-
-struct csp_pending *csp__pending_new(csp_rt *rt, size_t n)
+static int cb_op(csp_chan *ch, int is_put, void **val, csp_exec *ex,
+                 csp_done_fn cb, void *ud, csp_pending **pending)
 {
-    size_t size = sizeof(struct csp_pending) + n * sizeof(struct csp__node);
-    struct csp_pending *op = csp__alloc(rt, size);
+    struct csp__wakes wl;
+    struct csp__drops dl;
+    struct csp_pending *op = NULL;
+    void *v = is_put ? *val : NULL;
+    int rc;
 
-    if (!op)
-        return NULL;
-    memset(op, 0, sizeof *op);
-    op->size = size;
-    op->rt = rt;
-    atomic_init(&op->refs, 1);
-    atomic_init(&op->w.state, CSP__W_WAITING);
-    op->w.ncases = (uint32_t)n;
-    op->w.kind = CSP__CONT_CB;
-    op->w.u.pending = op;
-    op->w.nodes = op->nodes;
-    csp__mutex_lock(&rt->ops_lock);
-    csp__list_push(&rt->ops, &op->rt_link);
-    csp__mutex_unlock(&rt->ops_lock);
-    atomic_fetch_add_explicit(&rt->nops, 1, memory_order_relaxed);
-    return op;
-}
-
-static void pending_unlist(struct csp_pending *op)
-{
-    csp_rt *rt = op->rt;
-
-    csp__mutex_lock(&rt->ops_lock);
-    csp__list_remove(&rt->ops, &op->rt_link);
-    csp__mutex_unlock(&rt->ops_lock);
-    atomic_fetch_sub_explicit(&rt->nops, 1, memory_order_relaxed);
-}
-
-static void pending_release(struct csp_pending *op)
-{
-    if (atomic_fetch_sub_explicit(&op->refs, 1, memory_order_acq_rel) == 1)
-        csp__free(op->rt, op, op->size);
-}
-
-void csp__pending_discard(struct csp_pending *op)
-{
-    pending_unlist(op);
-    pending_release(op);
-}
-
-/* Unlink every node of OP that is still linked (pass 3), one channel lock
- * at a time, and give back the channel references the op took. */
-static void pending_unlink_all(struct csp_pending *op)
-{
-    for (uint32_t i = 0; i < op->w.ncases; i++) {
-        csp_chan *ch = op->nodes[i].ch;
-        csp__mutex_lock(&ch->lock);
-        csp__chan_unlink(ch, &op->nodes[i]);
-        csp__mutex_unlock(&ch->lock);
+    if (!ex) {
+        ex = csp_rt_executor(ch->rt);
+        if (!ex)
+            return CSP_ENOMEM;
     }
-}
-
-static void pending_release_chans(struct csp_pending *op)
-{
-    for (uint32_t i = 0; i < op->w.ncases; i++)
-        csp_chan_release(op->nodes[i].ch);
-}
-
-void csp__pending_finish(struct csp_pending *op)
-{
-    struct csp__waiter *w = &op->w;
-
-    if (w->ncases > 1)
-        pending_unlink_all(op);
-    pending_unlist(op);
-    if (op->is_alts)
-        op->cb.alts(op->ud, w->rc, w->won, w->val);
-    else
-        op->cb.done(op->ud, w->rc, w->val);
-    pending_release_chans(op);
-    pending_release(op);
-}
-
-int csp_pending_cancel(csp_pending *op, void **val)
-{
-    uint32_t expect = CSP__W_WAITING;
-
-    if (!op)
-        return CSP_EINVAL;
-    if (!atomic_compare_exchange_strong_explicit(
-            &op->w.state, &expect, CSP__W_CANCELLED, memory_order_acq_rel,
-            memory_order_acquire))
-        return CSP_EAGAIN;
-    pending_unlink_all(op);
-    pending_unlist(op);
-    if (val)
-        *val = (!op->is_alts && op->nodes[0].is_put) ? op->nodes[0].val
-                                                     : NULL;
-    pending_release_chans(op);
-    pending_release(op);
-    return CSP_OK;
-}
-
-void csp_pending_release(csp_pending *op)
-{
-    if (op)
-        pending_release(op);
-}
-
-/* OP was cancelled (its state CANCELLED by us): unlink it, call it back
- * with CSP_ECANCELED (a put's value handed back) and let it go. */
-static void pending_call_cancelled(struct csp_pending *op)
-{
-    pending_unlink_all(op);
-    pending_unlist(op);
-    if (op->is_alts)
-        op->cb.alts(op->ud, CSP_ECANCELED, 0, NULL);
-    else
-        op->cb.done(op->ud, CSP_ECANCELED,
-                    op->nodes[0].is_put ? op->nodes[0].val : NULL);
-    pending_release_chans(op);
-    pending_release(op);
-}
-
-int csp__pending_cancel_exec(csp_rt *rt, csp_exec *ex)
-{
+    csp__wakes_init(&wl);
+    dl.n = 0;
     for (;;) {
-        struct csp_pending *op, *mine = NULL;
-        int completing = 0;
-
-
-        csp__mutex_lock(&rt->ops_lock);
-        for (struct csp__link *l = rt->ops.head; l; l = l->next) {
-            uint32_t expect = CSP__W_WAITING;
-
-            op = PENDING_OF(l);
-            if (ex && op->ex != ex)
-                continue;
-            if (atomic_compare_exchange_strong_explicit(
-                    &op->w.state, &expect, CSP__W_CANCELLED,
-                    memory_order_acq_rel, memory_order_acquire)) {
-                mine = op;
-                break;
-            }
-            completing++;
+        csp__mutex_lock(&ch->lock);
+        rc = csp__chan_try(ch, is_put, &v, &wl, &dl);
+        if (rc != CSP_EAGAIN)
+            break;
+        if (!csp__chan_has_room(ch, is_put, 1)) {
+            rc = CSP_EBUSY;
+            break;
         }
-        csp__mutex_unlock(&rt->ops_lock);
-        if (!mine)
-            return completing;
-        /* The callback runs here, on the caller (forced shutdown, a host
-         * executor's destructor). */
-        pending_call_cancelled(mine);
+        if (op) {
+            struct csp__node *n = &op->nodes[0];
+            op->ex = ex;
+            op->cb.done = cb;
+            op->ud = ud;
+            csp__node_init(n, &op->w, csp_chan_retain(ch), v, 0, is_put);
+            if (pending)
+                atomic_fetch_add_explicit(&op->refs, 1,
+                                          memory_order_relaxed);
+            csp__chan_link(ch, n);
+            rc = CSP_PENDING;
+            break;
+        }
+        /* Must wait: allocate outside the lock, then try again. */
+        csp__mutex_unlock(&ch->lock);
+        op = csp__pending_new(ch->rt, 1);
+        if (!op)
+            return CSP_ENOMEM;
     }
+    csp__mutex_unlock(&ch->lock);
+    csp__finish(&wl, &dl);
+    if (rc == CSP_PENDING) {
+        if (pending)
+            *pending = op;
+        return rc;
+    }
+    if (op)
+        csp__pending_discard(op);
+    if (!is_put && (rc == CSP_OK || rc == CSP_ECLOSED))
+        *val = v;
+    return rc;
 }
 
-int csp_rt_cancel_exec(csp_rt *rt, csp_exec *ex)
+int csp_chan_put_cb(csp_chan *ch, void *val, csp_exec *ex, csp_done_fn cb,
+                    void *ud, csp_pending **pending)
 {
-    if (!rt || !ex)
+    if (!ch || !val || !cb)
         return CSP_EINVAL;
-    return csp__pending_cancel_exec(rt, ex);
+    if (ch->kind == CSP__KIND_TIMEOUT || csp__in_xform_guard())
+        return CSP_EPERM;
+    return cb_op(ch, 1, &val, ex, cb, ud, pending);
+}
+
+int csp_chan_take_cb(csp_chan *ch, void **val, csp_exec *ex, csp_done_fn cb,
+                     void *ud, csp_pending **pending)
+{
+    if (!ch || !val || !cb)
+        return CSP_EINVAL;
+    if (csp__in_xform_guard())
+        return CSP_EPERM;
+    return cb_op(ch, 0, val, ex, cb, ud, pending);
 }
 
 /* ------------------------------------------------------------------------
@@ -993,147 +810,3 @@ void csp__chans_fork_child(csp_rt *rt, csp_task **cancelled)
     }
     csp__chans_fork_unlock(rt);
 }
-
-static void pending_complete_cancelled(csp_task *t)
-{
-    pending_call_cancelled(
-        (struct csp_pending *)((char *)t - offsetof(struct csp_pending, task)));
-}
-
-static csp_exec *fork_exec(csp_rt *rt, csp_exec *ex)
-{
-    /* An inline callback runs on the completing thread, which may be a
-     * worker: in the child, the pool's new workers play that part. */
-    return ex == csp_exec_inline() ? &rt->pool_exec : ex;
-}
-
-void csp__pending_fork_child(csp_rt *rt, csp_task *cancelled)
-{
-    struct csp_pending *op, *redo = NULL;
-
-    /* Completed ops whose callback was queued on the pool (whose queues
-     * are gone), or whose completer vanished before queueing it: queue
-     * them again, so each runs once in the child too (it is a copy of
-     * the parent, where they completed). */
-    for (struct csp__link *l = rt->ops.head; l; l = l->next) {
-        op = PENDING_OF(l);
-        if (atomic_load_explicit(&op->w.state, memory_order_acquire) !=
-            CSP__W_CLAIMED)
-            continue;
-        if (op->ex == &rt->pool_exec || op->ex == csp_exec_inline() ||
-            csp__loop_holds(op->ex, &op->task) == 0) {
-            op->task.next = (csp_task *)redo;
-            redo = op;
-        }
-    }
-    while (redo) {
-        op = redo;
-        redo = (struct csp_pending *)op->task.next;
-        op->ex = fork_exec(rt, op->ex);
-        csp__wake_pending(op);
-    }
-    while (cancelled) {
-        csp_task *t = cancelled;
-        cancelled = t->next;
-        op = (struct csp_pending *)((char *)t - offsetof(struct csp_pending,
-                                                         task));
-        t->run = pending_complete_cancelled;
-        op->ex = fork_exec(rt, op->ex);
-        op->ex->submit(op->ex, t);
-    }
-}
-
-static int cb_op(csp_chan *ch, int is_put, void **val, csp_exec *ex,
-                 csp_done_fn cb, void *ud, csp_pending **pending)
-{
-    struct csp__wakes wl;
-    struct csp__drops dl;
-    struct csp_pending *op = NULL;
-    void *v = is_put ? *val : NULL;
-    int rc;
-
-    if (!ex) {
-        ex = csp_rt_executor(ch->rt);
-        if (!ex)
-            return CSP_ENOMEM;
-    }
-    csp__wakes_init(&wl);
-    dl.n = 0;
-    for (;;) {
-        csp__mutex_lock(&ch->lock);
-        rc = try_op(ch, is_put, &v, &wl, &dl);
-        if (rc != CSP_EAGAIN)
-            break;
-        if (!csp__chan_has_room(ch, is_put, 1)) {
-            rc = CSP_EBUSY;
-            break;
-        }
-        if (op) {
-            struct csp__node *n = &op->nodes[0];
-            op->ex = ex;
-            op->cb.done = cb;
-            op->ud = ud;
-            n->w = &op->w;
-            n->ch = csp_chan_retain(ch);
-            n->val = v;
-            n->idx = 0;
-            n->is_put = (uint8_t)is_put;
-            if (pending)
-                atomic_fetch_add_explicit(&op->refs, 1,
-                                          memory_order_relaxed);
-            csp__chan_link(ch, n);
-            rc = CSP_PENDING;
-            break;
-        }
-        /* Must wait: allocate outside the lock, then try again. */
-        csp__mutex_unlock(&ch->lock);
-        op = csp__pending_new(ch->rt, 1);
-        if (!op)
-            return CSP_ENOMEM;
-    }
-    csp__mutex_unlock(&ch->lock);
-    finish_unlocked(&wl, &dl);
-    if (rc == CSP_PENDING) {
-        if (pending)
-            *pending = op;
-        return rc;
-    }
-    if (op)
-        csp__pending_discard(op);
-    if (!is_put && (rc == CSP_OK || rc == CSP_ECLOSED))
-        *val = v;
-    return rc;
-}
-
-int csp_chan_put_cb(csp_chan *ch, void *val, csp_exec *ex, csp_done_fn cb,
-                    void *ud, csp_pending **pending)
-{
-    if (!ch || !val || !cb)
-        return CSP_EINVAL;
-    if (ch->kind == CSP__KIND_TIMEOUT || in_xform_guard())
-        return CSP_EPERM;
-    return cb_op(ch, 1, &val, ex, cb, ud, pending);
-}
-
-int csp_chan_take_cb(csp_chan *ch, void **val, csp_exec *ex, csp_done_fn cb,
-                     void *ud, csp_pending **pending)
-{
-    if (!ch || !val || !cb)
-        return CSP_EINVAL;
-    if (in_xform_guard())
-        return CSP_EPERM;
-    return cb_op(ch, 0, val, ex, cb, ud, pending);
-}
-
-/* ------------------------------------------------------------------------
- * The inline executor. */
-
-static void inline_submit(csp_exec *self, csp_task *t)
-{
-    (void)self;
-    t->run(t);
-}
-
-static csp_exec inline_exec = {inline_submit};
-
-csp_exec *csp_exec_inline(void) { return &inline_exec; }

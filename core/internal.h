@@ -113,6 +113,44 @@ struct csp__waiter {
     struct csp__node *nodes;       /* ncases nodes */
 };
 
+static inline void csp__waiter_init(struct csp__waiter *w, int kind,
+                                    void *cont, struct csp__node *nodes,
+                                    uint32_t n)
+{
+    atomic_init(&w->state, CSP__W_WAITING);
+    w->ncases = n;
+    w->kind = (uint8_t)kind;
+    w->nodes = nodes;
+    w->val = NULL;
+    switch (kind) {
+    case CSP__CONT_PROC:
+        w->u.proc = (struct csp__proc *)cont;
+        break;
+    case CSP__CONT_THREAD:
+        w->u.parker = (struct csp__parker *)cont;
+        break;
+    default:
+        w->u.pending = (struct csp_pending *)cont;
+        break;
+    }
+}
+
+static inline void csp__node_init(struct csp__node *n, struct csp__waiter *w,
+                                  csp_chan *ch, void *val, uint32_t idx,
+                                  int is_put)
+{
+    n->w = w;
+    n->ch = ch;
+    n->val = is_put ? val : NULL;
+    n->idx = idx;
+    n->is_put = (uint8_t)is_put;
+    n->linked = 0;
+}
+
+/* Unlink every node of W that is still linked, one channel lock at a
+ * time (pass 3, a withdrawn op). Call with no lock held. */
+void csp__waiter_unlink(struct csp__waiter *w);
+
 /* A wake list: waiters claimed under a lock, woken after unlocking. */
 struct csp__wakes {
     struct csp__waiter *head, **tail;
@@ -139,6 +177,14 @@ static inline void csp__wakes_init(struct csp__wakes *wl)
 /* Wake every waiter on WL (claimed, results written). No lock held. */
 void csp__wake_all(struct csp__wakes *wl);
 void csp__run_drops(struct csp__drops *dl);
+/* After unlocking: run DL's drops, then wake WL's waiters. */
+static inline void csp__finish(struct csp__wakes *wl, struct csp__drops *dl)
+{
+    if (dl->n)
+        csp__run_drops(dl);
+    if (wl->head)
+        csp__wake_all(wl);
+}
 
 /* OS-thread parker (Rust std's futex protocol, DESIGN §5.5). */
 struct csp__parker *csp__parker_self(void); /* NULL on ENOMEM */
@@ -262,6 +308,23 @@ int csp__chan_try_put(csp_chan *ch, void *val, struct csp__wakes *wl,
 /* 1 if N more nodes may be queued on that side (purging dead nodes at
  * the 1024 limit), else 0. */
 int csp__chan_has_room(csp_chan *ch, int is_put, size_t n);
+/* try_put of *VAL or try_take into *VAL. */
+static inline int csp__chan_try(csp_chan *ch, int is_put, void **val,
+                                struct csp__wakes *wl, struct csp__drops *dl)
+{
+    return is_put ? csp__chan_try_put(ch, *val, wl, dl)
+                  : csp__chan_try_take(ch, val, wl, dl);
+}
+/* 1 on a thread running a transform step (CSP_DEBUG builds only): a
+ * waiting op there is refused with CSP_EPERM. */
+static inline int csp__in_xform_guard(void)
+{
+#ifdef CSP_DEBUG
+    return csp__tls()->in_xform;
+#else
+    return 0;
+#endif
+}
 void csp__chan_link(csp_chan *ch, struct csp__node *n);
 void csp__chan_unlink(csp_chan *ch, struct csp__node *n);
 /* The transform's sink: add V to the buffer by the buffer's policy. */
@@ -381,5 +444,72 @@ int64_t csp__timer_pending(csp_rt *rt);
 /* ------------------------------------------------------------------------
  * Ids. */
 uint64_t csp__next_chan_id(void);
+
+/* ------------------------------------------------------------------------
+ * Waiting (wait.c, alts.c). */
+
+/* How the caller of a waiting op waits (wait.c): it parks its go process
+ * (MODE_PARK) or blocks its thread until DEADLINE (MODE_BLOCK). */
+enum { CSP__MODE_PARK = 0, CSP__MODE_BLOCK = 1 };
+struct csp__wait {
+    int mode;
+    int64_t deadline;          /* MODE_BLOCK: csp_now_ns() or CSP_FOREVER */
+    struct csp__proc *p;       /* MODE_PARK: the caller */
+    struct csp__parker *pk;    /* MODE_BLOCK: the caller's parker */
+};
+/* Check the caller may wait so: CSP_OK, CSP_EPERM (park outside a go
+ * process, block inside one), CSP_EINVAL (bad deadline), CSP_ENOMEM. */
+static inline int csp__wait_begin(struct csp__wait *m, int mode,
+                                  int64_t deadline)
+{
+    m->mode = mode;
+    m->deadline = deadline;
+    m->pk = NULL;
+    m->p = csp__proc_current();
+    if (mode == CSP__MODE_PARK)
+        return m->p ? CSP_OK : CSP_EPERM;
+    if (deadline < 0 && deadline != CSP_FOREVER)
+        return CSP_EINVAL;
+    if (m->p)
+        return CSP_EPERM;
+    m->pk = csp__parker_self();
+    return m->pk ? CSP_OK : CSP_ENOMEM;
+}
+
+/* 1 if a blocking wait's deadline has passed (the op must not queue). */
+static inline int csp__wait_expired(const struct csp__wait *m)
+{
+    return m->mode == CSP__MODE_BLOCK && m->deadline != CSP_FOREVER &&
+           m->deadline <= csp__now_ns();
+}
+
+/* Initialise W (N nodes) for the caller described by M. */
+static inline void csp__waiter_init_for(struct csp__waiter *w,
+                                        const struct csp__wait *m,
+                                        struct csp__node *nodes, uint32_t n)
+{
+    if (m->mode == CSP__MODE_PARK)
+        csp__waiter_init(w, CSP__CONT_PROC, m->p, nodes, n);
+    else
+        csp__waiter_init(w, CSP__CONT_THREAD, m->pk, nodes, n);
+}
+
+/* A blocked thread's wait: W's token until DEADLINE, then W withdrawn
+ * unless it was claimed meanwhile. CSP_OK or CSP_ETIMEDOUT. */
+int csp__wait_thread(struct csp__waiter *w, struct csp__parker *pk,
+                     int64_t deadline);
+
+/* Wait for W, whose nodes are linked; no lock held. CSP_OK: W completed
+ * (its rc, won and val are set); CSP_ETIMEDOUT: withdrawn at the deadline,
+ * nothing happened. */
+static inline int csp__wait_end(struct csp__wait *m, struct csp__waiter *w)
+{
+    if (m->mode == CSP__MODE_PARK) {
+        csp__proc_park(m->p, w);
+        /* Only P's pointer survives the switch; TLS is not read again. */
+        return CSP_OK;
+    }
+    return csp__wait_thread(w, m->pk, m->deadline);
+}
 
 #endif /* CSP_INTERNAL_H */

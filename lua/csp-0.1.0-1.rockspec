@@ -29,8 +29,9 @@ dependencies = {
 local core_sources = {
   "lua/csp.c", "lua/value.c", "lua/chan.c", "lua/alts.c", "lua/ops.c",
   "lua/xform.c",
-  "core/platform.c", "core/rt.c", "core/alloc.c", "core/error.c",
-  "core/handler.c", "core/buffer.c", "core/chan.c", "core/alts.c",
+  "core/platform.c", "core/rt.c", "core/fork.c", "core/alloc.c",
+  "core/error.c", "core/wait.c", "core/buffer.c", "core/chan.c",
+  "core/alts.c",
   "core/xform.c", "core/timer.c", "core/sched.c", "core/proc.c",
   "core/thread.c", "core/coro/coro.c", "core/coro/stack.c",
   -- Each backend compiles to nothing unless it is this machine's.
