@@ -53,10 +53,8 @@
 #include "sched_internal.h"
 
 #define STEAL_ROUNDS 4
-#define BACKOFF_NS 3000          /* runnext steal backoff (Go's usleep(3)) */
 #define DRAIN_POLL_NS 1000000    /* shutdown's recheck period */
 #define STUCK_CONFIRM_NS 2000000 /* quiet this long before CSP_EBUSY */
-#define DUMP_MAX 1024            /* procs listed by csp_rt_dump */
 
 void csp__proc_marker(csp_task *t)
 {
@@ -85,231 +83,6 @@ static int is_proc(const csp_task *t)
 }
 
 #define WORKER_OF(l) CSP__CONTAINER(l, struct csp__worker, idle_link)
-
-/* ------------------------------------------------------------------------
- * The inject queue. */
-
-/* Append the chain FIRST..LAST (N entries). Takes inject_lock. */
-static void inject_push(struct csp__sched *s, csp_task *first, csp_task *last,
-                        uint32_t n)
-{
-    csp__mutex_lock(&s->inject_lock);
-    csp__taskq_append_chain(&s->injectq, first, last);
-    /* Relaxed: readers pair through the seq_cst fences of the protocol
-     * (wakep / the idle recheck) or take the lock. */
-    atomic_store_explicit(
-        &s->ninject,
-        atomic_load_explicit(&s->ninject, memory_order_relaxed) + n,
-        memory_order_relaxed);
-    atomic_fetch_add_explicit(&s->epoch, 1, memory_order_relaxed);
-    csp__mutex_unlock(&s->inject_lock);
-}
-
-static void ring_put(struct csp__worker *w, csp_task *t);
-
-/* Take up to MAX entries (Go's globrunqget): return the first, put the
- * rest on W's ring. Takes inject_lock, then W's ring after unlocking. */
-static csp_task *inject_get(struct csp__sched *s, struct csp__worker *w,
-                            uint32_t max)
-{
-    csp_task *first, *rest, *t;
-    uint32_t n, k;
-
-    if (atomic_load_explicit(&s->ninject, memory_order_relaxed) == 0)
-        return NULL;
-    csp__mutex_lock(&s->inject_lock);
-    n = atomic_load_explicit(&s->ninject, memory_order_relaxed);
-    if (n == 0) {
-        csp__mutex_unlock(&s->inject_lock);
-        return NULL;
-    }
-    k = n / s->nworkers + 1;
-    if (k > n)
-        k = n;
-    if (k > max)
-        k = max;
-    if (k > CSP__RING / 2)
-        k = CSP__RING / 2;
-    first = s->injectq.head;
-    t = first;
-    for (uint32_t i = 1; i < k; i++)
-        t = t->next;
-    s->injectq.head = t->next;
-    if (!s->injectq.head)
-        s->injectq.tail = NULL;
-    t->next = NULL;
-    atomic_store_explicit(&s->ninject, n - k, memory_order_relaxed);
-    csp__mutex_unlock(&s->inject_lock);
-    rest = first->next;
-    while (rest) {
-        t = rest->next;
-        ring_put(w, rest);
-        rest = t;
-    }
-    return first;
-}
-
-/* ------------------------------------------------------------------------
- * Rings (Go's runq): single producer (the owner), many consumers. */
-
-/* Move half of W's full ring plus T to the inject queue (Go's
- * runqputslow). Owner only. Returns 0 if a thief moved the head first. */
-static int ring_put_slow(struct csp__worker *w, csp_task *t, uint32_t h,
-                         uint32_t tl)
-{
-    csp_task *batch[CSP__RING / 2 + 1];
-    uint32_t n = (tl - h) / 2;
-
-    CSP_ASSERT(n == CSP__RING / 2);
-    for (uint32_t i = 0; i < n; i++)
-        batch[i] = atomic_load_explicit(&w->ring[(h + i) % CSP__RING],
-                                        memory_order_relaxed);
-    /* release: our slot reads happen before the owner (us) reuses them;
-     * pairs with the acquire load of head in ring_put. */
-    if (!atomic_compare_exchange_strong_explicit(
-            &w->head, &h, h + n, memory_order_release, memory_order_relaxed))
-        return 0;
-    batch[n] = t;
-    for (uint32_t i = 0; i < n; i++)
-        batch[i]->next = batch[i + 1];
-    inject_push(w->s, batch[0], batch[n], n + 1);
-    return 1;
-}
-
-/* Push T at the tail of W's ring. Owner only. */
-static void ring_put(struct csp__worker *w, csp_task *t)
-{
-    for (;;) {
-        /* acquire: pairs with the release CAS of head by thieves, so
-         * their reads of the slots we reuse are done. */
-        uint32_t h = atomic_load_explicit(&w->head, memory_order_acquire);
-        uint32_t tl = atomic_load_explicit(&w->tail, memory_order_relaxed);
-
-        if (tl - h < CSP__RING) {
-            atomic_store_explicit(&w->ring[tl % CSP__RING], t,
-                                  memory_order_relaxed);
-            /* release: publishes the slot and the task to consumers,
-             * which load tail with acquire. */
-            atomic_store_explicit(&w->tail, tl + 1, memory_order_release);
-            return;
-        }
-        if (ring_put_slow(w, t, h, tl))
-            return;
-    }
-}
-
-/* Pop the head of W's ring. Owner only. */
-static csp_task *ring_pop(struct csp__worker *w)
-{
-    for (;;) {
-        uint32_t h = atomic_load_explicit(&w->head, memory_order_acquire);
-        uint32_t tl = atomic_load_explicit(&w->tail, memory_order_relaxed);
-        csp_task *t;
-
-        if (tl == h)
-            return NULL;
-        t = atomic_load_explicit(&w->ring[h % CSP__RING], memory_order_relaxed);
-        if (atomic_compare_exchange_strong_explicit(&w->head, &h, h + 1,
-                                                    memory_order_release,
-                                                    memory_order_relaxed))
-            return t;
-    }
-}
-
-static int ring_empty(struct csp__worker *w)
-{
-    uint32_t h = atomic_load_explicit(&w->head, memory_order_acquire);
-    uint32_t tl = atomic_load_explicit(&w->tail, memory_order_acquire);
-
-    return h == tl;
-}
-
-/* Sleep about BACKOFF_NS (a timed futex wait on a private word). */
-static void backoff(void)
-{
-    _Atomic uint32_t word = 0;
-
-    csp__futex_wait(&word, 0, csp__now_ns() + BACKOFF_NS);
-}
-
-/* Copy half of V's ring into W's ring after W's tail WT (Go's runqgrab).
- * With STEALNEXT and V's ring empty, take V's runnext instead, after a
- * backoff that gives V the chance to run it, and only if the slot still
- * holds the same entry. Returns the number of entries copied. */
-static uint32_t ring_grab(struct csp__worker *v, struct csp__worker *w,
-                          uint32_t wt, int stealnext)
-{
-    for (;;) {
-        /* acquire on both: pairs with the owner's release of tail (the
-         * slots) and other consumers' release CAS of head. */
-        uint32_t h = atomic_load_explicit(&v->head, memory_order_acquire);
-        uint32_t t = atomic_load_explicit(&v->tail, memory_order_acquire);
-        uint32_t n = t - h;
-
-        n = n - n / 2;
-        if (n == 0) {
-            csp_task *next;
-
-            if (!stealnext)
-                return 0;
-            /* acquire: pairs with the owner's release store or XCHG. */
-            next = atomic_load_explicit(&v->runnext, memory_order_acquire);
-            if (!next)
-                return 0;
-            if (atomic_load_explicit(&v->cur, memory_order_relaxed))
-                backoff();
-            if (!atomic_compare_exchange_strong_explicit(
-                    &v->runnext, &next, NULL, memory_order_acq_rel,
-                    memory_order_relaxed)) {
-                /* V keeps running what it readies (a ping-pong pair):
-                 * keep spinning on it, as Go does, unless work arrived
-                 * where we would otherwise never look. */
-                if (atomic_load_explicit(&w->s->ninject,
-                                         memory_order_relaxed) ||
-                    atomic_load_explicit(&w->npinned, memory_order_relaxed))
-                    return 0;
-                continue;
-            }
-            atomic_store_explicit(&w->ring[wt % CSP__RING], next,
-                                  memory_order_relaxed);
-            return 1;
-        }
-        if (n > CSP__RING / 2)
-            continue; /* h and t read inconsistently */
-        for (uint32_t i = 0; i < n; i++) {
-            csp_task *x = atomic_load_explicit(&v->ring[(h + i) % CSP__RING],
-                                               memory_order_relaxed);
-            atomic_store_explicit(&w->ring[(wt + i) % CSP__RING], x,
-                                  memory_order_relaxed);
-        }
-        /* release: our slot reads complete before V reuses the slots. */
-        if (atomic_compare_exchange_strong_explicit(&v->head, &h, h + n,
-                                                    memory_order_acq_rel,
-                                                    memory_order_relaxed))
-            return n;
-    }
-}
-
-/* Steal from V into W's (empty) ring and return one entry to run. */
-static csp_task *ring_steal(struct csp__worker *w, struct csp__worker *v,
-                            int stealnext)
-{
-    uint32_t t = atomic_load_explicit(&w->tail, memory_order_relaxed);
-    uint32_t n = ring_grab(v, w, t, stealnext);
-    csp_task *task;
-
-    if (n == 0)
-        return NULL;
-    n--;
-    task = atomic_load_explicit(&w->ring[(t + n) % CSP__RING],
-                                memory_order_relaxed);
-    if (n == 0)
-        return task;
-    CSP_ASSERT(t - atomic_load_explicit(&w->head, memory_order_acquire) + n <
-               CSP__RING);
-    atomic_store_explicit(&w->tail, t + n, memory_order_release);
-    return task;
-}
 
 /* ------------------------------------------------------------------------
  * Idle workers and wake-ups. */
@@ -384,17 +157,12 @@ static void wakep_nofence(struct csp__sched *s)
 }
 
 /* ------------------------------------------------------------------------
- * Pinned FIFOs. */
+ * Queueing procs and tasks. */
 
+/* Queue T on W's pinned FIFO and wake W if it sleeps. */
 static void pin_push(struct csp__worker *w, csp_task *t)
 {
-    csp__mutex_lock(&w->pin_lock);
-    csp__taskq_append(&w->pinq, t);
-    atomic_store_explicit(
-        &w->npinned,
-        atomic_load_explicit(&w->npinned, memory_order_relaxed) + 1,
-        memory_order_relaxed);
-    csp__mutex_unlock(&w->pin_lock);
+    csp__pin_push(w, t);
     /* StoreLoad: pairs with the fence after W joins the idle list; W
      * either sees npinned or we see W idle. */
     storeload_fence();
@@ -402,37 +170,16 @@ static void pin_push(struct csp__worker *w, csp_task *t)
         wake_worker(w->s, w, CSP__WAKE_WORK);
 }
 
-static csp_task *pin_pop(struct csp__worker *w)
-{
-    csp_task *t;
-
-    if (atomic_load_explicit(&w->npinned, memory_order_relaxed) == 0)
-        return NULL;
-    csp__mutex_lock(&w->pin_lock);
-    t = csp__taskq_pop(&w->pinq);
-    if (t) {
-        atomic_store_explicit(
-            &w->npinned,
-            atomic_load_explicit(&w->npinned, memory_order_relaxed) - 1,
-            memory_order_relaxed);
-    }
-    csp__mutex_unlock(&w->pin_lock);
-    return t;
-}
-
-/* ------------------------------------------------------------------------
- * Queueing procs and tasks. */
-
 void csp__sched_spawn(struct csp__sched *s, struct csp__worker *self,
                       struct csp__proc *p)
 {
     if (p->pinned) {
         pin_push(p->home, &p->task);
     } else if (self && self->s == s) {
-        ring_put(self, &p->task);
+        csp__ring_put(self, &p->task);
         wakep(s);
     } else {
-        inject_push(s, &p->task, &p->task, 1);
+        csp__inject_push(s, &p->task, &p->task, 1);
         wakep(s);
     }
 }
@@ -457,13 +204,13 @@ void csp__sched_ready(struct csp__sched *s, struct csp__worker *self,
             old = atomic_exchange_explicit(&self->runnext, &p->task,
                                            memory_order_acq_rel);
         if (old) {
-            ring_put(self, old);
+            csp__ring_put(self, old);
             wakep(s);
         } else {
             wakep_nofence(s);
         }
     } else {
-        inject_push(s, &p->task, &p->task, 1);
+        csp__inject_push(s, &p->task, &p->task, 1);
         wakep(s);
     }
 }
@@ -496,9 +243,9 @@ void csp__sched_submit(csp_rt *rt, csp_task *t)
     }
     self = csp__tls()->worker;
     if (self && self->s == s)
-        ring_put(self, t);
+        csp__ring_put(self, t);
     else
-        inject_push(s, t, t, 1);
+        csp__inject_push(s, t, t, 1);
     wakep(s);
 }
 
@@ -513,7 +260,7 @@ static int any_work(struct csp__sched *s, struct csp__worker *w)
         atomic_load_explicit(&w->runnext, memory_order_relaxed))
         return 1;
     for (uint32_t i = 0; i < s->nworkers; i++)
-        if (!ring_empty(s->workers[i]))
+        if (!csp__ring_empty(s->workers[i]))
             return 1;
     return 0;
 }
@@ -538,7 +285,7 @@ static csp_task *steal_work(struct csp__worker *w)
 
             if (v == w)
                 continue;
-            t = ring_steal(w, v, round == STEAL_ROUNDS - 1);
+            t = csp__ring_steal(w, v, round == STEAL_ROUNDS - 1);
             if (t)
                 return t;
         }
@@ -558,10 +305,10 @@ top:
     if (CSP__UNLIKELY(atomic_load_explicit(&s->stop, memory_order_acquire)))
         return NULL;
     w->schedtick++;
-    if (w->schedtick % CSP__INJECT_TICK == 0 && (t = inject_get(s, w, 1)))
+    if (w->schedtick % CSP__INJECT_TICK == 0 && (t = csp__inject_get(s, w, 1)))
         goto found;
     if (w->schedtick % CSP__INJECT_TICK == CSP__INJECT_TICK / 2 &&
-        (t = pin_pop(w)))
+        (t = csp__pin_pop(w)))
         goto found;
     if (atomic_load_explicit(&w->runnext, memory_order_relaxed)) {
         /* An XCHG: a thief may CAS the slot concurrently. */
@@ -571,11 +318,11 @@ top:
                 w->streak++;
                 goto found_next;
             }
-            ring_put(w, t); /* let the ring run: fairness */
+            csp__ring_put(w, t); /* let the ring run: fairness */
         }
     }
-    if ((t = ring_pop(w)) || (t = pin_pop(w)) ||
-        (t = inject_get(s, w, CSP__RING / 2)))
+    if ((t = csp__ring_pop(w)) || (t = csp__pin_pop(w)) ||
+        (t = csp__inject_get(s, w, CSP__RING / 2)))
         goto found;
 
     /* Spin (look at other workers) if fewer than half the busy workers
@@ -691,7 +438,7 @@ static void run_proc(struct csp__worker *w, struct csp__tls *tls,
             if (p->pinned)
                 pin_push(w, &p->task);
             else
-                ring_put(w, &p->task);
+                csp__ring_put(w, &p->task);
             return;
         default: {
             uint32_t expect = CSP__P_RUNNING;
@@ -723,7 +470,7 @@ static void run_proc(struct csp__worker *w, struct csp__tls *tls,
                 w->streak++;
                 continue; /* counts as a runnext run */
             }
-            ring_put(w, &p->task);
+            csp__ring_put(w, &p->task);
             return;
         }
         }
@@ -996,17 +743,7 @@ void csp__sched_fork_child(csp_rt *rt)
 }
 
 /* ------------------------------------------------------------------------
- * Quiescence, stats, the report. */
-
-int64_t csp__sched_parked(struct csp__sched *s)
-{
-    int64_t n = atomic_load_explicit(&s->nparked_ext, memory_order_relaxed);
-
-    for (uint32_t i = 0; i < s->nworkers; i++)
-        n +=
-            atomic_load_explicit(&s->workers[i]->nparked, memory_order_relaxed);
-    return n < 0 ? 0 : n;
-}
+ * Shutdown (DESIGN §6.4). */
 
 /* Nothing queued anywhere and every worker idle. idle_lock held. */
 static int quiescent_locked(struct csp__sched *s)
@@ -1018,7 +755,7 @@ static int quiescent_locked(struct csp__sched *s)
         return 0;
     for (uint32_t i = 0; i < s->nworkers; i++) {
         struct csp__worker *w = s->workers[i];
-        if (!ring_empty(w) ||
+        if (!csp__ring_empty(w) ||
             atomic_load_explicit(&w->runnext, memory_order_relaxed) ||
             atomic_load_explicit(&w->npinned, memory_order_relaxed))
             return 0;
@@ -1026,143 +763,6 @@ static int quiescent_locked(struct csp__sched *s)
     return 1;
 }
 
-int csp__sched_all_parked(csp_rt *rt)
-{
-    struct csp__sched *s = csp__sched_get(rt);
-    int64_t live;
-
-    if (!s)
-        return 0;
-    live = atomic_load_explicit(&s->nlive, memory_order_acquire);
-    return live > 0 && csp__sched_parked(s) >= live;
-}
-
-void csp__sched_deadlock_check(csp_rt *rt, const char *what)
-{
-    struct csp__sched *s = csp__sched_get(rt);
-
-    if (!s || !s->debug_deadlock || !csp__sched_all_parked(rt) ||
-        csp__timer_pending(rt) > 0)
-        return;
-    fprintf(stderr,
-            "csp: likely deadlock: %s blocks while every go process "
-            "(%lld) is parked and no timer is pending\n",
-            what ? what : "a thread",
-            (long long)atomic_load_explicit(&s->nlive, memory_order_relaxed));
-    csp_rt_dump(rt, stderr);
-}
-
-int csp__sched_stat(csp_rt *rt, int key, int64_t *value)
-{
-    struct csp__sched *s = csp__sched_get(rt);
-    int64_t live, parked, running = 0;
-
-    switch (key) {
-    case CSP_STAT_PROCS_LIVE:
-    case CSP_STAT_PROCS_PARKED:
-    case CSP_STAT_PROCS_RUNNABLE:
-    case CSP_STAT_PROCS_SPAWNED:
-    case CSP_STAT_STACKS_MAPPED:
-    case CSP_STAT_STACKS_REUSED:
-    case CSP_STAT_THREADS_LIVE:
-    case CSP_STAT_WORKERS:
-        break;
-    default:
-        return CSP_EINVAL;
-    }
-    if (!s) {
-        *value = 0;
-        return CSP_OK;
-    }
-    switch (key) {
-    case CSP_STAT_PROCS_LIVE:
-        *value = atomic_load_explicit(&s->nlive, memory_order_relaxed);
-        break;
-    case CSP_STAT_PROCS_PARKED:
-        live = atomic_load_explicit(&s->nlive, memory_order_relaxed);
-        parked = csp__sched_parked(s);
-        *value = parked > live ? live : parked;
-        break;
-    case CSP_STAT_PROCS_RUNNABLE:
-        live = atomic_load_explicit(&s->nlive, memory_order_relaxed);
-        parked = csp__sched_parked(s);
-        for (uint32_t i = 0; i < s->nworkers; i++)
-            running += atomic_load_explicit(&s->workers[i]->cur,
-                                            memory_order_relaxed) != NULL;
-        live -= parked + running;
-        *value = live < 0 ? 0 : live;
-        break;
-    case CSP_STAT_PROCS_SPAWNED:
-        *value = atomic_load_explicit(&s->nspawned, memory_order_relaxed);
-        break;
-    case CSP_STAT_STACKS_MAPPED:
-        *value = csp__stack_pool_mapped(s->stacks);
-        break;
-    case CSP_STAT_STACKS_REUSED:
-        *value = csp__stack_pool_reused(s->stacks);
-        break;
-    case CSP_STAT_THREADS_LIVE:
-        *value = csp__tpool_live(&s->tpool);
-        break;
-    default:
-        *value = s->nworkers;
-        break;
-    }
-    return CSP_OK;
-}
-
-void csp__sched_dump(csp_rt *rt, FILE *f)
-{
-    struct csp__sched *s = csp__sched_get(rt);
-    size_t listed = 0, more = 0;
-
-    if (!s) {
-        fprintf(f, "  scheduler not started\n");
-        return;
-    }
-    for (uint32_t i = 0; i < s->nworkers; i++) {
-        struct csp__worker *w = s->workers[i];
-        /* Only whether a proc runs: it may exit and its stack (where its
-         * struct lives) be reused while we look. */
-        int busy = atomic_load_explicit(&w->cur, memory_order_relaxed) != 0;
-        int idle = atomic_load_explicit(&w->idle, memory_order_relaxed);
-        uint32_t h = atomic_load_explicit(&w->head, memory_order_relaxed);
-        uint32_t t = atomic_load_explicit(&w->tail, memory_order_relaxed);
-
-        fprintf(f, "  csp-worker-%u: %s", i,
-                idle   ? "idle"
-                : busy ? "running a proc"
-                       : "scheduling");
-        fprintf(f, ", ring %u, runnext %s, pinned %u\n", t - h,
-                atomic_load_explicit(&w->runnext, memory_order_relaxed)
-                    ? "set"
-                    : "empty",
-                atomic_load_explicit(&w->npinned, memory_order_relaxed));
-    }
-    fprintf(f, "  inject queue: %u\n",
-            atomic_load_explicit(&s->ninject, memory_order_relaxed));
-    fprintf(f, "  go processes:\n");
-    /* The shard lock keeps each proc alive while it is described; the
-     * line is formatted by fprintf under it, so a blocked F stalls that
-     * shard's spawns and exits (a debugging aid: acceptable). */
-    for (uint32_t i = 0; i <= s->nworkers; i++) {
-        csp__mutex_lock(&s->shards[i].lock);
-        for (struct csp__link *l = s->shards[i].live.head; l; l = l->next) {
-            if (listed < DUMP_MAX) {
-                csp__proc_describe(CSP__PROC_OF(l), f);
-                listed++;
-            } else {
-                more++;
-            }
-        }
-        csp__mutex_unlock(&s->shards[i].lock);
-    }
-    if (more)
-        fprintf(f, "    ... and %zu more\n", more);
-}
-
-/* ------------------------------------------------------------------------
- * Shutdown (DESIGN §6.4). */
 
 /* Wait until nothing is queued or running and no csp_thread is busy.
  * Returns CSP_OK when every proc finished, or (FORCE) when the rest are

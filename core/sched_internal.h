@@ -1,6 +1,7 @@
 /* sched_internal.h - the scheduler's private structs, shared by sched.c
- * (workers, run queues, shutdown), proc.c (go processes) and thread.c
- * (the csp_thread pool). Nothing outside those three files and their
+ * (workers, idle protocol, shutdown), runq.c (run queues), sched_stat.c
+ * (counters and the report), proc.c (go processes) and thread.c (the
+ * csp_thread pool). Nothing outside those files and their
  * tests includes this header. (Not "sched.h": with -Icore that name
  * would hide the system's <sched.h>.)
  *
@@ -191,6 +192,28 @@ void csp__sched_spawn(struct csp__sched *s, struct csp__worker *self,
                       struct csp__proc *p);
 void csp__sched_ready(struct csp__sched *s, struct csp__worker *self,
                       struct csp__proc *p);
+/* runq.c: the run queues (entries are csp_task pointers). */
+/* Append the chain FIRST..LAST (N entries) to the inject queue. */
+void csp__inject_push(struct csp__sched *s, csp_task *first, csp_task *last,
+                      uint32_t n);
+/* Take up to MAX entries from the inject queue (Go's globrunqget): the
+ * first is returned, the rest go on W's ring. NULL if it is empty. */
+csp_task *csp__inject_get(struct csp__sched *s, struct csp__worker *w,
+                          uint32_t max);
+/* Owner only: push T at W's ring tail; a full ring moves half of itself
+ * and T to the inject queue. */
+void csp__ring_put(struct csp__worker *w, csp_task *t);
+/* Owner only: pop W's ring head, or NULL. */
+csp_task *csp__ring_pop(struct csp__worker *w);
+int csp__ring_empty(struct csp__worker *w);
+/* W steals half of V's ring into its own and returns one entry, or
+ * (STEALNEXT) V's runnext when V's ring is empty; NULL if nothing. */
+csp_task *csp__ring_steal(struct csp__worker *w, struct csp__worker *v,
+                          int stealnext);
+/* W's pinned FIFO (any thread pushes, W pops); waking W is the caller's. */
+void csp__pin_push(struct csp__worker *w, csp_task *t);
+csp_task *csp__pin_pop(struct csp__worker *w);
+
 /* A worker for a pinned proc spawned outside the workers. */
 struct csp__worker *csp__sched_pick_home(struct csp__sched *s);
 /* The total of parks minus wakes (CSP_STAT_PROCS_PARKED). */
