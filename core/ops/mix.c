@@ -72,8 +72,7 @@ struct state {
 static int snapshot(csp_mix *m, struct state *st)
 {
     int solos = 0, stop;
-
-    int out_closed = csp_chan_closed(m->out);
+    int out_closed = csp_chan_closed(m->out); /* before m->lock: a leaf */
 
     pthread_mutex_lock(&m->lock);
     if (out_closed)
