@@ -32,10 +32,11 @@ local core_chan, core_chan_xf, core_timeout = core.chan, core.chan_xf, core.time
 local core_kick, core_sched, core_strerror, core_emit = core.kick, core.sched, core.strerror, core.emit
 local M = core.chan_methods
 local core_offer, core_close, core_poll_chan = M.offer, M.close, M.poll
+local core_closed = M.closed
 
 local BUF_NONE, BUF_FIXED, BUF_DROPPING, BUF_SLIDING, BUF_PROMISE =
     core.BUF_NONE, core.BUF_FIXED, core.BUF_DROPPING, core.BUF_SLIDING, core.BUF_PROMISE
-local ECANCELED = -6
+local ECLOSED, ECANCELED = -3, -6
 local POLL_PLAIN, POLL_BLOCK, POLL_HOST = 0, 1, 2 -- core.poll modes
 
 csp.version = core.version()
@@ -878,19 +879,28 @@ function csp.split(pred, ch, tb, fb)
 end
 
 -- mult: every value goes to every tap; waits for all taps to accept before
--- the next; with no taps a value is dropped.
+-- the next; with no taps a value is dropped. When the source closes the
+-- process closes (and untaps) the close-taps and marks the mult ended;
+-- from then on tap closes a close-tap itself (core.async leaves it open
+-- for ever). One Lua thread runs both, so nothing can come in between.
 local Mult = {}
 Mult.__index = Mult
 
 function csp.mult(ch)
   check_chan(ch, 1, "mult")
-  local m = setmetatable({ch = ch, taps = {}}, Mult)
+  local m = setmetatable({ch = ch, taps = {}, ended = false}, Mult)
   local dchan = core_chan(BUF_FIXED, 1)
   go(function()
     while true do
       local v = take(ch)
       if v == nil then
-        for c, close in pairs(m.taps) do if close then core_close(c) end end
+        m.ended = true
+        local closing = {}
+        for c, close in pairs(m.taps) do if close then closing[#closing + 1] = c end end
+        for i = 1, #closing do
+          m.taps[closing[i]] = nil
+          core_close(closing[i])
+        end
         return
       end
       local chs = {}
@@ -912,7 +922,13 @@ end
 
 function Mult:tap(ch, close)
   check_chan(ch, 1, "tap")
-  self.taps[ch] = opt_true(close)
+  close = opt_true(close)
+  if self.ended and close then
+    self.taps[ch] = nil
+    core_close(ch)
+  else
+    self.taps[ch] = close
+  end
   return ch
 end
 function Mult:untap(ch) self.taps[ch] = nil end
@@ -922,18 +938,21 @@ function csp.untap(m, ch) return m:untap(ch) end
 function csp.untap_all(m) return m:untap_all() end
 
 -- pub/sub: values are routed by topic_fn(v) to a mult per topic, whose
--- channel's buffer comes from buf_fn(topic) (default: unbuffered).
+-- channel's buffer comes from buf_fn(topic) (default: unbuffered). After
+-- the source closed, sub subscribes nothing and closes a close-sub.
 local Pub = {}
 Pub.__index = Pub
 
 function csp.pub(ch, topic_fn, buf_fn)
   check_chan(ch, 1, "pub"); check_fn(topic_fn, "pub")
   if buf_fn ~= nil and not callable(buf_fn) then argerror(3, "pub", "function expected") end
-  local p = setmetatable({ch = ch, mults = {}, buf_fn = buf_fn or function() return nil end}, Pub)
+  local p = setmetatable({ch = ch, mults = {}, ended = false,
+                          buf_fn = buf_fn or function() return nil end}, Pub)
   go(function()
     while true do
       local v = take(ch)
       if v == nil then
+        p.ended = true
         for _, m in pairs(p.mults) do core_close(m.ch) end
         return
       end
@@ -957,6 +976,10 @@ end
 function Pub:sub(topic, ch, close)
   if topic == nil then argerror(1, "sub", "topic expected") end
   check_chan(ch, 2, "sub")
+  if self.ended then
+    if opt_true(close) then core_close(ch) end
+    return ch
+  end
   return ensure_mult(self, topic):tap(ch, close)
 end
 function Pub:unsub(topic, ch)
@@ -971,14 +994,17 @@ function csp.unsub(p, topic, ch) return p:unsub(topic, ch) end
 function csp.unsub_all(p, topic) return p:unsub_all(topic) end
 
 -- mix: inputs merged into OUT, each input muted (read, dropped), paused
--- (not read) or soloed; OUT is never closed by the mix.
+-- (not read) or soloed; OUT is never closed by the mix. Once OUT is closed
+-- the mix is over: admix and toggle return nil, msg, "ECLOSED" and change
+-- nothing, and the process ends at the next change without reading again.
 local Mix = {}
 Mix.__index = Mix
 
 function csp.mix(out)
   check_chan(out, 1, "mix")
   local change = core_chan(BUF_SLIDING, 1)
-  local m = setmetatable({out = out, cs = {}, mode = "mute", change = change}, Mix)
+  local m = setmetatable({out = out, cs = {}, mode = "mute", change = change,
+                          ended = false}, Mix)
   local function calc()
     local solos, mutes, reads, any_solo = {}, {}, {}, false
     for c, a in pairs(m.cs) do
@@ -995,15 +1021,16 @@ function csp.mix(out)
     reads[#reads + 1] = change
     return solos, mutes, reads, any_solo
   end
-  go(function()
+  m.done = go(function() -- closes when the process ends
     local solos, mutes, reads, any_solo = calc()
     while true do
       local v, c = csp.alts(reads)
       if v == nil or c == change then
         if v == nil then m.cs[c] = nil end
+        if m.ended or core_closed(out) then m.ended = true; return end
         solos, mutes, reads, any_solo = calc()
       elseif solos[c] or (not any_solo and not mutes[c]) then
-        if not put(out, v) then return end
+        if not put(out, v) then m.ended = true; return end
       end
     end
   end)
@@ -1011,10 +1038,21 @@ function csp.mix(out)
 end
 
 function Mix:changed() core_offer(self.change, true) end
+-- Whether OUT is closed or the mix ended; if so, make sure it ends.
+local function mix_over(m)
+  if m.ended or core_closed(m.out) then
+    m.ended = true
+    m:changed()
+    return true
+  end
+  return false
+end
 function Mix:admix(ch)
   check_chan(ch, 1, "admix")
+  if mix_over(self) then return nil, core_strerror(ECLOSED) end
   self.cs[ch] = {}
   self:changed()
+  return true
 end
 function Mix:unmix(ch) self.cs[ch] = nil; self:changed() end
 function Mix:unmix_all() self.cs = {}; self:changed() end
@@ -1023,16 +1061,20 @@ function Mix:toggle(state)
   for c, a in pairs(state) do
     check_chan(c, 1, "toggle")
     if type(a) ~= "table" then argerror(1, "toggle", "attribute table expected") end
-    local cur = self.cs[c] or {}
-    for k, v in pairs(a) do
+    for k in pairs(a) do
       if k ~= "mute" and k ~= "pause" and k ~= "solo" then
         argerror(1, "toggle", "unknown attribute " .. tostring(k))
       end
-      cur[k] = v and true or false
     end
+  end
+  if mix_over(self) then return nil, core_strerror(ECLOSED) end
+  for c, a in pairs(state) do
+    local cur = self.cs[c] or {}
+    for k, v in pairs(a) do cur[k] = v and true or false end
     self.cs[c] = cur
   end
   self:changed()
+  return true
 end
 function Mix:solo_mode(mode)
   if mode ~= "mute" and mode ~= "pause" then argerror(1, "solo_mode", "\"mute\" or \"pause\" expected") end

@@ -760,13 +760,17 @@ CSP_API int csp_take(csp_chan **out, csp_rt *rt, uint64_t n, csp_chan *ch,
 /* mult: every value of a source goes to every tap; the next value is taken
  * only when every tap accepted the last (core.async). With no tap, values
  * are taken and dropped. A tap that is closed is untapped. When the source
- * closes, taps added with CLOSE are closed. */
+ * closes, taps added with CLOSE are closed (and untapped), and the mult's
+ * process ends. */
 typedef struct csp_mult csp_mult;
 /* Start a mult over SRC; *OUT is its handle (release it with
  * csp_mult_release). */
 CSP_API int csp_mult_new(csp_mult **out, csp_rt *rt, csp_chan *src);
 /* Add CH as a tap (CLOSE: close it when the source closes); tapping a
- * channel again only updates CLOSE. */
+ * channel again only updates CLOSE. Once the source has closed and the
+ * mult's process has ended, a tap with CLOSE is closed by this call (and
+ * is not a tap); core.async leaves it open for ever. A tap racing that
+ * end is closed exactly once, by one or the other. */
 CSP_API int csp_mult_tap(csp_mult *m, csp_chan *ch, int close);
 /* Remove tap CH. Returns CSP_OK, or CSP_EAGAIN when CH was not a tap. */
 CSP_API int csp_mult_untap(csp_mult *m, csp_chan *ch);
@@ -791,7 +795,9 @@ typedef struct csp_pub csp_pub;
 CSP_API int csp_pub_new(csp_pub **out, csp_rt *rt, csp_chan *src,
                         csp_topic_fn topic, csp_topic_buf_fn buf, void *ud);
 /* Subscribe CH to TOPIC (CLOSE: close CH when the source closes); the
- * topic's channel is made on its first subscriber. */
+ * topic's channel is made on its first subscriber. Once the source has
+ * closed and the pub's process has ended, this subscribes nothing and,
+ * with CLOSE, closes CH at once (core.async leaves it open for ever). */
 CSP_API int csp_pub_sub(csp_pub *p, uint64_t topic, csp_chan *ch, int close);
 /* Returns CSP_OK, or CSP_EAGAIN when CH was not subscribed to TOPIC. */
 CSP_API int csp_pub_unsub(csp_pub *p, uint64_t topic, csp_chan *ch);
@@ -805,20 +811,26 @@ CSP_API void csp_pub_release(csp_pub *p);
  * input, CSP_MIX_MUTE: read and dropped; CSP_MIX_PAUSE: not read;
  * CSP_MIX_SOLO: while any input is solo, only solo inputs are heard, the
  * others muted or paused by the solo mode (CSP_MIX_MUTE by default). An
- * input that closes leaves the mix. */
+ * input that closes leaves the mix. Once OUT is closed the mix is over:
+ * admix and toggle return CSP_ECLOSED and change nothing (the input is
+ * left open and unread), and any change ends the mix's process before it
+ * reads again. */
 #define CSP_MIX_MUTE 1
 #define CSP_MIX_PAUSE 2
 #define CSP_MIX_SOLO 4
 typedef struct csp_mix csp_mix;
 /* Start a mix into OUT_CH; *OUT is its handle (csp_mix_release stops it). */
 CSP_API int csp_mix_new(csp_mix **out, csp_rt *rt, csp_chan *out_ch);
-/* Add CH as an input with no flags (nothing changes if it is one). */
+/* Add CH as an input with no flags (nothing changes if it is one).
+ * Returns CSP_OK, CSP_EINVAL, CSP_ENOMEM, or CSP_ECLOSED when OUT is
+ * closed (nothing added). */
 CSP_API int csp_mix_admix(csp_mix *m, csp_chan *ch);
 /* Remove input CH. Returns CSP_OK, or CSP_EAGAIN when CH was not an input. */
 CSP_API int csp_mix_unmix(csp_mix *m, csp_chan *ch);
 /* Remove every input (none is closed). */
 CSP_API int csp_mix_unmix_all(csp_mix *m);
-/* Set CH's flags (CSP_MIX_*; 0 clears them), adding CH if needed. */
+/* Set CH's flags (CSP_MIX_*; 0 clears them), adding CH if needed.
+ * Returns as csp_mix_admix (CSP_ECLOSED: nothing changed). */
 CSP_API int csp_mix_toggle(csp_mix *m, csp_chan *ch, unsigned flags);
 /* CSP_MIX_MUTE or CSP_MIX_PAUSE: what solo does to the other inputs. */
 CSP_API int csp_mix_solo_mode(csp_mix *m, unsigned mode);

@@ -12,6 +12,12 @@
  * arrives takes effect before that value is read. Admix, unmix, toggle and
  * solo_mode change the state under a mutex and poke the change channel
  * (sliding, 1).
+ *
+ * Once the output is closed the mix is over: admix and toggle return
+ * CSP_ECLOSED and add or change nothing (the mix never closes an input:
+ * it is the caller's), and they set m->stop, so the process ends at that
+ * change instead of reading one more value only to drop it. The process
+ * also ends at any change that finds the output closed.
  */
 #include <pthread.h>
 #include <stdatomic.h>
@@ -66,8 +72,11 @@ struct state {
 static int snapshot(csp_mix *m, struct state *st)
 {
     int solos = 0, stop;
+    int out_closed = csp_chan_closed(m->out); /* before m->lock: a leaf */
 
     pthread_mutex_lock(&m->lock);
+    if (out_closed)
+        m->stop = 1; /* nothing read now could be delivered */
     stop = m->stop;
     if (m->n + 1 > st->cap) {
         size_t cap = m->n + 1;
@@ -228,6 +237,23 @@ int csp_mix_new(csp_mix **out, csp_rt *rt, csp_chan *out_ch)
     return CSP_OK;
 }
 
+/* Whether the mix is over: its output closed, or it ended. Sets m->stop
+ * and pokes the process, so that it ends without reading again. Takes
+ * m->lock. */
+static int ended(csp_mix *m)
+{
+    int over = csp_chan_closed(m->out);
+
+    pthread_mutex_lock(&m->lock);
+    if (over)
+        m->stop = 1;
+    over = m->stop;
+    pthread_mutex_unlock(&m->lock);
+    if (over)
+        poke(m);
+    return over;
+}
+
 int csp_mix_toggle(csp_mix *m, csp_chan *ch, unsigned flags)
 {
     struct input *i;
@@ -235,6 +261,8 @@ int csp_mix_toggle(csp_mix *m, csp_chan *ch, unsigned flags)
     if (!m || !ch ||
         (flags & ~(unsigned)(CSP_MIX_MUTE | CSP_MIX_PAUSE | CSP_MIX_SOLO)))
         return CSP_EINVAL;
+    if (ended(m))
+        return CSP_ECLOSED;
     pthread_mutex_lock(&m->lock);
     for (i = m->inputs; i && i->ch != ch; i = i->next)
         ;
@@ -261,6 +289,8 @@ int csp_mix_admix(csp_mix *m, csp_chan *ch)
 
     if (!m || !ch)
         return CSP_EINVAL;
+    if (ended(m))
+        return CSP_ECLOSED;
     pthread_mutex_lock(&m->lock);
     for (i = m->inputs; i && i->ch != ch; i = i->next)
         ;

@@ -7,11 +7,24 @@
  * taps the value is dropped. When the source closes, taps added with
  * close are closed and the process ends.
  *
+ * A tap added with close after the process ended is closed by the tap
+ * call (core.async leaves it open for ever). The process sets m->ended
+ * and unlinks the close-taps in one critical section of m->lock, and
+ * csp_mult_tap reads m->ended in the critical section that would link the
+ * tap: a tap that races the end is either linked before (and closed by
+ * the process) or sees ended (and is closed by the call), never both and
+ * never neither. Both close after unlocking, so no channel is closed (and
+ * no inline callback runs) under m->lock. Closed taps are untapped, as
+ * the process does with a tap it finds closed.
+ *
  * pub: one go process takes from the source, asks the topic function,
  * and puts the value on that topic's channel (buffer from the buffer
  * function), which a mult fans out to the topic's subscribers. No topic
  * channel: the value is dropped. When the source closes, every topic
- * channel is closed (closing subscribers added with close).
+ * channel is closed (closing subscribers added with close). The same rule
+ * as the mult's: p->ended is set in the critical section that closes the
+ * topics, and a sub that finds it set subscribes nothing and, with close,
+ * closes its channel itself.
  *
  * Each handle is refcounted between its owner and its process; a mutex
  * (a leaf) guards the tap or topic lists, never held across a csp call
@@ -34,6 +47,7 @@ struct csp_mult {
     pthread_mutex_t lock;
     struct tap *taps; /* lock */
     size_t ntaps;     /* lock */
+    int ended;        /* lock; 0 -> 1 once, when the source closed */
     csp_chan *src, *done;
 };
 
@@ -145,11 +159,30 @@ static void *mult_run(void *arg)
             csp_chan_release(slots[i].ch);
         }
     }
+    /* From here on csp_mult_tap closes close-taps itself; the ones
+     * linked now are this process's to close (and are untapped). */
+    struct tap *closing = NULL;
     pthread_mutex_lock(&m->lock);
-    for (struct tap *t = m->taps; t; t = t->next)
-        if (t->close)
-            csp_chan_close(t->ch);
+    m->ended = 1;
+    for (struct tap **p = &m->taps; *p;) {
+        struct tap *t = *p;
+        if (t->close) {
+            *p = t->next;
+            m->ntaps--;
+            t->next = closing;
+            closing = t;
+        } else {
+            p = &t->next;
+        }
+    }
     pthread_mutex_unlock(&m->lock);
+    while (closing) {
+        struct tap *t = closing;
+        closing = t->next;
+        csp_chan_close(t->ch);
+        csp_chan_release(t->ch);
+        free(t);
+    }
     free(slots);
     mult_unref(m);
     return NULL;
@@ -197,6 +230,15 @@ int csp_mult_tap(csp_mult *m, csp_chan *ch, int close)
     if (!t)
         return CSP_ENOMEM;
     pthread_mutex_lock(&m->lock);
+    if (m->ended && close) {
+        /* The process has closed its close-taps: close CH here, and
+         * untap it if it was a tap without close. */
+        untap_locked(m, ch);
+        pthread_mutex_unlock(&m->lock);
+        free(t);
+        csp_chan_close(ch);
+        return CSP_OK;
+    }
     for (struct tap *o = m->taps; o; o = o->next) {
         if (o->ch == ch) { /* tapped already: update the flag */
             o->close = close;
@@ -257,6 +299,7 @@ struct csp_pub {
     atomic_int refs;
     pthread_mutex_t lock;
     struct topic *topics; /* lock */
+    int ended;            /* lock; 0 -> 1 once, when the source closed */
     csp_rt *rt;
     csp_chan *src;
     csp_topic_fn topic;
@@ -313,8 +356,10 @@ static void *pub_run(void *arg)
             csp_chan_drop(p->src, v);
         csp_chan_release(ch);
     }
-    /* The source closed: close every topic (and its close-subscribers). */
+    /* The source closed: close every topic (and its close-subscribers).
+     * From here on csp_pub_sub closes close-subscribers itself. */
     pthread_mutex_lock(&p->lock);
+    p->ended = 1;
     for (struct topic *t = p->topics; t; t = t->next)
         csp_chan_close(t->ch);
     pthread_mutex_unlock(&p->lock);
@@ -361,6 +406,13 @@ int csp_pub_sub(csp_pub *p, uint64_t topic, csp_chan *ch, int close)
     if (!p || !ch)
         return CSP_EINVAL;
     pthread_mutex_lock(&p->lock);
+    if (p->ended) {
+        /* No value will come: subscribe nothing (no topic is made). */
+        pthread_mutex_unlock(&p->lock);
+        if (close)
+            csp_chan_close(ch);
+        return CSP_OK;
+    }
     t = find_locked(p, topic);
     if (!t) {
         int kind = CSP_BUF_NONE;

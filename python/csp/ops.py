@@ -14,6 +14,7 @@ scheduler's put_cb/take_cb and parks on a countdown.
 
 from __future__ import annotations
 
+import threading
 from typing import (Any, Callable, Dict, Hashable, Iterable, List, Optional,
                     Sequence, Tuple, TypeVar, Union)
 
@@ -250,31 +251,56 @@ class Mult:
     """Copies each value of a source channel to every tap (csp.mult).
     A value taken while there are no taps is dropped; a tap found closed is
     untapped. The next value is taken only once every tap accepted this
-    one."""
+    one.
+
+    Unlike core.async, a tap with close added after the source closed and
+    the process ended is closed at once. The process marks the mult ended
+    and takes its close-taps under _lock, and tap() links a channel or sees
+    the mark under _lock (tap may run on any thread), so a tap racing the
+    end is closed by exactly one of them."""
 
     def __init__(self, ch: Chan[Any]) -> None:
         self._src = _chan_arg(ch, "mult's channel")
         self._taps: Dict[Chan[Any], bool] = {}
+        self._lock = threading.Lock()
+        self._ended = False  # _lock; the process has ended
         go(self._run())
 
     def tap(self, ch: Chan[T], close: bool = True) -> Chan[T]:
-        """Copy values to CH; close it when the source closes (if CLOSE)."""
-        self._taps[_chan_arg(ch, "tap")] = bool(close)
+        """Copy values to CH; close it when the source closes (if CLOSE).
+        If the source has closed and the mult has ended, CH is closed now
+        (if CLOSE) and is not a tap."""
+        _chan_arg(ch, "tap")
+        close = bool(close)
+        with self._lock:
+            late = self._ended and close
+            if late:
+                self._taps.pop(ch, None)
+            else:
+                self._taps[ch] = close
+        if late:
+            ch.close()
         return ch
 
     def untap(self, ch: Chan[Any]) -> None:
-        self._taps.pop(ch, None)
+        with self._lock:
+            self._taps.pop(ch, None)
 
     def untap_all(self) -> None:
-        self._taps.clear()
+        with self._lock:
+            self._taps.clear()
 
     async def _run(self) -> None:
         while True:
             v = await self._src.atake()
             if v is None:
-                for c, close in list(self._taps.items()):
-                    if close:
-                        c.close()
+                with self._lock:
+                    self._ended = True
+                    closing = [c for c, close in self._taps.items() if close]
+                    for c in closing:
+                        del self._taps[c]
+                for c in closing:
+                    c.close()
                 return
             taps = list(self._taps)
             if not taps:
@@ -305,7 +331,12 @@ def mult(ch: Chan[Any]) -> Mult:
 class Pub:
     """Routes each value of a source channel to the subscribers of its
     topic, topic_fn(value) (csp.pub). Values of a topic nobody subscribes
-    to are dropped."""
+    to are dropped.
+
+    Once the process has ended (the source closed, or topic_fn raised),
+    sub() subscribes nothing and closes CH at once (if close): _ended is
+    set under _lock where the process takes the topics to close, and sub()
+    taps or sees it under _lock."""
 
     def __init__(self, ch: Chan[Any], topic_fn: Callable[[Any], Hashable],
                  buf_fn: Optional[Callable[[Hashable], BufArg]] = None) -> None:
@@ -316,6 +347,8 @@ class Pub:
         self._topic_fn = topic_fn
         self._buf_fn = buf_fn
         self._mults: Dict[Hashable, Mult] = {}
+        self._lock = threading.Lock()
+        self._ended = False  # _lock; the process has ended
         go(self._run())
 
     def _mult(self, topic: Hashable) -> Mult:
@@ -327,8 +360,15 @@ class Pub:
 
     def sub(self, topic: Hashable, ch: Chan[T], close: bool = True) -> Chan[T]:
         """Send the values of TOPIC to CH; close it when the source closes
-        (if CLOSE)."""
-        return self._mult(topic).tap(ch, close)
+        (if CLOSE). After the pub ended, CH is closed now (if CLOSE) and
+        nothing is subscribed."""
+        _chan_arg(ch, "sub")
+        with self._lock:
+            if not self._ended:
+                return self._mult(topic).tap(ch, close)
+        if close:
+            ch.close()
+        return ch
 
     def unsub(self, topic: Hashable, ch: Chan[Any]) -> None:
         m = self._mults.get(topic)
@@ -353,7 +393,10 @@ class Pub:
                 if m is not None and not await m._src.aput(v):
                     self._mults.pop(topic, None)
         finally:
-            for m in list(self._mults.values()):
+            with self._lock:
+                self._ended = True
+                mults = list(self._mults.values())
+            for m in mults:
                 m._src.close()
 
 
@@ -371,21 +414,42 @@ _ATTRS = ("mute", "pause", "solo")
 class Mix:
     """Merges admixed channels into OUT (csp.mix). Per channel: mute (take,
     discard), pause (do not take), solo (only solo channels are heard;
-    the others are muted or paused according to solo_mode)."""
+    the others are muted or paused according to solo_mode).
+
+    Once OUT is closed the mix is over (unlike core.async, which accepts
+    inputs it will never read): admix and toggle return False and change
+    nothing, and the process ends at the next change instead of reading a
+    value only to drop it. Inputs are never closed by the mix."""
 
     def __init__(self, out: Chan[Any]) -> None:
         self._out = _chan_arg(out, "mix's out")
         self._cs: Dict[Chan[Any], Dict[str, bool]] = {}
         self._mode = "mute"
         self._change: Chan[Any] = chan(sliding(1))
-        go(self._run())
+        self._ended = False  # goes False -> True once, on any thread
+        self._done = go(self._run())  # closes when the process ends
 
     def _changed(self) -> None:
         self._change.offer(True)
 
-    def admix(self, ch: Chan[Any]) -> None:
-        self._cs[_chan_arg(ch, "admix")] = {}
+    def _over(self) -> bool:
+        """Whether OUT is closed or the mix ended (then make sure it
+        ends)."""
+        if self._ended or self._out.closed:
+            self._ended = True
+            self._changed()
+            return True
+        return False
+
+    def admix(self, ch: Chan[Any]) -> bool:
+        """Add CH as an input. True, or False (nothing added) once the
+        mix's output is closed."""
+        _chan_arg(ch, "admix")
+        if self._over():
+            return False
+        self._cs[ch] = {}
         self._changed()
+        return True
 
     def unmix(self, ch: Chan[Any]) -> None:
         self._cs.pop(ch, None)
@@ -395,9 +459,11 @@ class Mix:
         self._cs.clear()
         self._changed()
 
-    def toggle(self, state: Dict[Chan[Any], Dict[str, bool]]) -> None:
+    def toggle(self, state: Dict[Chan[Any], Dict[str, bool]]) -> bool:
         """Merge STATE ({chan: {"mute": bool, "pause": bool, "solo": bool}})
-        into the channels' attributes (admixing channels not yet in)."""
+        into the channels' attributes (admixing channels not yet in).
+        True, or False (nothing changed) once the mix's output is
+        closed."""
         if not isinstance(state, dict):
             raise TypeError("toggle takes a dict {chan: {attr: bool}}")
         for ch, attrs in state.items():
@@ -409,9 +475,12 @@ class Mix:
                     raise ValueError(f"mix attributes are {_ATTRS}, not {k!r}")
                 if not isinstance(v, bool):
                     raise TypeError(f"mix attribute {k!r} must be a bool")
+        if self._over():
+            return False
         for ch, attrs in state.items():
             self._cs[ch] = {**self._cs.get(ch, {}), **attrs}
         self._changed()
+        return True
 
     def solo_mode(self, mode: str) -> None:
         """What happens to non-solo channels while some are solo: "mute"
@@ -439,10 +508,14 @@ class Mix:
             if v is None or c is self._change:
                 if v is None:
                     self._cs.pop(c, None)
+                if self._ended or self._out.closed:
+                    self._ended = True
+                    return
                 solos, mutes, reads = self._state()
                 continue
             if c in solos or (not solos and c not in mutes):
                 if not await self._out.aput(v):
+                    self._ended = True
                     return
 
 

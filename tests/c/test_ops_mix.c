@@ -190,3 +190,108 @@ TEST(mix_rejects_bad_arguments)
     csp_mix_release(m);
     csp_chan_release(out);
 }
+
+/* ------------------------------------------------------------------------
+ * After the output closed (core.async accepts the change and its go loop,
+ * once it finds the output closed, leaves the input unread for ever). */
+
+/* Wait (bounded) until no go process of test_rt is alive: the mix's
+ * process has ended. */
+static void wait_no_procs(void)
+{
+    int64_t end = deadline_in(8 * SEC * test_slowdown());
+    int64_t live;
+
+    for (;;) {
+        ASSERT_OK(csp_rt_stat(test_rt, CSP_STAT_PROCS_LIVE, &live));
+        if (live == 0)
+            return;
+        ASSERT_TRUE(csp_now_ns() < end);
+        sched_yield();
+    }
+}
+
+TEST(mix_admix_after_output_closed_returns_eclosed_and_leaves_input_alone)
+{
+    csp_chan *out = mkchan(CSP_BUF_FIXED, 8), *a = mkchan(CSP_BUF_FIXED, 4);
+    csp_mix *m = mix_into(out);
+
+    ASSERT_OK(csp_chan_close(out));
+    ASSERT_RC(CSP_ECLOSED, csp_mix_admix(m, a));
+    ASSERT_RC(CSP_EAGAIN, csp_mix_unmix(m, a)); /* not added */
+    ASSERT_EQ(0, csp_chan_closed(a));
+    put8(a, 1);
+    wait_no_procs(); /* the mix ended at the refused admix */
+    ASSERT_EQ(1, csp_chan_count(a));
+    csp_mix_release(m);
+    csp_chan_release(out);
+    csp_chan_release(a);
+}
+
+TEST(mix_toggle_after_output_closed_returns_eclosed_and_changes_nothing)
+{
+    csp_chan *out = mkchan(CSP_BUF_FIXED, 8), *a = mkchan(CSP_BUF_FIXED, 4);
+    csp_chan *b = mkchan(CSP_BUF_FIXED, 4);
+    csp_mix *m = mix_into(out);
+
+    ASSERT_OK(csp_mix_admix(m, a));
+    ASSERT_OK(csp_chan_close(out));
+    ASSERT_RC(CSP_ECLOSED, csp_mix_toggle(m, a, CSP_MIX_SOLO));
+    ASSERT_RC(CSP_ECLOSED, csp_mix_toggle(m, b, 0));
+    ASSERT_RC(CSP_ECLOSED, csp_mix_admix(m, a)); /* an input already */
+    ASSERT_RC(CSP_EAGAIN, csp_mix_unmix(m, b));
+    ASSERT_OK(csp_mix_unmix(m, a)); /* unmix still works */
+    ASSERT_EQ(0, csp_chan_closed(a));
+    ASSERT_EQ(0, csp_chan_closed(b));
+    csp_mix_release(m);
+    csp_chan_release(out);
+    csp_chan_release(a);
+    csp_chan_release(b);
+}
+
+/* The mix ended by itself (its output refused a value): admix is
+ * refused, and the new input is never read. */
+TEST(mix_admix_after_the_mix_ended_returns_eclosed)
+{
+    struct drops d = {0};
+    csp_chan *out = mkchan(CSP_BUF_FIXED, 8), *a, *b = mkchan(CSP_BUF_FIXED, 4);
+    csp_mix *m = mix_into(out);
+
+    ASSERT_OK(csp_chan_new(&a, test_rt, CSP_BUF_FIXED, 4, record_drop, &d));
+    ASSERT_OK(csp_mix_admix(m, a));
+    put8(a, 6);
+    ASSERT_EQ(6, take_val(out)); /* the mix reads a, no change pending */
+    ASSERT_OK(csp_chan_close(out));
+    put8(a, 7); /* read, refused by out, dropped: the mix ends */
+    wait_no_procs();
+    ASSERT_EQ(1, atomic_load(&d.n));
+    ASSERT_RC(CSP_ECLOSED, csp_mix_admix(m, b));
+    put8(b, 8);
+    ASSERT_EQ(1, csp_chan_count(b));
+    csp_mix_release(m);
+    csp_chan_release(out);
+    csp_chan_release(a);
+    csp_chan_release(b);
+}
+
+/* A change (here unmix) made after the output closed ends the mix before
+ * it reads again: a value arriving later on a remaining input stays
+ * there instead of being read and dropped. */
+TEST(mix_change_after_output_closed_ends_the_mix_before_it_reads_again)
+{
+    csp_chan *out = mkchan(CSP_BUF_FIXED, 8), *a = mkchan(CSP_BUF_FIXED, 4);
+    csp_chan *b = mkchan(CSP_BUF_FIXED, 4);
+    csp_mix *m = mix_into(out);
+
+    ASSERT_OK(csp_mix_admix(m, a));
+    ASSERT_OK(csp_mix_admix(m, b));
+    ASSERT_OK(csp_chan_close(out));
+    ASSERT_OK(csp_mix_unmix(m, b));
+    wait_no_procs();
+    put8(a, 1);
+    ASSERT_EQ(1, csp_chan_count(a));
+    csp_mix_release(m);
+    csp_chan_release(out);
+    csp_chan_release(a);
+    csp_chan_release(b);
+}

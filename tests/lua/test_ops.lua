@@ -367,6 +367,140 @@ test("mix_bad_args_raise", function()
   raises("bad argument #1 to 'mix'", csp.mix, 5)
 end)
 
+-- Taps, subs and mix changes after the source or output closed: a
+-- deliberate difference from core.async (which leaves a late tap open for
+-- ever and accepts inputs it will never read).
+
+-- A mult of SRC whose process has ended: SRC closed, and a tap with close
+-- that the process closed (after marking the mult ended) read to the end.
+local function ended_mult(src)
+  local m = csp.mult(src)
+  local first = m:tap(csp.chan(1))
+  src:close()
+  eq(first:take(), nil, "the first tap is closed by the mult")
+  return m
+end
+
+test("mult_tap_with_close_after_the_mult_ended_is_closed_at_once", function()
+  local m = ended_mult(csp.chan())
+  local late = m:tap(csp.chan(1))
+  eq(late:closed(), true); eq(m.taps[late], nil)
+end)
+
+test("mult_tap_without_close_after_the_mult_ended_stays_open", function()
+  local m = ended_mult(csp.chan())
+  local late = m:tap(csp.chan(1), false)
+  eq(late:closed(), false); eq(m.taps[late], false)
+end)
+
+-- The tap comes after 0..9 scheduler steps following the close: before
+-- the mult's process saw it, or after it ended. Closed every time.
+test("mult_tap_racing_the_end_of_the_mult_is_always_closed", function()
+  local stop = os.clock() + 5
+  local n, at_once = 0, 0
+  while n < 500 and os.clock() < stop do
+    local src, ch = csp.chan(), csp.chan(1)
+    local m = csp.mult(src)
+    src:close()
+    for _ = 1, n % 10 do csp.step() end
+    m:tap(ch)
+    if ch:closed() then at_once = at_once + 1 end
+    eq(ch:take(), nil, "the tap is closed")
+    n = n + 1
+  end
+  assert(n >= 50, "too few iterations")
+  assert(at_once > 0 and at_once < n, "both sides of the end were run")
+end)
+
+local function ended_pub(src)
+  local p = csp.pub(src, function(v) return v end)
+  local first = p:sub("t", csp.chan(1))
+  src:close()
+  eq(first:take(), nil, "the first sub is closed by its topic's mult")
+  return p
+end
+
+test("pub_sub_with_close_after_the_pub_ended_is_closed_at_once", function()
+  local p = ended_pub(csp.chan())
+  local old, fresh = p:sub("t", csp.chan(1)), csp.sub(p, "new", csp.chan(1))
+  eq(old:closed(), true); eq(fresh:closed(), true)
+  eq(p.mults.new, nil, "no topic is made")
+end)
+
+test("pub_sub_without_close_after_the_pub_ended_stays_open", function()
+  local p = ended_pub(csp.chan())
+  local late = p:sub("t", csp.chan(1), false)
+  eq(late:closed(), false)
+end)
+
+test("pub_sub_racing_the_end_of_the_pub_is_always_closed", function()
+  local stop = os.clock() + 5
+  local n = 0
+  while n < 500 and os.clock() < stop do
+    local src = csp.chan()
+    local p = csp.pub(src, function(v) return v end)
+    p:sub("a", csp.chan(1), false)
+    src:close()
+    for _ = 1, n % 10 do csp.step() end
+    local ch = p:sub(n % 2 == 0 and "a" or "b", csp.chan(1))
+    eq(ch:take(), nil, "the sub is closed")
+    n = n + 1
+  end
+  assert(n >= 50, "too few iterations")
+end)
+
+test("mix_admix_after_output_closed_returns_eclosed_and_leaves_input_alone", function()
+  local out = csp.chan(10)
+  local m = csp.mix(out)
+  local a = csp.chan(1)
+  out:close()
+  local ok, _, name = m:admix(a)
+  eq(ok, nil); eq(name, "ECLOSED")
+  eq(m.done:take(), nil, "the mix's process ended")
+  eq(a:put(1), true)
+  eq(m.cs[a], nil); eq(a:closed(), false); eq(a:count(), 1)
+end)
+
+test("mix_toggle_after_output_closed_returns_eclosed_and_changes_nothing", function()
+  local out = csp.chan(10)
+  local m = csp.mix(out)
+  local a, b = csp.chan(1), csp.chan(1)
+  eq(m:admix(a), true)
+  out:close()
+  local ok, _, name = csp.toggle(m, {[a] = {solo = true}, [b] = {}})
+  eq(ok, nil); eq(name, "ECLOSED")
+  eq(m.cs[a].solo, nil); eq(m.cs[b], nil)
+  eq(a:closed(), false); eq(b:closed(), false)
+end)
+
+test("mix_admix_after_the_mix_ended_returns_eclosed", function()
+  local out = csp.chan(10)
+  local m = csp.mix(out)
+  local a, b = csp.chan(1), csp.chan(1)
+  m:admix(a)
+  eq(a:put(6), true)
+  eq(out:take(), 6, "the mix reads a")
+  out:close()
+  eq(a:put(7), true) -- read, refused by out: the mix ends
+  eq(m.done:take(), nil)
+  local ok, _, name = m:admix(b)
+  eq(ok, nil); eq(name, "ECLOSED")
+  eq(b:put(8), true); settle()
+  eq(b:count(), 1)
+end)
+
+test("mix_change_after_output_closed_ends_the_mix_before_it_reads_again", function()
+  local out = csp.chan(10)
+  local m = csp.mix(out)
+  local a, b = csp.chan(1), csp.chan(1)
+  m:admix(a); m:admix(b)
+  out:close()
+  m:unmix(b)
+  eq(m.done:take(), nil)
+  eq(a:put(1), true); settle()
+  eq(a:count(), 1)
+end)
+
 test("pipeline_preserves_order_under_parallelism", function()
   local n = 200
   local src, out = csp.chan(), csp.chan(n)

@@ -2,6 +2,7 @@
 split, mult, pub, mix, pipeline(s), map, take."""
 
 import threading
+import time
 
 import pytest
 
@@ -282,6 +283,89 @@ def test_ops_pub_non_callable_topic_fn_raises_type_error():
         csp.pub(csp.chan(), "topic")
 
 
+# -- taps and subs after the source closed (unlike core.async: closed, not
+# left open for ever) -------------------------------------------------------------
+
+def ended_mult(src):
+    """A mult of SRC whose process has ended: SRC is closed, and a tap with
+    close, closed by the process after it marked the mult ended, is seen
+    closed."""
+    m = csp.mult(src)
+    first = m.tap(csp.chan(1))
+    src.close()
+    assert first.take(timeout=10) is None
+    return m
+
+
+def test_ops_mult_tap_with_close_after_the_mult_ended_is_closed_at_once():
+    m = ended_mult(csp.chan())
+    late = m.tap(csp.chan(1))
+    assert late.closed and late not in m._taps
+
+
+def test_ops_mult_tap_without_close_after_the_mult_ended_stays_open():
+    m = ended_mult(csp.chan())
+    late = m.tap(csp.chan(1), close=False)
+    assert not late.closed and late in m._taps
+
+
+def test_ops_mult_tap_racing_the_end_of_the_mult_is_always_closed():
+    """A tap racing the mult's end is closed by the process or by tap(),
+    never left open (both happen: about a third of the taps here find the
+    mult ended); up to 1000 fresh mults, at most 5 s."""
+    end = time.monotonic() + 5
+    n = 0
+    while n < 1000 and time.monotonic() < end:
+        src, ch = csp.chan(), csp.chan(1)
+        m = csp.mult(src)
+        src.close()
+        for _ in range(n % 50):  # jitter: each call lets the GIL go, so
+            ch.closed            # tap() lands before or after the end
+        m.tap(ch)
+        assert ch.take(timeout=10) is None  # closed, or TimeoutError
+        n += 1
+    assert n >= 100
+
+
+def ended_pub(src):
+    """A pub of SRC whose process has ended, seen through a subscriber
+    with close that the topic's mult closed."""
+    p = csp.pub(src, lambda v: v)
+    first = p.sub("t", csp.chan(1))
+    src.close()
+    assert first.take(timeout=10) is None
+    return p
+
+
+def test_ops_pub_sub_with_close_after_the_pub_ended_is_closed_at_once():
+    p = ended_pub(csp.chan())
+    old, fresh = p.sub("t", csp.chan(1)), p.sub("new", csp.chan(1))
+    assert old.closed and fresh.closed and "new" not in p._mults
+
+
+def test_ops_pub_sub_without_close_after_the_pub_ended_stays_open():
+    p = ended_pub(csp.chan())
+    late = p.sub("t", csp.chan(1), close=False)
+    assert not late.closed
+
+
+def test_ops_pub_sub_racing_the_end_of_the_pub_is_always_closed():
+    """Up to 500 fresh pubs, at most 5 s: never left open."""
+    end = time.monotonic() + 5
+    n = 0
+    while n < 500 and time.monotonic() < end:
+        src = csp.chan()
+        p = csp.pub(src, lambda v: v)
+        p.sub("a", csp.chan(1), close=False)  # topic "a" exists
+        src.close()
+        for _ in range(n % 50):
+            src.closed
+        ch = p.sub("a" if n % 2 else "b", csp.chan(1))
+        assert ch.take(timeout=10) is None
+        n += 1
+    assert n >= 50
+
+
 # -- mix ------------------------------------------------------------------------------------------
 
 def settled(m):
@@ -398,6 +482,55 @@ def test_ops_mix_bad_solo_mode_raises_value_error():
 def test_ops_mix_non_bool_attribute_raises_type_error():
     with pytest.raises(TypeError):
         csp.mix(csp.chan()).toggle({csp.chan(): {"mute": 1}})
+
+
+def test_ops_mix_admix_after_output_closed_returns_false_and_leaves_input_alone():
+    out = csp.chan(10)
+    m = csp.mix(out)
+    a = csp.chan(1)
+    out.close()
+    assert m.admix(a) is False
+    assert m._done.take(timeout=10) is None  # the mix's process ended
+    a.put(1)
+    assert a not in m._cs and not a.closed and a.count() == 1
+
+
+def test_ops_mix_toggle_after_output_closed_returns_false_and_changes_nothing():
+    out = csp.chan(10)
+    m = csp.mix(out)
+    a, b = csp.chan(1), csp.chan(1)
+    assert m.admix(a) is True
+    out.close()
+    assert m.toggle({a: {"solo": True}, b: {}}) is False
+    assert m._cs == {a: {}} and not a.closed and not b.closed
+
+
+def test_ops_mix_admix_after_the_mix_ended_returns_false():
+    out = csp.chan(10)
+    m = csp.mix(out)
+    a, b = csp.chan(1), csp.chan(1)
+    m.admix(a)
+    a.put(6)
+    assert out.take(timeout=10) == 6  # the mix reads a
+    out.close()
+    a.put(7)  # read, refused by out: the mix ends
+    assert m._done.take(timeout=10) is None
+    assert m.admix(b) is False
+    b.put(8)
+    assert b.count() == 1
+
+
+def test_ops_mix_change_after_output_closed_ends_the_mix_before_it_reads_again():
+    out = csp.chan(10)
+    m = csp.mix(out)
+    a, b = csp.chan(1), csp.chan(1)
+    m.admix(a)
+    m.admix(b)
+    out.close()
+    m.unmix(b)
+    assert m._done.take(timeout=10) is None
+    a.put(1)
+    assert a.count() == 1
 
 
 # -- pipelines -------------------------------------------------------------------------------------
