@@ -21,6 +21,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
+#include <time.h>
 #include <unistd.h>
 
 #ifdef __linux__
@@ -34,10 +35,17 @@ _Atomic long csp__loop_fail_fd;
 struct csp_loop {
     csp_exec exec;          /* first: csp_loop_executor returns &exec */
     csp_rt *rt;             /* immutable */
-    pthread_mutex_t lock;   /* guards head and tail */
+    pthread_mutex_t lock;   /* guards head, tail, waiting, woken */
     csp_task *head, *tail;
-    _Atomic int pending;    /* 1: a wake-up is in flight */
-    int rfd, wfd;           /* eventfd (rfd == wfd) or a pipe */
+    _Atomic int pending;    /* descriptor: 1 while a wake-up is in flight */
+    int rfd, wfd;           /* eventfd (rfd == wfd), a pipe, or -1 */
+    /* CSP_LOOP_NO_FD: the host sleeps in csp_loop_wait on COND; a
+     * submitter signals it only if it is WAITING (pthread_cond's own
+     * no-lost-wake-up, both under LOCK); WOKEN is csp_loop_wake's token,
+     * cleared by csp_loop_run like the descriptor's. */
+    int use_fd;             /* immutable */
+    pthread_cond_t cond;
+    int waiting, woken;
     struct csp_loop *prev, *next; /* every loop; loops_lock (fork) */
 };
 
@@ -48,6 +56,25 @@ static struct csp_loop *loops;
 
 static int is_loop(csp_exec *ex);
 static int open_fds(struct csp_loop *loop);
+
+/* Wake the host: write the descriptor unless a wake-up is already in
+ * flight (seq_cst: pairs with the store of 0 in csp_loop_run), or signal
+ * the condition variable if the host waits on it. loop->lock held. */
+static void signal_locked(struct csp_loop *loop)
+{
+    if (!loop->use_fd) {
+        if (loop->waiting)
+            pthread_cond_signal(&loop->cond);
+        return;
+    }
+    if (atomic_exchange(&loop->pending, 1) == 0) {
+        static const uint64_t one = 1;
+        ssize_t r;
+        do
+            r = write(loop->wfd, &one, loop->rfd == loop->wfd ? 8 : 1);
+        while (r < 0 && errno == EINTR);
+    }
+}
 
 static void loop_submit(csp_exec *self, csp_task *t)
 {
@@ -60,16 +87,9 @@ static void loop_submit(csp_exec *self, csp_task *t)
     else
         loop->head = t;
     loop->tail = t;
-    /* seq_cst: pairs with the store of 0 in csp_loop_run. Still under the
-     * lock: once csp_loop_free has taken the lock after running T, no
-     * submitter touches the loop any more. */
-    if (atomic_exchange(&loop->pending, 1) == 0) {
-        static const uint64_t one = 1;
-        ssize_t r;
-        do
-            r = write(loop->wfd, &one, loop->rfd == loop->wfd ? 8 : 1);
-        while (r < 0 && errno == EINTR);
-    }
+    /* Still under the lock: once csp_loop_free has taken the lock after
+     * running T, no submitter touches the loop any more. */
+    signal_locked(loop);
     pthread_mutex_unlock(&loop->lock);
 }
 
@@ -109,20 +129,41 @@ static int open_fds(struct csp_loop *loop)
     return CSP_OK;
 }
 
+static int cond_init(pthread_cond_t *c)
+{
+    pthread_condattr_t ca;
+    int rc;
+
+    if (pthread_condattr_init(&ca) != 0)
+        return -1;
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    rc = pthread_cond_init(c, &ca);
+    pthread_condattr_destroy(&ca);
+    return rc;
+}
+
 int csp_loop_new(csp_loop **out, csp_rt *rt)
+{
+    return csp_loop_new_ex(out, rt, 0);
+}
+
+int csp_loop_new_ex(csp_loop **out, csp_rt *rt, unsigned flags)
 {
     struct csp_loop *loop;
 
-    if (!out || !rt)
+    if (!out || !rt || (flags & ~(unsigned)CSP_LOOP_NO_FD))
         return CSP_EINVAL;
     loop = calloc(1, sizeof *loop);
     if (!loop)
         return CSP_ENOMEM;
     loop->exec.submit = loop_submit;
     loop->rt = rt;
+    loop->use_fd = !(flags & CSP_LOOP_NO_FD);
+    loop->rfd = loop->wfd = -1;
     if (pthread_mutex_init(&loop->lock, NULL) != 0)
         goto fail_lock;
-    if (open_fds(loop) != CSP_OK)
+    if (loop->use_fd ? open_fds(loop) != CSP_OK
+                     : (fault() || cond_init(&loop->cond) != 0))
         goto fail_fds;
     atomic_init(&loop->pending, 0);
     pthread_mutex_lock(&loops_lock);
@@ -172,14 +213,28 @@ void csp_loop_free(csp_loop *loop)
     if (loop->next)
         loop->next->prev = loop->prev;
     pthread_mutex_unlock(&loops_lock);
-    if (loop->wfd != loop->rfd)
-        close(loop->wfd);
-    close(loop->rfd);
+    if (loop->use_fd) {
+        if (loop->wfd != loop->rfd)
+            close(loop->wfd);
+        close(loop->rfd);
+    } else {
+        pthread_cond_destroy(&loop->cond);
+    }
     pthread_mutex_destroy(&loop->lock);
     free(loop);
 }
 
 int csp_loop_fd(csp_loop *loop) { return loop ? loop->rfd : -1; }
+
+void csp_loop_wake(csp_loop *loop)
+{
+    if (!loop)
+        return;
+    pthread_mutex_lock(&loop->lock);
+    loop->woken = 1;
+    signal_locked(loop);
+    pthread_mutex_unlock(&loop->lock);
+}
 
 csp_exec *csp_loop_executor(csp_loop *loop)
 {
@@ -201,9 +256,12 @@ int csp_loop_run(csp_loop *loop, int max)
 
     if (!loop)
         return CSP_EINVAL;
-    drain_fd(loop);
-    atomic_store(&loop->pending, 0); /* before taking the batch */
+    if (loop->use_fd) {
+        drain_fd(loop);
+        atomic_store(&loop->pending, 0); /* before taking the batch */
+    }
     pthread_mutex_lock(&loop->lock);
+    loop->woken = 0;
     batch = loop->head;
     loop->head = loop->tail = NULL;
     pthread_mutex_unlock(&loop->lock);
@@ -223,14 +281,8 @@ int csp_loop_run(csp_loop *loop, int max)
         loop->head = batch;
         if (!loop->tail)
             loop->tail = last;
+        signal_locked(loop);
         pthread_mutex_unlock(&loop->lock);
-        if (atomic_exchange(&loop->pending, 1) == 0) {
-            static const uint64_t one = 1;
-            ssize_t r;
-            do
-                r = write(loop->wfd, &one, loop->rfd == loop->wfd ? 8 : 1);
-            while (r < 0 && errno == EINTR);
-        }
     }
     return ran;
 }
@@ -243,10 +295,32 @@ int csp_loop_wait(csp_loop *loop, int timeout_ms)
     if (!loop)
         return CSP_EINVAL;
     pthread_mutex_lock(&loop->lock);
-    r = loop->head != NULL;
+    r = loop->head != NULL || loop->woken;
+    if (!r && !loop->use_fd && timeout_ms != 0) {
+        struct timespec ts;
+        if (timeout_ms > 0) {
+            clock_gettime(CLOCK_MONOTONIC, &ts);
+            ts.tv_sec += timeout_ms / 1000;
+            ts.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
+            if (ts.tv_nsec >= 1000000000L) {
+                ts.tv_sec++;
+                ts.tv_nsec -= 1000000000L;
+            }
+        }
+        loop->waiting = 1;
+        while (!loop->head && !loop->woken) {
+            if (timeout_ms < 0)
+                pthread_cond_wait(&loop->cond, &loop->lock);
+            else if (pthread_cond_timedwait(&loop->cond, &loop->lock,
+                                            &ts) == ETIMEDOUT)
+                break;
+        }
+        loop->waiting = 0;
+        r = loop->head != NULL || loop->woken;
+    }
     pthread_mutex_unlock(&loop->lock);
-    if (r)
-        return 1;
+    if (r || !loop->use_fd)
+        return r;
     pfd.fd = loop->rfd;
     pfd.events = POLLIN;
     pfd.revents = 0;
@@ -288,6 +362,12 @@ void csp__loop_fork_child(void)
     for (struct csp_loop *l = loops; l; l = l->next) {
         struct csp_loop fresh;
 
+        if (!l->use_fd) {
+            /* The parent's condition variable may list its waiters. */
+            cond_init(&l->cond);
+            l->waiting = 0;
+            continue;
+        }
         if (open_fds(&fresh) == CSP_OK) {
             if (fresh.rfd == fresh.wfd && l->rfd == l->wfd) {
                 dup2(fresh.rfd, l->rfd);

@@ -519,6 +519,28 @@ CSP_API int csp_in_go(void);
  * Waits: never.  Threads: any. */
 CSP_API int csp_loop_new(csp_loop **out, csp_rt *rt);
 
+/* Flags of csp_loop_new_ex. */
+#define CSP_LOOP_NO_FD 1u /* no descriptor: the host waits in csp_loop_wait */
+
+/* csp_loop_new with FLAGS: 0 is csp_loop_new; CSP_LOOP_NO_FD makes a loop
+ * for a host thread that sleeps only in csp_loop_wait (a thread blocked
+ * in a binding's call, Python's go scheduler): it has no descriptor
+ * (csp_loop_fd gives -1) and wakes through a condition variable, which a
+ * submitter signals only while the host waits (no system call when the
+ * host is busy). Returns CSP_OK, CSP_EINVAL (NULL argument, unknown
+ * flag), CSP_ENOMEM.
+ * Waits: never.  Threads: any.
+ * Since: 1.1 */
+CSP_API int csp_loop_new_ex(csp_loop **out, csp_rt *rt, unsigned flags);
+
+/* Make the host's current or next csp_loop_wait return 1 at once, with
+ * no task queued (the descriptor becomes readable); the next csp_loop_run
+ * consumes the wake-up. For a host told to look at work of its own.
+ * Accepts NULL.
+ * Waits: never.  Threads: any.
+ * Since: 1.1 */
+CSP_API void csp_loop_wake(csp_loop *loop);
+
 /* Free LOOP and close its descriptor. Ops on the channels of LOOP's
  * runtime that would complete on LOOP are settled first: those still
  * waiting are cancelled (their callbacks run here with CSP_ECANCELED,
@@ -531,7 +553,7 @@ CSP_API int csp_loop_new(csp_loop **out, csp_rt *rt);
 CSP_API void csp_loop_free(csp_loop *loop);
 
 /* The descriptor that becomes readable when tasks are queued; register it
- * with the host's poller. -1 for NULL.
+ * with the host's poller. -1 for NULL and for a CSP_LOOP_NO_FD loop.
  * Waits: never.  Threads: any. */
 CSP_API int csp_loop_fd(csp_loop *loop);
 
@@ -545,8 +567,9 @@ CSP_API csp_exec *csp_loop_executor(csp_loop *loop);
  * Waits: never.  Threads: the host thread. */
 CSP_API int csp_loop_run(csp_loop *loop, int max);
 
-/* Wait until a task is queued or TIMEOUT_MS passes (< 0: no limit; 0:
- * just check). Returns 1 (tasks are queued), 0 (timed out), CSP_EINVAL.
+/* Wait until a task is queued, csp_loop_wake was called, or TIMEOUT_MS
+ * passes (< 0: no limit; 0: just check). Returns 1 (tasks are queued or
+ * a wake-up is pending), 0 (timed out), CSP_EINVAL.
  * Waits: blocks the calling thread.  Threads: the host thread. */
 CSP_API int csp_loop_wait(csp_loop *loop, int timeout_ms);
 

@@ -179,6 +179,12 @@ int csp_in_go(void);
 
 int csp_loop_new(csp_loop **out, csp_rt *rt);
 
+#define CSP_LOOP_NO_FD ...
+
+int csp_loop_new_ex(csp_loop **out, csp_rt *rt, unsigned flags);
+
+void csp_loop_wake(csp_loop *loop);
+
 void csp_loop_free(csp_loop *loop);
 
 int csp_loop_fd(csp_loop *loop);

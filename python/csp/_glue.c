@@ -10,9 +10,9 @@
  *     words under drop_lock; Python releases them on its own thread
  *     (pycsp_drops_take), checking the pycsp_drops_pending flag.
  *
- *   - Completions of _cb ops go to a "host" executor (one for the go
- *     scheduler thread, one per Python thread that blocks) or to a
- *     csp_loop (one per asyncio event loop). Either way the completion
+ *   - Completions of _cb ops go to a "host" executor (a csp_loop without
+ *     descriptor: one for the go scheduler thread, one per Python thread
+ *     that blocks) or to a csp_loop with one (per asyncio event loop). Either way the completion
  *     task runs on the Python thread, inside pycsp_host_run or
  *     pycsp_loop_run, where pycsp_done / pycsp_alts_done append a record
  *     (id, rc, idx, word) to that call's output array (a thread-local
@@ -28,8 +28,7 @@
  *     waiting for a channel lock, and a step taking the GIL cannot
  *     deadlock.
  *
- * Locks here (host->lock, drop_lock) are leaves: nothing else is taken
- * while they are held.
+ * drop_lock is a leaf: nothing else is taken while it is held.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -115,67 +114,24 @@ static int pycsp_drops_take(intptr_t *out, int max)
 }
 
 /* ------------------------------------------------------------------------
- * Host executors: a task queue drained by one Python thread, which waits
- * on a condition variable with the GIL released. submit runs on any
- * thread and never runs the task itself. */
+ * Host executors: a csp_loop without descriptor (CSP_LOOP_NO_FD) drained
+ * by one Python thread, which waits in csp_loop_wait with the GIL
+ * released. The loop executor is csp's one host-executor protocol; the
+ * no-descriptor flavour signals a condition variable only while the
+ * owner waits, so a busy go scheduler makes no system call per batch. */
 
-typedef struct pycsp_host {
-    csp_exec ex;          /* first: &host->ex is the executor */
-    pthread_mutex_t lock; /* guards every field below */
-    pthread_cond_t cond;
-    csp_task *head, *tail;
-    int waiting; /* the owner sleeps in pycsp_host_run */
-    int woken;   /* pycsp_host_wake since the owner last looked */
-    struct pycsp_host *prev, *next; /* every host; hosts_lock (fork) */
-} pycsp_host;
+typedef csp_loop pycsp_host;
 
-/* fork(): every host's lock and drop_lock are held across the fork, so
- * the child finds no lock held by a thread it does not have. These
- * handlers are registered before the core's (pycsp_atfork_init runs at
- * import, before the first runtime exists): the core's child handler,
- * which runs after ours, may queue cancelled ops' completions on a
- * host. The child's condition variables are made afresh (the parent's
- * may list waiters that are not in the child). */
-static pthread_mutex_t hosts_lock = PTHREAD_MUTEX_INITIALIZER;
-static pycsp_host *hosts;
-
-static void fork_prepare(void)
-{
-    pthread_mutex_lock(&hosts_lock);
-    for (pycsp_host *h = hosts; h; h = h->next)
-        pthread_mutex_lock(&h->lock);
-    pthread_mutex_lock(&drop_lock);
-}
-
-static void fork_parent(void)
-{
-    pthread_mutex_unlock(&drop_lock);
-    for (pycsp_host *h = hosts; h; h = h->next)
-        pthread_mutex_unlock(&h->lock);
-    pthread_mutex_unlock(&hosts_lock);
-}
-
-static void fork_child(void)
-{
-    for (pycsp_host *h = hosts; h; h = h->next) {
-        pthread_condattr_t ca;
-        h->waiting = 0;
-        if (pthread_condattr_init(&ca) == 0) {
-#if defined(CLOCK_MONOTONIC) && !defined(__APPLE__)
-            pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-#endif
-            pthread_cond_init(&h->cond, &ca);
-            pthread_condattr_destroy(&ca);
-        }
-    }
-    fork_parent();
-}
+/* drop_lock is held across fork(), so the child finds it free. Loops
+ * are the core's to handle (bindings/loop.c). */
+static void fork_prepare(void) { pthread_mutex_lock(&drop_lock); }
+static void fork_parent(void) { pthread_mutex_unlock(&drop_lock); }
 
 static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
 
 static void atfork_register(void)
 {
-    pthread_atfork(fork_prepare, fork_parent, fork_child);
+    pthread_atfork(fork_prepare, fork_parent, fork_parent);
 }
 
 static void pycsp_atfork_init(void)
@@ -183,103 +139,30 @@ static void pycsp_atfork_init(void)
     pthread_once(&atfork_once, atfork_register);
 }
 
-static void host_submit(csp_exec *self, csp_task *t)
-{
-    pycsp_host *h = (pycsp_host *)self;
-
-    t->next = NULL;
-    pthread_mutex_lock(&h->lock);
-    if (h->tail)
-        h->tail->next = t;
-    else
-        h->head = t;
-    h->tail = t;
-    if (h->waiting)
-        pthread_cond_signal(&h->cond);
-    pthread_mutex_unlock(&h->lock);
-}
-
 static pycsp_host *pycsp_host_new(void)
 {
-    pycsp_host *h = calloc(1, sizeof *h);
-    pthread_condattr_t ca;
+    csp_loop *loop;
 
-    if (!h)
+    if (csp_loop_new_ex(&loop, csp_rt_default(), CSP_LOOP_NO_FD) != CSP_OK)
         return NULL;
-    h->ex.submit = host_submit;
-    if (pthread_mutex_init(&h->lock, NULL) != 0)
-        goto fail_lock;
-    if (pthread_condattr_init(&ca) != 0)
-        goto fail_attr;
-#if defined(CLOCK_MONOTONIC) && !defined(__APPLE__)
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-#endif
-    if (pthread_cond_init(&h->cond, &ca) != 0)
-        goto fail_cond;
-    pthread_condattr_destroy(&ca);
-    pthread_mutex_lock(&hosts_lock);
-    h->next = hosts;
-    if (hosts)
-        hosts->prev = h;
-    hosts = h;
-    pthread_mutex_unlock(&hosts_lock);
-    return h;
-
-fail_cond:
-    pthread_condattr_destroy(&ca);
-fail_attr:
-    pthread_mutex_destroy(&h->lock);
-fail_lock:
-    free(h);
-    return NULL;
+    return loop;
 }
 
-/* Free H; no op that completes on it may be pending. */
+/* Free H: ops still pending on it are cancelled (csp_loop_free). */
 static void pycsp_host_free(pycsp_host *h)
 {
-    if (!h)
-        return;
-    pthread_mutex_lock(&hosts_lock);
-    if (h->prev)
-        h->prev->next = h->next;
-    else
-        hosts = h->next;
-    if (h->next)
-        h->next->prev = h->prev;
-    pthread_mutex_unlock(&hosts_lock);
-    pthread_cond_destroy(&h->cond);
-    pthread_mutex_destroy(&h->lock);
-    free(h);
+    csp_loop_free(h);
 }
 
 static csp_exec *pycsp_host_exec(pycsp_host *h)
 {
-    return &h->ex;
+    return csp_loop_executor(h);
 }
 
 /* Make the owner's current or next pycsp_host_run return at once. */
 static void pycsp_host_wake(pycsp_host *h)
 {
-    pthread_mutex_lock(&h->lock);
-    h->woken = 1;
-    if (h->waiting)
-        pthread_cond_signal(&h->cond);
-    pthread_mutex_unlock(&h->lock);
-}
-
-static void deadline_after(struct timespec *ts, int ms)
-{
-#if defined(CLOCK_MONOTONIC) && !defined(__APPLE__)
-    clock_gettime(CLOCK_MONOTONIC, ts);
-#else
-    clock_gettime(CLOCK_REALTIME, ts);
-#endif
-    ts->tv_sec += ms / 1000;
-    ts->tv_nsec += (long)(ms % 1000) * 1000000L;
-    if (ts->tv_nsec >= 1000000000L) {
-        ts->tv_sec++;
-        ts->tv_nsec -= 1000000000L;
-    }
+    csp_loop_wake(h);
 }
 
 /* Wait until a task is queued, pycsp_host_wake is called, or TIMEOUT_MS
@@ -288,48 +171,12 @@ static void deadline_after(struct timespec *ts, int ms)
  * records. Called by the owner thread only, with the GIL released. */
 static int pycsp_host_run(pycsp_host *h, intptr_t *out, int max, int timeout_ms)
 {
-    csp_task *batch, *t;
-    int ran = 0;
-
-    pthread_mutex_lock(&h->lock);
-    if (!h->head && !h->woken && timeout_ms != 0) {
-        struct timespec ts;
-        if (timeout_ms > 0)
-            deadline_after(&ts, timeout_ms);
-        h->waiting = 1;
-        while (!h->head && !h->woken) {
-            if (timeout_ms < 0) {
-                pthread_cond_wait(&h->cond, &h->lock);
-            } else if (pthread_cond_timedwait(&h->cond, &h->lock, &ts) ==
-                       ETIMEDOUT) {
-                break;
-            }
-        }
-        h->waiting = 0;
-    }
-    h->woken = 0;
-    batch = h->head;
-    t = NULL;
-    while (h->head && ran < max) {
-        t = h->head;
-        h->head = t->next;
-        ran++;
-    }
-    if (!h->head)
-        h->tail = NULL;
-    if (t)
-        t->next = NULL;
-    pthread_mutex_unlock(&h->lock);
-    if (ran == 0)
-        return 0;
+    if (timeout_ms != 0)
+        csp_loop_wait(h, timeout_ms);
     rec_out = out;
     rec_n = 0;
     rec_max = max;
-    while (batch) {
-        t = batch;
-        batch = t->next;
-        t->run(t);
-    }
+    csp_loop_run(h, max);
     rec_out = NULL;
     return rec_n;
 }

@@ -1,7 +1,7 @@
 /* _glue_cdef.h - CFFI declarations of _glue.c (the binding's own C code;
  * csp.h's declarations are generated into _cdef.h). */
 
-typedef struct pycsp_host pycsp_host;
+typedef csp_loop pycsp_host;
 
 /* drops */
 extern int pycsp_drops_pending;

@@ -251,3 +251,122 @@ TEST(loop_race_submitters_against_host_loses_no_wake_up)
     csp_chan_release(ch);
     csp_loop_free(loop);
 }
+
+/* ------------------------------------------------------------------------
+ * CSP_LOOP_NO_FD loops (a condition variable instead of a descriptor) and
+ * csp_loop_wake. */
+
+TEST(loop_new_ex_rejects_unknown_flags_and_null_arguments)
+{
+    csp_loop *loop = NULL;
+
+    ASSERT_RC(CSP_EINVAL, csp_loop_new_ex(&loop, test_rt, 2));
+    ASSERT_RC(CSP_EINVAL, csp_loop_new_ex(NULL, test_rt, CSP_LOOP_NO_FD));
+    ASSERT_RC(CSP_EINVAL, csp_loop_new_ex(&loop, NULL, CSP_LOOP_NO_FD));
+    ASSERT_NULL(loop);
+    csp_loop_wake(NULL);
+}
+
+TEST(loop_no_fd_has_no_descriptor_and_runs_tasks)
+{
+    csp_loop *loop;
+    int runs = 0;
+    struct counted c = {{NULL, count_run}, &runs, NULL};
+
+    ASSERT_OK(csp_loop_new_ex(&loop, test_rt, CSP_LOOP_NO_FD));
+    ASSERT_EQ(-1, csp_loop_fd(loop));
+    ASSERT_EQ(0, csp_loop_wait(loop, 0));
+    csp_loop_executor(loop)->submit(csp_loop_executor(loop), &c.task);
+    ASSERT_EQ(1, csp_loop_wait(loop, 0));
+    ASSERT_EQ(1, csp_loop_run(loop, -1));
+    ASSERT_EQ(1, runs);
+    csp_loop_free(loop);
+}
+
+TEST(loop_no_fd_new_reports_enomem)
+{
+    csp_loop *loop = NULL;
+
+    atomic_store(&csp__loop_fail_fd, 1);
+    ASSERT_RC(CSP_ENOMEM, csp_loop_new_ex(&loop, test_rt, CSP_LOOP_NO_FD));
+    ASSERT_NULL(loop);
+}
+
+TEST(loop_wake_makes_wait_return_until_the_next_run)
+{
+    csp_loop *loop;
+
+    ASSERT_OK(csp_loop_new(&loop, test_rt));
+    csp_loop_wake(loop);
+    ASSERT_EQ(1, csp_loop_wait(loop, -1)); /* returns at once */
+    ASSERT_EQ(0, csp_loop_run(loop, -1));  /* consumes the wake-up */
+    ASSERT_EQ(0, csp_loop_wait(loop, 0));
+    csp_loop_free(loop);
+}
+
+TEST(loop_no_fd_wake_makes_wait_return_until_the_next_run)
+{
+    csp_loop *loop;
+
+    ASSERT_OK(csp_loop_new_ex(&loop, test_rt, CSP_LOOP_NO_FD));
+    csp_loop_wake(loop);
+    ASSERT_EQ(1, csp_loop_wait(loop, -1));
+    ASSERT_EQ(0, csp_loop_run(loop, -1));
+    ASSERT_EQ(0, csp_loop_wait(loop, 0));
+    csp_loop_free(loop);
+}
+
+TEST(loop_no_fd_wait_times_out)
+{
+    csp_loop *loop;
+    int64_t t0 = csp_now_ns();
+
+    ASSERT_OK(csp_loop_new_ex(&loop, test_rt, CSP_LOOP_NO_FD));
+    ASSERT_EQ(0, csp_loop_wait(loop, 20));
+    ASSERT_TRUE(csp_now_ns() - t0 >= 20 * MSEC);
+    csp_loop_free(loop);
+}
+
+/* Submitters on other threads against a host that waits on the condition
+ * variable: every task runs, and the host never sleeps through one. */
+struct nofd_race {
+    csp_loop *loop;
+    struct counted *tasks;
+    int n;
+};
+
+static void *nofd_submitter(void *arg)
+{
+    struct nofd_race *r = arg;
+    csp_exec *ex = csp_loop_executor(r->loop);
+
+    for (int i = 0; i < r->n; i++)
+        ex->submit(ex, &r->tasks[i].task);
+    return NULL;
+}
+
+TEST(loop_no_fd_race_submitters_against_host_loses_no_wake_up)
+{
+    enum { PER = 20000 };
+    csp_loop *loop;
+    static struct counted tasks[2][PER];
+    int runs = 0;
+    struct nofd_race r[2];
+    pthread_t t[2];
+
+    ASSERT_OK(csp_loop_new_ex(&loop, test_rt, CSP_LOOP_NO_FD));
+    for (int k = 0; k < 2; k++) {
+        for (int i = 0; i < PER; i++)
+            tasks[k][i] = (struct counted){{NULL, count_run}, &runs, NULL};
+        r[k] = (struct nofd_race){loop, tasks[k], PER};
+        t[k] = spawn(nofd_submitter, &r[k]);
+    }
+    while (runs < 2 * PER) {
+        ASSERT_EQ(1, csp_loop_wait(loop, 5000)); /* never sleeps through */
+        csp_loop_run(loop, -1);
+    }
+    join_thread(t[0]);
+    join_thread(t[1]);
+    ASSERT_EQ(2 * PER, runs);
+    csp_loop_free(loop);
+}
