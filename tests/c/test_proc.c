@@ -19,47 +19,7 @@
 #include <unistd.h>
 
 #include "../../core/sched_internal.h"
-#include "harness.h"
-
-#define V(x) ((void *)(uintptr_t)(x))
-#define U(p) ((uintptr_t)(p))
-#define SEC INT64_C(1000000000)
-
-static int64_t deadline_in(int64_t ns)
-{
-    return csp_now_ns() + ns;
-}
-
-/* Take the result of a proc or thread from CH (blocking), then check the
- * channel is closed and release it. Returns the value (NULL: none). */
-static void *join(csp_chan *ch)
-{
-    void *v = NULL, *w = NULL;
-    int rc = csp_chan_take_blocking(ch, &v, deadline_in(8 * SEC));
-
-    ASSERT_TRUE(rc == CSP_OK || rc == CSP_ECLOSED);
-    if (rc == CSP_OK)
-        ASSERT_RC(CSP_ECLOSED,
-                  csp_chan_take_blocking(ch, &w, deadline_in(8 * SEC)));
-    csp_chan_release(ch);
-    return v;
-}
-
-static csp_chan *chan0(void)
-{
-    csp_chan *ch;
-
-    ASSERT_OK(csp_chan_new(&ch, test_rt, CSP_BUF_NONE, 0, NULL, NULL));
-    return ch;
-}
-
-static csp_chan *chan_fixed(size_t cap)
-{
-    csp_chan *ch;
-
-    ASSERT_OK(csp_chan_new(&ch, test_rt, CSP_BUF_FIXED, cap, NULL, NULL));
-    return ch;
-}
+#include "util.h"
 
 /* ------------------------------------------------------------------------
  * Spawning and result channels. */
@@ -103,7 +63,7 @@ static void *put_arg_on_done(void *arg)
 
 TEST(go_without_result_channel_runs)
 {
-    csp_chan *done = chan0();
+    csp_chan *done = mkchan(CSP_BUF_NONE, 0);
     void *v = NULL;
 
     ASSERT_OK(csp_go(test_rt, put_arg_on_done, done, NULL));
@@ -250,7 +210,7 @@ static void *count_and_signal(void *arg)
 
 TEST(go_million_processes_complete_in_bounded_time) // slow
 {
-    csp_chan *done = chan_fixed(128);
+    csp_chan *done = mkchan(CSP_BUF_FIXED, 128);
     int64_t t0 = csp_now_ns();
     void *v;
 
@@ -305,7 +265,7 @@ static void *ponger(void *arg)
 
 TEST(proc_ping_pong_completes_all_round_trips)
 {
-    struct pp pp = {chan0(), chan0(), 200000};
+    struct pp pp = {mkchan(CSP_BUF_NONE, 0), mkchan(CSP_BUF_NONE, 0), 200000};
     csp_chan *a, *b;
     int64_t t0 = csp_now_ns();
 
@@ -328,7 +288,7 @@ TEST(proc_ping_pong_completes_all_round_trips)
 
 TEST(proc_ping_pong_on_four_workers_completes_all_round_trips)
 {
-    struct pp pp = {chan0(), chan0(), ROUND_TRIPS};
+    struct pp pp = {mkchan(CSP_BUF_NONE, 0), mkchan(CSP_BUF_NONE, 0), ROUND_TRIPS};
     csp_chan *a, *b;
     int64_t t0 = csp_now_ns();
 
@@ -358,7 +318,7 @@ static void *take_via_helper(void *arg)
 
 TEST(proc_take_in_helper_function_parks_and_resumes)
 {
-    csp_chan *ch = chan0(), *res;
+    csp_chan *ch = mkchan(CSP_BUF_NONE, 0), *res;
 
     ASSERT_OK(csp_go(test_rt, take_via_helper, ch, &res));
     ASSERT_OK(csp_chan_put_blocking(ch, V(3), deadline_in(8 * SEC)));
@@ -381,7 +341,7 @@ static void *take_n(void *arg)
 
 TEST(proc_parked_is_resumed_by_plain_thread_put)
 {
-    csp_chan *ch = chan0(), *res;
+    csp_chan *ch = mkchan(CSP_BUF_NONE, 0), *res;
 
     ASSERT_OK(csp_go(test_rt, take_n, ch, &res));
     for (int i = 1; i <= 1000; i++)
@@ -411,7 +371,7 @@ static void *alts_times_out(void *arg)
 
 TEST(proc_alts_with_timeout_returns_timeout_case)
 {
-    csp_chan *never = chan0(), *res;
+    csp_chan *never = mkchan(CSP_BUF_NONE, 0), *res;
 
     ASSERT_OK(csp_go(test_rt, alts_times_out, never, &res));
     ASSERT_EQ(1, U(join(res)));
@@ -431,7 +391,7 @@ static void *alts_default(void *arg)
 
 TEST(proc_alts_with_default_returns_eagain)
 {
-    csp_chan *never = chan0(), *res;
+    csp_chan *never = mkchan(CSP_BUF_NONE, 0), *res;
 
     ASSERT_OK(csp_go(test_rt, alts_default, never, &res));
     ASSERT_EQ(2, U(join(res)));
@@ -452,7 +412,7 @@ static void *alts_take_ready(void *arg)
 
 TEST(proc_alts_parks_until_a_thread_puts)
 {
-    csp_chan *chs[2] = {chan0(), chan0()}, *res;
+    csp_chan *chs[2] = {mkchan(CSP_BUF_NONE, 0), mkchan(CSP_BUF_NONE, 0)}, *res;
 
     ASSERT_OK(csp_go(test_rt, alts_take_ready, chs, &res));
     ASSERT_OK(csp_chan_put_blocking(chs[1], V(8), deadline_in(8 * SEC)));
@@ -466,7 +426,7 @@ TEST(proc_alts_parks_until_a_thread_puts)
 
 TEST(chan_take_outside_proc_returns_eperm)
 {
-    csp_chan *ch = chan0();
+    csp_chan *ch = mkchan(CSP_BUF_NONE, 0);
     void *v = NULL;
 
     ASSERT_RC(CSP_EPERM, csp_chan_take(ch, &v));
@@ -485,7 +445,7 @@ static void *take_blocking_inside(void *arg)
 
 TEST(chan_take_blocking_inside_proc_returns_eperm)
 {
-    csp_chan *ch = chan0(), *res;
+    csp_chan *ch = mkchan(CSP_BUF_NONE, 0), *res;
 
     ASSERT_OK(csp_go(test_rt, take_blocking_inside, ch, &res));
     ASSERT_EQ(1, U(join(res)));
@@ -611,7 +571,7 @@ static void *park_and_check(void *arg)
 
 TEST(proc_migration_keeps_tls_worker_equal_to_proc_worker)
 {
-    struct mig m = {chan0(), 10000, 0, 0};
+    struct mig m = {mkchan(CSP_BUF_NONE, 0), 10000, 0, 0};
     csp_chan *res;
 
     ASSERT_OK(csp_go(test_rt, park_and_check, &m, &res));
@@ -687,7 +647,7 @@ static void *pinned_parker(void *arg)
 
 TEST(pinned_proc_always_resumes_on_its_worker)
 {
-    struct mig m = {chan0(), 5000, 0, 0};
+    struct mig m = {mkchan(CSP_BUF_NONE, 0), 5000, 0, 0};
     csp_chan *res;
 
     ASSERT_OK(csp_go_ex(test_rt, pinned_parker, &m, CSP_GO_PINNED, 0, &res));

@@ -19,53 +19,8 @@
 #include <unistd.h>
 
 #include "../../core/sched_internal.h"
-#include "harness.h"
+#include "util.h"
 
-#define V(x) ((void *)(uintptr_t)(x))
-#define U(p) ((uintptr_t)(p))
-#define SEC INT64_C(1000000000)
-
-static int64_t deadline_in(int64_t ns)
-{
-    return csp_now_ns() + ns;
-}
-
-static csp_chan *chan0_on(csp_rt *rt)
-{
-    csp_chan *ch;
-
-    ASSERT_OK(csp_chan_new(&ch, rt, CSP_BUF_NONE, 0, NULL, NULL));
-    return ch;
-}
-
-static void *join(csp_chan *ch)
-{
-    void *v = NULL;
-    int rc = csp_chan_take_blocking(ch, &v, deadline_in(8 * SEC));
-
-    ASSERT_TRUE(rc == CSP_OK || rc == CSP_ECLOSED);
-    csp_chan_release(ch);
-    return v;
-}
-
-static int64_t stat_of(csp_rt *rt, int key)
-{
-    int64_t v = -1;
-
-    ASSERT_OK(csp_rt_stat(rt, key, &v));
-    return v;
-}
-
-/* Wait (bounded) until counter KEY of RT reads WANT. */
-static void wait_stat(csp_rt *rt, int key, int64_t want)
-{
-    int64_t give_up = deadline_in(8 * SEC);
-
-    while (stat_of(rt, key) != want) {
-        ASSERT_TRUE(csp_now_ns() < give_up);
-        sched_yield();
-    }
-}
 
 /* A tracking allocator: each block carries a header on a list, so what
  * a forced shutdown leaked can be freed afterwards. */
@@ -285,7 +240,7 @@ static void *start_pair_then_stopper(void *arg)
 
 TEST(runnext_cap_lets_a_third_proc_run_beside_a_ping_pong_pair)
 {
-    struct pair p = {chan0_on(test_rt), chan0_on(test_rt), 0, 0};
+    struct pair p = {mkchan_on(test_rt, CSP_BUF_NONE, 0), mkchan_on(test_rt, CSP_BUF_NONE, 0), 0, 0};
     csp_chan *res;
 
     /* One worker: the third proc waits in the ring behind a pair that
@@ -300,7 +255,7 @@ TEST(runnext_cap_lets_a_third_proc_run_beside_a_ping_pong_pair)
 
 TEST(inject_queue_proc_runs_beside_a_ping_pong_pair)
 {
-    struct pair p = {chan0_on(test_rt), chan0_on(test_rt), 0, 0};
+    struct pair p = {mkchan_on(test_rt, CSP_BUF_NONE, 0), mkchan_on(test_rt, CSP_BUF_NONE, 0), 0, 0};
     csp_chan *a, *b, *c;
     int64_t give_up = deadline_in(8 * SEC);
 
@@ -333,8 +288,8 @@ static void *pinned_taker(void *arg)
 
 TEST(pinned_proc_runs_while_its_worker_spins_beside_a_busy_pair)
 {
-    struct pair p = {chan0_on(test_rt), chan0_on(test_rt), 0, 0};
-    struct pair q = {p.ping, chan0_on(test_rt), 0, 0};
+    struct pair p = {mkchan_on(test_rt, CSP_BUF_NONE, 0), mkchan_on(test_rt, CSP_BUF_NONE, 0), 0, 0};
+    struct pair q = {p.ping, mkchan_on(test_rt, CSP_BUF_NONE, 0), 0, 0};
     csp_chan *a, *b, *c;
     int64_t give_up = deadline_in(8 * SEC);
 
@@ -393,7 +348,7 @@ static void fan_in(size_t cap, int threads)
     if (cap)
         ASSERT_OK(csp_chan_new(&f.ch, test_rt, CSP_BUF_FIXED, cap, NULL, NULL));
     else
-        f.ch = chan0_on(test_rt);
+        f.ch = mkchan_on(test_rt, CSP_BUF_NONE, 0);
     ASSERT_OK(csp_go(test_rt, consumer, &f, &cons));
     for (int i = 0; i < 100; i++)
         ASSERT_OK(csp_go(test_rt, producer, &f, &prods[i]));
@@ -438,7 +393,7 @@ TEST(token_ring_of_procs_passes_every_token)
     void *v = NULL;
 
     for (int i = 0; i < N; i++)
-        chs[i] = chan0_on(test_rt);
+        chs[i] = mkchan_on(test_rt, CSP_BUF_NONE, 0);
     for (int i = 0; i < N; i++) {
         args[i] = (struct ring_args){chs[i], chs[(i + 1) % N], LAPS};
         if (i == 0)
@@ -469,7 +424,7 @@ static void *take_once(void *arg)
 
 TEST(stat_counts_live_parked_and_spawned_procs)
 {
-    csp_chan *ch = chan0_on(test_rt), *res[10];
+    csp_chan *ch = mkchan_on(test_rt, CSP_BUF_NONE, 0), *res[10];
 
     ASSERT_EQ(0, stat_of(test_rt, CSP_STAT_PROCS_LIVE));
     for (int i = 0; i < 10; i++)
@@ -539,7 +494,7 @@ static char *dump_of(csp_rt *rt)
 
 TEST(dump_lists_parked_proc_with_its_channel_id)
 {
-    csp_chan *ch = chan0_on(test_rt), *res;
+    csp_chan *ch = mkchan_on(test_rt, CSP_BUF_NONE, 0), *res;
     char want[64], *text;
 
     ASSERT_OK(csp_go(test_rt, take_once, ch, &res));
@@ -568,7 +523,7 @@ static void *alts_two(void *arg)
 
 TEST(dump_lists_alts_channels)
 {
-    csp_chan *chs[2] = {chan0_on(test_rt), chan0_on(test_rt)}, *res;
+    csp_chan *chs[2] = {mkchan_on(test_rt, CSP_BUF_NONE, 0), mkchan_on(test_rt, CSP_BUF_NONE, 0)}, *res;
     char want[96], *text;
 
     ASSERT_OK(csp_go(test_rt, alts_two, chs, &res));
@@ -617,7 +572,7 @@ TEST(dump_before_start_says_so)
 
 TEST(all_parked_is_true_only_when_every_proc_is_parked)
 {
-    csp_chan *ch = chan0_on(test_rt), *res[3];
+    csp_chan *ch = mkchan_on(test_rt, CSP_BUF_NONE, 0), *res[3];
 
     ASSERT_EQ(0, csp__sched_all_parked(test_rt)); /* no procs */
     for (int i = 0; i < 3; i++)
@@ -699,7 +654,7 @@ TEST(deadlock_check_is_silent_when_setting_is_off)
 
 TEST(rt_free_returns_ebusy_while_a_proc_is_parked_forever)
 {
-    csp_chan *ch = chan0_on(test_rt), *res;
+    csp_chan *ch = mkchan_on(test_rt, CSP_BUF_NONE, 0), *res;
 
     ASSERT_OK(csp_go(test_rt, take_once, ch, &res));
     wait_stat(test_rt, CSP_STAT_PROCS_PARKED, 1);

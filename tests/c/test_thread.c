@@ -10,34 +10,8 @@
 #include <string.h>
 
 #include "../../core/sched_internal.h"
-#include "harness.h"
+#include "util.h"
 
-#define V(x) ((void *)(uintptr_t)(x))
-#define U(p) ((uintptr_t)(p))
-#define SEC INT64_C(1000000000)
-
-static int64_t deadline_in(int64_t ns)
-{
-    return csp_now_ns() + ns;
-}
-
-static void *join(csp_chan *ch)
-{
-    void *v = NULL;
-    int rc = csp_chan_take_blocking(ch, &v, deadline_in(8 * SEC));
-
-    ASSERT_TRUE(rc == CSP_OK || rc == CSP_ECLOSED);
-    csp_chan_release(ch);
-    return v;
-}
-
-static int64_t stat_of(csp_rt *rt, int key)
-{
-    int64_t v = -1;
-
-    ASSERT_OK(csp_rt_stat(rt, key, &v));
-    return v;
-}
 
 /* Wait (bounded) until no pool thread of test_rt is busy: a job's result
  * is closed just before its thread becomes idle again. */

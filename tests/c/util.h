@@ -83,6 +83,50 @@ static inline void wait_pending(long (*fn)(csp_chan *), csp_chan *ch, long n)
     }
 }
 
+/* A channel of kind BUF/CAP on runtime RT (mkchan is on test_rt). */
+static inline csp_chan *mkchan_on(csp_rt *rt, int buf, size_t cap)
+{
+    csp_chan *ch = NULL;
+
+    ASSERT_OK(csp_chan_new(&ch, rt, buf, cap, NULL, NULL));
+    return ch;
+}
+
+/* The result of a go process or csp_thread job on CH (NULL: none), taken
+ * with an 8 s bound; checks the channel is closed after it, releases CH. */
+static inline void *join(csp_chan *ch)
+{
+    void *v = NULL, *w = NULL;
+    int rc = csp_chan_take_blocking(ch, &v, deadline_in(8 * SEC));
+
+    ASSERT_TRUE(rc == CSP_OK || rc == CSP_ECLOSED);
+    if (rc == CSP_OK)
+        ASSERT_RC(CSP_ECLOSED,
+                  csp_chan_take_blocking(ch, &w, deadline_in(8 * SEC)));
+    csp_chan_release(ch);
+    return v;
+}
+
+/* Counter KEY of RT (csp_rt_stat); the test fails on an error. */
+static inline int64_t stat_of(csp_rt *rt, int key)
+{
+    int64_t v = -1;
+
+    ASSERT_OK(csp_rt_stat(rt, key, &v));
+    return v;
+}
+
+/* Wait (yielding, bounded) until counter KEY of RT reads WANT. */
+static inline void wait_stat(csp_rt *rt, int key, int64_t want)
+{
+    int64_t give_up = deadline_in(8 * SEC * test_slowdown());
+
+    while (stat_of(rt, key) != want) {
+        ASSERT_TRUE(csp_now_ns() < give_up);
+        sched_yield();
+    }
+}
+
 static inline pthread_t spawn(void *(*fn)(void *), void *arg)
 {
     pthread_t t;
