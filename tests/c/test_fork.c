@@ -423,7 +423,7 @@ static void child_runs_own_traffic(void *arg)
     mine.b = b;
     atomic_init(&mine.stop, 0);
     CHILD_CHECK(csp_go(test_rt, pong, &mine, &r2) == CSP_OK);
-    for (int i = 0; i < 1000; i++) {
+    for (int i = 0; i < 300; i++) {
         CHILD_CHECK(csp_chan_put_blocking(a, V(i + 1),
                                           deadline_in(5 * SEC)) == CSP_OK);
         CHILD_CHECK(csp_chan_take_blocking(b, &v, deadline_in(5 * SEC)) ==
@@ -450,7 +450,7 @@ TEST(fork_during_heavy_traffic_gives_consistent_children) // notsan
     atomic_init(&t.stop, 0);
     ASSERT_OK(csp_go(test_rt, ping, &t, &r1));
     ASSERT_OK(csp_go(test_rt, pong, &t, &r2));
-    for (int i = 0; i < 30; i++)
+    for (int i = 0; i < 12; i++)
         ASSERT_EQ(0, in_child(child_runs_own_traffic, &t));
     atomic_store(&t.stop, 1);
     csp_chan_take_blocking(r1, &v, deadline_in(5 * SEC));
