@@ -143,7 +143,7 @@ void csp__run_drops(struct csp__drops *dl)
     dl->n = 0;
 }
 
-void csp__chan_drop(csp_chan *ch, struct csp__drops *dl, void *v)
+void csp__chan_discard(csp_chan *ch, void *v, struct csp__drops *dl)
 {
     if (!ch->drop)
         return;
@@ -171,19 +171,19 @@ void csp__chan_sink(csp_chan *ch, void *v, struct csp__drops *dl)
     switch (ch->buf_kind) {
     case CSP_BUF_DROPPING:
         if (b->count >= b->cap) {
-            csp__chan_drop(ch, dl, v);
+            csp__chan_discard(ch, v, dl);
             return;
         }
         break;
     case CSP_BUF_SLIDING:
         if (b->count >= b->cap)
-            csp__chan_drop(ch, dl, csp__buf_pop(b));
+            csp__chan_discard(ch, csp__buf_pop(b), dl);
         break;
     default:
         break;
     }
     if (csp__buf_push(ch->rt, b, v) != CSP_OK)
-        csp__chan_drop(ch, dl, v); /* a transform overfilled; no memory */
+        csp__chan_discard(ch, v, dl); /* a transform overfilled; no memory */
 }
 
 /* Add V through the transform, if any. Returns CSP_OK or CSP_REDUCED. */
@@ -244,7 +244,7 @@ static void abort_locked(csp_chan *ch, struct csp__wakes *wl,
     struct csp__node *p;
 
     while ((p = claim_first(ch, 1)) != NULL) {
-        csp__chan_drop(ch, dl, p->val);
+        csp__chan_discard(ch, p->val, dl);
         complete(p, CSP_OK, NULL, wl);
     }
     close_locked(ch, wl, dl);
@@ -303,7 +303,7 @@ int csp__chan_try_put(csp_chan *ch, void *val, struct csp__wakes *wl,
         return CSP_ECLOSED;
     if (ch->buf_kind == CSP_BUF_PROMISE) {
         if (ch->promised) {
-            csp__chan_drop(ch, dl, val);
+            csp__chan_discard(ch, val, dl);
             return CSP_OK;
         }
         ch->promised = 1;
@@ -472,7 +472,7 @@ void csp_chan_release(csp_chan *ch)
     dl.n = 0;
     if (ch->buf.slots) {
         while (ch->buf.count > 0)
-            csp__chan_drop(ch, &dl, csp__buf_pop(&ch->buf));
+            csp__chan_discard(ch, csp__buf_pop(&ch->buf), &dl);
         csp__run_drops(&dl);
         csp__buf_fini(rt, &ch->buf);
     }

@@ -73,7 +73,7 @@ int64_t csp__rt_setting(csp_rt *rt, int key);
 void csp__rt_mark_started(csp_rt *rt);
 
 /* ------------------------------------------------------------------------
- * Waiters and nodes (handler.c). A waiter is one pending op (a single put
+ * Waiters and nodes (wait.c). A waiter is one pending op (a single put
  * or take, or one alts); a node is one case of it, linked into one channel
  * queue. The waiter's state word decides who completes it: whoever wins
  * CAS(state, WAITING, CLAIMED) under the node's channel lock.
@@ -195,7 +195,7 @@ int csp__parker_park(struct csp__parker *p, int64_t deadline);
 void csp__parker_unpark(struct csp__parker *p);
 
 /* ------------------------------------------------------------------------
- * Pending callback ops (chan.c). */
+ * Pending callback ops (wait.c). */
 struct csp_pending {
     atomic_uint refs;             /* one for the completion, one per handle */
     csp_rt *rt;                   /* immutable */
@@ -329,10 +329,11 @@ void csp__chan_link(csp_chan *ch, struct csp__node *n);
 void csp__chan_unlink(csp_chan *ch, struct csp__node *n);
 /* The transform's sink: add V to the buffer by the buffer's policy. */
 void csp__chan_sink(csp_chan *ch, void *v, struct csp__drops *dl);
-/* Hand V to CH's drop hook, deferred through DL. */
-void csp__chan_drop(csp_chan *ch, struct csp__drops *dl, void *v);
+/* Hand V to CH's drop hook (discard it), deferred through DL; the
+ * argument order is csp__chan_sink's. */
+void csp__chan_discard(csp_chan *ch, void *v, struct csp__drops *dl);
 
-/* Pending callback ops (chan.c): allocate one with N nodes, enter it in
+/* Pending callback ops (wait.c): allocate one with N nodes, enter it in
  * the runtime's list; finish runs pass 3, the callback and the releases. */
 struct csp_pending *csp__pending_new(csp_rt *rt, size_t n);
 void csp__pending_discard(struct csp_pending *op); /* never registered */

@@ -233,5 +233,5 @@ int csp_emit_value(csp_emit *out, void *val)
 void csp_emit_drop(csp_emit *out, void *val)
 {
     if (out && val)
-        csp__chan_drop(out->inst->ch, out->inst->dl, val);
+        csp__chan_discard(out->inst->ch, val, out->inst->dl);
 }
