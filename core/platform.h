@@ -68,7 +68,7 @@ struct csp__parker;
 struct csp__tls {
     struct csp__worker *worker;  /* this thread's worker, or NULL */
     struct csp__proc *proc;      /* the go process running here, or NULL */
-    struct csp__parker *parker;  /* lazily created; see handler.c */
+    struct csp__parker *parker;  /* lazily created; see wait.c */
     uint64_t rng;                /* xorshift state for alts; 0 = unseeded */
     int in_xform;                /* a transform step runs on this thread */
 };
