@@ -476,6 +476,7 @@ struct cmap {
     csp_chan *out;
     csp_combine_fn f;
     void *ud;
+    void **vals; /* n: one round's values, made with the state */
     size_t n;
     csp_chan *chans[];
 };
@@ -492,15 +493,16 @@ static void cmap_free(void *p)
     for (size_t i = 0; i < s->n; i++)
         csp_chan_release(s->chans[i]);
     csp_chan_release(s->out);
+    ops_free(s->rt, s->vals, s->n * sizeof *s->vals);
     ops_free(s->rt, s, cmap_size(s->n));
 }
 
 static void *cmap_run(void *arg)
 {
     struct cmap *s = arg;
-    void **vals = ops_alloc(s->rt, s->n * sizeof *vals);
+    void **vals = s->vals;
 
-    while (vals) {
+    for (;;) {
         size_t got = 0;
         void *v;
         for (; got < s->n; got++)
@@ -518,7 +520,6 @@ static void *cmap_run(void *arg)
             break;
         }
     }
-    ops_free(s->rt, vals, s->n * sizeof *vals);
     csp_chan_close(s->out);
     cmap_free(s);
     return NULL;
@@ -541,11 +542,16 @@ int csp_map(csp_chan **out, csp_rt *rt, csp_combine_fn f, void *ud,
     if (!s)
         return CSP_ENOMEM;
     s->rt = rt;
-    rc = new_chan(&s->out, rt, buf, cap);
-    if (rc != CSP_OK) {
-        ops_free(rt, s, cmap_size(n));
-        return rc;
+    /* The process's scratch comes with the state, so that no memory
+     * shortage can end the map silently once it runs. */
+    s->vals = ops_alloc(rt, n * sizeof *s->vals);
+    if (!s->vals) {
+        rc = CSP_ENOMEM;
+        goto fail_vals;
     }
+    rc = new_chan(&s->out, rt, buf, cap);
+    if (rc != CSP_OK)
+        goto fail_out;
     s->f = f;
     s->ud = ud;
     s->n = n;
@@ -557,6 +563,12 @@ int csp_map(csp_chan **out, csp_rt *rt, csp_combine_fn f, void *ud,
         csp_chan_release(ref);
     else
         *out = ref;
+    return rc;
+
+fail_out:
+    ops_free(rt, s->vals, n * sizeof *s->vals);
+fail_vals:
+    ops_free(rt, s, cmap_size(n));
     return rc;
 }
 

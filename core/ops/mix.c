@@ -27,6 +27,14 @@ struct input {
     unsigned flags;
 };
 
+/* The inputs to read now and, per op, whether its values are heard. */
+struct state {
+    csp_op *ops; /* ops[0] is the change channel */
+    unsigned char *heard;
+    size_t n, cap;  /* entries used, and usable (both arrays have room) */
+    size_t ops_cap; /* ops's size, for the allocator (>= cap) */
+};
+
 /* An ops_handle (ops.h): h.ch is the output, h.own the change channel. */
 struct csp_mix {
     struct ops_handle h;
@@ -34,6 +42,8 @@ struct csp_mix {
     size_t n;             /* h.lock */
     unsigned solo_mode;   /* h.lock */
     int stop;             /* h.lock */
+    struct state st;      /* the process's; made with room for the change
+                             channel, freed with the mix */
 };
 
 static void input_free(csp_mix *m, struct input *i)
@@ -51,6 +61,8 @@ static void mix_unref(csp_mix *m)
         m->inputs = i->next;
         input_free(m, i);
     }
+    ops_free(m->h.rt, m->st.ops, m->st.ops_cap * sizeof *m->st.ops);
+    ops_free(m->h.rt, m->st.heard, m->st.cap);
     ops_handle_free(&m->h);
 }
 
@@ -58,14 +70,6 @@ static void poke(csp_mix *m)
 {
     csp_chan_offer(m->h.own, m); /* sliding: never waits */
 }
-
-/* The inputs to read now and, per op, whether its values are heard. */
-struct state {
-    csp_op *ops; /* ops[0] is the change channel */
-    unsigned char *heard;
-    size_t n, cap;  /* entries used, and usable (both arrays have room) */
-    size_t ops_cap; /* ops's size, for the allocator (>= cap) */
-};
 
 static int snapshot(csp_mix *m, struct state *st)
 {
@@ -158,10 +162,10 @@ static void shuffle_inputs(struct state *st, uint64_t *seed)
 static void *mix_run(void *arg)
 {
     csp_mix *m = arg;
-    struct state st = {NULL, NULL, 0, 0, 0};
+    struct state *st = &m->st;
     uint64_t seed = (uint64_t)(uintptr_t)m | 1;
 
-    while (!snapshot(m, &st) && st.n > 0) {
+    while (!snapshot(m, st) && st->n > 0) {
         for (;;) {
             size_t idx;
             void *v;
@@ -170,8 +174,8 @@ static void *mix_run(void *arg)
             /* The change channel first, the inputs in a fresh random
              * order: a change made before a value arrives is seen before
              * that value is read, and inputs stay equally likely. */
-            shuffle_inputs(&st, &seed);
-            rc = csp_alts(st.ops, st.n, CSP_ALTS_PRIORITY, &idx, &v);
+            shuffle_inputs(st, &seed);
+            rc = csp_alts(st->ops, st->n, CSP_ALTS_PRIORITY, &idx, &v);
 
             if (rc == CSP_OK && idx == 0)
                 break; /* the state changed */
@@ -179,29 +183,27 @@ static void *mix_run(void *arg)
                 if (idx == 0)
                     break;
                 pthread_mutex_lock(&m->h.lock);
-                remove_input(m, st.ops[idx].ch);
+                remove_input(m, st->ops[idx].ch);
                 pthread_mutex_unlock(&m->h.lock);
                 break;
             }
             if (rc != CSP_OK)
                 break;
-            if (!st.heard[idx]) {
-                csp_chan_drop(st.ops[idx].ch, v); /* muted */
+            if (!st->heard[idx]) {
+                csp_chan_drop(st->ops[idx].ch, v); /* muted */
                 continue;
             }
             if (csp_chan_put(m->h.ch, v) != CSP_OK) {
-                csp_chan_drop(st.ops[idx].ch, v);
+                csp_chan_drop(st->ops[idx].ch, v);
                 pthread_mutex_lock(&m->h.lock);
                 m->stop = 1; /* the output closed: the mix ends */
                 pthread_mutex_unlock(&m->h.lock);
                 break;
             }
         }
-        unsnapshot(&st);
+        unsnapshot(st);
     }
-    unsnapshot(&st);
-    ops_free(m->h.rt, st.ops, st.ops_cap * sizeof *st.ops);
-    ops_free(m->h.rt, st.heard, st.cap);
+    unsnapshot(st);
     mix_unref(m);
     return NULL;
 }
@@ -219,10 +221,20 @@ int csp_mix_new(csp_mix **out, csp_rt *rt, csp_chan *out_ch)
         return rc;
     m = h;
     m->solo_mode = CSP_MIX_MUTE;
-    rc = ops_handle_start(&m->h, mix_run);
-    if (rc == CSP_OK)
-        *out = m;
-    return rc;
+    /* Room for the change channel now, so that the process never ends
+     * for want of it before the first input comes. */
+    m->st.ops = ops_alloc(rt, sizeof *m->st.ops);
+    m->st.heard = ops_alloc(rt, 1);
+    m->st.ops_cap = m->st.ops ? 1 : 0;
+    m->st.cap = m->st.heard ? 1 : 0;
+    rc = m->st.ops && m->st.heard ? ops_handle_start(&m->h, mix_run)
+                                  : CSP_ENOMEM;
+    if (rc != CSP_OK) {
+        mix_unref(m);
+        return rc;
+    }
+    *out = m;
+    return CSP_OK;
 }
 
 /* Whether the mix is over: its output closed, or it ended. Sets m->stop

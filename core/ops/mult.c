@@ -193,11 +193,15 @@ int csp_mult_new(csp_mult **out, csp_rt *rt, csp_chan *src)
     if (!out || !rt || !src)
         return CSP_EINVAL;
     rc = ops_handle_new(&m, rt, sizeof(csp_mult), src, CSP_BUF_FIXED);
-    if (rc == CSP_OK)
-        rc = ops_handle_start(m, mult_run);
-    if (rc == CSP_OK)
-        *out = m;
-    return rc;
+    if (rc != CSP_OK)
+        return rc;
+    rc = ops_handle_start(m, mult_run);
+    if (rc != CSP_OK) {
+        mult_unref(m);
+        return rc;
+    }
+    *out = m;
+    return CSP_OK;
 }
 
 int csp_mult_tap(csp_mult *m, csp_chan *ch, int close)
@@ -360,15 +364,48 @@ int csp_pub_new(csp_pub **out, csp_rt *rt, csp_chan *src, csp_topic_fn topic,
     p->buf = buf;
     p->ud = ud;
     rc = ops_handle_start(&p->h, pub_run);
-    if (rc == CSP_OK)
-        *out = p;
+    if (rc != CSP_OK) {
+        pub_unref(p);
+        return rc;
+    }
+    *out = p;
+    return CSP_OK;
+}
+
+/* Make the channel and mult of topic KEY in *OUT (not linked yet).
+ * Called with p->h.lock held. On error nothing is left. */
+static int topic_new(csp_pub *p, uint64_t key, struct topic **out)
+{
+    int kind = CSP_BUF_NONE, rc;
+    size_t cap = 0;
+    struct topic *t;
+
+    if (p->buf)
+        p->buf(p->ud, key, &kind, &cap);
+    t = ops_zalloc(p->h.rt, sizeof *t);
+    if (!t)
+        return CSP_ENOMEM;
+    rc = csp_chan_new(&t->ch, p->h.rt, kind, cap, NULL, NULL);
+    if (rc != CSP_OK)
+        goto fail_ch;
+    rc = csp_mult_new(&t->m, p->h.rt, t->ch);
+    if (rc != CSP_OK)
+        goto fail_mult;
+    t->key = key;
+    *out = t;
+    return CSP_OK;
+
+fail_mult:
+    csp_chan_release(t->ch);
+fail_ch:
+    ops_free(p->h.rt, t, sizeof *t);
     return rc;
 }
 
 int csp_pub_sub(csp_pub *p, uint64_t topic, csp_chan *ch, int close)
 {
     struct topic *t;
-    int rc = CSP_OK;
+    int rc;
 
     if (!p || !ch)
         return CSP_EINVAL;
@@ -381,30 +418,22 @@ int csp_pub_sub(csp_pub *p, uint64_t topic, csp_chan *ch, int close)
         return CSP_OK;
     }
     t = find_locked(p, topic);
-    if (!t) {
-        int kind = CSP_BUF_NONE;
-        size_t cap = 0;
-
-        if (p->buf)
-            p->buf(p->ud, topic, &kind, &cap);
-        t = ops_zalloc(p->h.rt, sizeof *t);
-        rc = t ? csp_chan_new(&t->ch, p->h.rt, kind, cap, NULL, NULL)
-               : CSP_ENOMEM;
+    if (t) {
+        rc = csp_mult_tap(t->m, ch, close);
+    } else {
+        /* A new topic is linked only with its first subscriber: if the
+         * tap fails, the topic goes too and nothing changed. */
+        rc = topic_new(p, topic, &t);
         if (rc == CSP_OK) {
-            rc = csp_mult_new(&t->m, p->h.rt, t->ch);
-            if (rc != CSP_OK)
-                csp_chan_release(t->ch);
+            rc = csp_mult_tap(t->m, ch, close);
+            if (rc == CSP_OK) {
+                t->next = p->topics;
+                p->topics = t;
+            } else {
+                topic_free(p, t);
+            }
         }
-        if (rc != CSP_OK) {
-            ops_free(p->h.rt, t, sizeof *t);
-            pthread_mutex_unlock(&p->h.lock);
-            return rc;
-        }
-        t->key = topic;
-        t->next = p->topics;
-        p->topics = t;
     }
-    rc = csp_mult_tap(t->m, ch, close);
     pthread_mutex_unlock(&p->h.lock);
     return rc;
 }

@@ -15,8 +15,10 @@
  * to while a go process works on them: refcounted between the two, with
  * a leaf mutex over their lists, a reference to the channel they were
  * made over, and (mult, mix) a channel of their own. struct ops_handle
- * is that common part, the first member of each; ops_handle_new and
- * ops_handle_start make and start one, undoing everything on failure.
+ * is that common part, the first member of each: ops_handle_new makes
+ * it, the owner adds its own parts, ops_handle_start starts the process,
+ * and on any failure after ops_handle_new the owner's unref function
+ * (ops_handle_unref, its own parts, ops_handle_free) undoes everything.
  */
 #ifndef CSP_OPS_H
 #define CSP_OPS_H
@@ -92,11 +94,10 @@ struct ops_handle {
 
 /* Allocate an object of SIZE bytes that begins with a struct ops_handle:
  * zeroed, its lock made, a reference to CH taken, and, if OWN_BUF >= 0, a
- * channel of kind OWN_BUF (CSP_BUF_*) and capacity 1 made in OWN; two
- * references (the handle's and the process's). The caller fills in the
- * rest, then calls ops_handle_start. Returns CSP_OK with *OUT the object,
- * or CSP_ENOMEM (or csp_chan_new's error) with nothing held and *OUT
- * untouched. */
+ * channel of kind OWN_BUF (CSP_BUF_*) and capacity 1 made in OWN; one
+ * reference, the handle's. The caller fills in the rest, then calls
+ * ops_handle_start. Returns CSP_OK with *OUT the object, or CSP_ENOMEM
+ * (or csp_chan_new's error) with nothing held and *OUT untouched. */
 static inline int ops_handle_new(void **out, csp_rt *rt, size_t size,
                                  csp_chan *ch, int own_buf)
 {
@@ -115,7 +116,7 @@ static inline int ops_handle_new(void **out, csp_rt *rt, size_t size,
     h->rt = rt;
     h->ch = csp_chan_retain(ch);
     h->size = size;
-    atomic_init(&h->refs, 2);
+    atomic_init(&h->refs, 1);
     *out = h;
     return CSP_OK;
 
@@ -145,15 +146,18 @@ static inline int ops_handle_unref(struct ops_handle *h)
     return atomic_fetch_sub_explicit(&h->refs, 1, memory_order_acq_rel) == 1;
 }
 
-/* Start RUN(H) as a go process of H's runtime, holding the process's
- * reference. On failure nothing is left: H (to which nothing was added
- * that needs freeing) is freed, and the error returned. */
+/* Start RUN(H) as a go process of H's runtime, with a reference of its
+ * own. Returns CSP_OK, or csp_go's error with H as it was: the caller
+ * then drops the handle's reference, which frees H. */
 static inline int ops_handle_start(struct ops_handle *h, csp_go_fn run)
 {
-    int rc = csp_go(h->rt, run, h, NULL);
+    int rc;
 
+    /* Relaxed: csp_go publishes H to the process. */
+    atomic_fetch_add_explicit(&h->refs, 1, memory_order_relaxed);
+    rc = csp_go(h->rt, run, h, NULL);
     if (rc != CSP_OK)
-        ops_handle_free(h);
+        atomic_fetch_sub_explicit(&h->refs, 1, memory_order_relaxed);
     return rc;
 }
 
