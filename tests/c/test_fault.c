@@ -371,16 +371,26 @@ static void u_piped(struct fx *f)
     s_pipe(f); /* for a retry */
 }
 
-static int c_pipeline(struct fx *f)
+/* A pipeline of N workers from CH[0] to CH[1] over a recipe made here;
+ * BLOCKING: csp_pipeline_blocking. */
+static int pipeline_of(struct fx *f, int blocking, size_t n)
 {
     csp_xform *xf = NULL;
     int rc = csp_xform_new(&xf, f->rt, NULL, inc_step, NULL, NULL, NULL, NULL);
 
     if (rc != CSP_OK)
         return rc;
-    rc = csp_pipeline(f->rt, 2, f->ch[1], xf, f->ch[0], 1, NULL, NULL);
+    rc = blocking
+             ? csp_pipeline_blocking(f->rt, n, f->ch[1], xf, f->ch[0], 1, NULL,
+                                     NULL)
+             : csp_pipeline(f->rt, n, f->ch[1], xf, f->ch[0], 1, NULL, NULL);
     csp_xform_release(xf);
     return rc;
+}
+
+static int c_pipeline(struct fx *f)
+{
+    return pipeline_of(f, 0, 2);
 }
 
 static int c_to_chan(struct fx *f)
@@ -620,14 +630,7 @@ static void u_mix_in(struct fx *f)
  * the pipeline running on fewer, by design, and the call succeeds. */
 static int c_pipeline_blocking(struct fx *f)
 {
-    csp_xform *xf = NULL;
-    int rc = csp_xform_new(&xf, f->rt, NULL, inc_step, NULL, NULL, NULL, NULL);
-
-    if (rc != CSP_OK)
-        return rc;
-    rc = csp_pipeline_blocking(f->rt, 1, f->ch[1], xf, f->ch[0], 1, NULL, NULL);
-    csp_xform_release(xf);
-    return rc;
+    return pipeline_of(f, 1, 1);
 }
 
 static void async_copy(void *ud, void *val, csp_chan *res)

@@ -474,20 +474,35 @@ static void wait_drops(struct drops *d, long n)
     }
 }
 
+/* With allocation failing, put 7 on SRC (whose drop hook records into D)
+ * and wait until the combinator reading SRC drops it; then, allocation
+ * working again, put 5 and close SRC. */
+static void lose_seven_then_pass_five(csp_chan *src, struct drops *d)
+{
+    test_fail_alloc_after(0);
+    ASSERT_OK(csp_chan_offer(src, V(7)));
+    wait_drops(d, 1);
+    test_fail_alloc_after(-1);
+    ASSERT_EQ(7, d->first[0]);
+    put8(src, 5);
+    ASSERT_OK(csp_chan_close(src));
+}
+
+static csp_chan *recorded(struct drops *d)
+{
+    csp_chan *ch = NULL;
+
+    ASSERT_OK(csp_chan_new(&ch, test_rt, CSP_BUF_FIXED, 4, record_drop, d));
+    return ch;
+}
+
 TEST(into_drops_a_value_its_array_cannot_hold)
 {
     struct drops d = {0};
-    csp_chan *src, *res = NULL;
+    csp_chan *src = recorded(&d), *res = NULL;
 
-    ASSERT_OK(csp_chan_new(&src, test_rt, CSP_BUF_FIXED, 4, record_drop, &d));
     ASSERT_OK(csp_into(&res, test_rt, src, pack_sum, NULL));
-    test_fail_alloc_after(0);
-    ASSERT_OK(csp_chan_offer(src, V(7)));
-    wait_drops(&d, 1);
-    test_fail_alloc_after(-1);
-    ASSERT_EQ(7, d.first[0]);
-    put8(src, 5);
-    ASSERT_OK(csp_chan_close(src));
+    lose_seven_then_pass_five(src, &d);
     ASSERT_EQ(5 * 1000 + 1, take_val(res));
     expect_closed(res);
     csp_chan_release(res);
@@ -497,20 +512,13 @@ TEST(into_drops_a_value_its_array_cannot_hold)
 TEST(pipeline_drops_an_item_whose_job_cannot_be_allocated)
 {
     struct drops d = {0};
-    csp_chan *from, *to = mkchan(CSP_BUF_FIXED, 4);
+    csp_chan *from = recorded(&d), *to = mkchan(CSP_BUF_FIXED, 4);
     csp_xform *xf = NULL;
 
-    ASSERT_OK(csp_chan_new(&from, test_rt, CSP_BUF_FIXED, 4, record_drop, &d));
     ASSERT_OK(csp_xf_map(&xf, test_rt, plus_one, NULL));
     ASSERT_OK(csp_pipeline(test_rt, 1, to, xf, from, 1, NULL, NULL));
     csp_xform_release(xf);
-    test_fail_alloc_after(0);
-    ASSERT_OK(csp_chan_offer(from, V(7)));
-    wait_drops(&d, 1);
-    test_fail_alloc_after(-1);
-    ASSERT_EQ(7, d.first[0]);
-    put8(from, 5);
-    ASSERT_OK(csp_chan_close(from));
+    lose_seven_then_pass_five(from, &d);
     ASSERT_EQ(6, take_val(to));
     expect_closed(to);
     csp_chan_release(from);
@@ -520,19 +528,12 @@ TEST(pipeline_drops_an_item_whose_job_cannot_be_allocated)
 TEST(mult_drops_a_value_whose_round_cannot_be_allocated)
 {
     struct drops d = {0};
-    csp_chan *src, *tap = mkchan(CSP_BUF_FIXED, 4);
+    csp_chan *src = recorded(&d), *tap = mkchan(CSP_BUF_FIXED, 4);
     csp_mult *m = NULL;
 
-    ASSERT_OK(csp_chan_new(&src, test_rt, CSP_BUF_FIXED, 4, record_drop, &d));
     ASSERT_OK(csp_mult_new(&m, test_rt, src));
     ASSERT_OK(csp_mult_tap(m, tap, 1));
-    test_fail_alloc_after(0);
-    ASSERT_OK(csp_chan_offer(src, V(7)));
-    wait_drops(&d, 1);
-    test_fail_alloc_after(-1);
-    ASSERT_EQ(7, d.first[0]);
-    put8(src, 5);
-    ASSERT_OK(csp_chan_close(src));
+    lose_seven_then_pass_five(src, &d);
     ASSERT_EQ(5, take_val(tap));
     expect_closed(tap);
     csp_mult_release(m);
