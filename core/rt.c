@@ -132,6 +132,15 @@ int csp_rt_get(csp_rt *rt, int key, int64_t *value)
     return CSP_OK;
 }
 
+csp_alloc_fn csp_rt_getalloc(csp_rt *rt, void **ud)
+{
+    if (!rt)
+        return NULL;
+    if (ud)
+        *ud = rt->alloc_ud;
+    return rt->alloc;
+}
+
 int64_t csp__rt_setting(csp_rt *rt, int key)
 {
     int64_t v;

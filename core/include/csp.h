@@ -159,6 +159,18 @@ CSP_API int csp_rt_set(csp_rt *rt, int key, int64_t value);
  * Waits: never.  Threads: any. */
 CSP_API int csp_rt_get(csp_rt *rt, int key, int64_t *value);
 
+/* The allocator RT was created with (the library's realloc-based one when
+ * csp_rt_new got NULL), as Lua's lua_getallocf: code written against this
+ * header (core/ops/, a binding, a host's own objects) allocates through it
+ * to be counted and fault-injected with the runtime's objects. If UD is
+ * not NULL, *UD gets the allocator's user data. Memory from it is the
+ * caller's and must go back through the same function, with the size it
+ * was allocated with, before csp_rt_free(RT). Returns the allocator, or
+ * NULL for a NULL RT (then *UD is untouched).
+ * Waits: never.  Threads: any.
+ * Since: 1.1 */
+CSP_API csp_alloc_fn csp_rt_getalloc(csp_rt *rt, void **ud);
+
 #define CSP_RT_FREE_FORCE 1
 
 /* Shut RT down. Without CSP_RT_FREE_FORCE: waits until every go process

@@ -2,11 +2,10 @@
  * reduce, transduce, merge, split, map and take. Written against csp.h
  * only, each as one go process that holds references to the channels it
  * uses and frees its state when it ends, as core.async's go-loops do.
+ * The state, and any array a process grows, comes from the runtime's
+ * allocator (ops.h); each state struct keeps its runtime for the free.
  */
-#include <stdlib.h>
-#include <string.h>
-
-#include "csp.h"
+#include "ops.h"
 
 /* Start FN(ST) on RT; on failure free ST (and what FREE_ST releases). */
 static int start(csp_rt *rt, csp_go_fn fn, void *st, void (*free_st)(void *))
@@ -27,6 +26,7 @@ static int new_chan(csp_chan **out, csp_rt *rt, int buf, size_t cap)
  * pipe */
 
 struct pipe {
+    csp_rt *rt;
     csp_chan *from, *to;
     int close;
 };
@@ -37,7 +37,7 @@ static void pipe_free(void *p)
 
     csp_chan_release(s->from);
     csp_chan_release(s->to);
-    free(s);
+    ops_free(s->rt, s, sizeof *s);
 }
 
 static void *pipe_run(void *arg)
@@ -63,9 +63,10 @@ int csp_pipe(csp_rt *rt, csp_chan *from, csp_chan *to, int close)
 
     if (!rt || !from || !to)
         return CSP_EINVAL;
-    s = malloc(sizeof *s);
+    s = ops_alloc(rt, sizeof *s);
     if (!s)
         return CSP_ENOMEM;
+    s->rt = rt;
     s->from = csp_chan_retain(from);
     s->to = csp_chan_retain(to);
     s->close = close;
@@ -76,11 +77,17 @@ int csp_pipe(csp_rt *rt, csp_chan *from, csp_chan *to, int close)
  * onto_chan, to_chan */
 
 struct onto {
+    csp_rt *rt;
     csp_chan *ch, *done;
     int close;
     size_t n;
     void *vals[];
 };
+
+static size_t onto_size(size_t n)
+{
+    return sizeof(struct onto) + n * sizeof(void *);
+}
 
 static void onto_free(void *p)
 {
@@ -88,7 +95,7 @@ static void onto_free(void *p)
 
     csp_chan_release(s->ch);
     csp_chan_release(s->done);
-    free(s);
+    ops_free(s->rt, s, onto_size(s->n));
 }
 
 static void *onto_run(void *arg)
@@ -121,21 +128,22 @@ int csp_onto_chan(csp_rt *rt, csp_chan *ch, void *const *vals, size_t n,
     for (size_t i = 0; i < n; i++)
         if (!vals[i])
             return CSP_EINVAL;
-    s = malloc(sizeof *s + n * sizeof(void *));
+    s = ops_alloc(rt, onto_size(n));
     if (!s)
         return CSP_ENOMEM;
+    s->rt = rt;
+    s->n = n;
     s->done = NULL;
     if (done) {
         rc = new_chan(&s->done, rt, CSP_BUF_NONE, 0);
         if (rc != CSP_OK) {
-            free(s);
+            ops_free(rt, s, onto_size(n));
             return rc;
         }
         done_ref = csp_chan_retain(s->done);
     }
     s->ch = csp_chan_retain(ch);
     s->close = close;
-    s->n = n;
     if (n)
         memcpy(s->vals, vals, n * sizeof(void *));
     rc = start(rt, onto_run, s, onto_free);
@@ -169,6 +177,7 @@ int csp_to_chan(csp_chan **out, csp_rt *rt, void *const *vals, size_t n)
  * into, reduce, transduce */
 
 struct fold {
+    csp_rt *rt;
     csp_chan *ch, *result;
     csp_reduce_fn f;  /* reduce */
     csp_pack_fn pack; /* into */
@@ -181,7 +190,7 @@ static void fold_free(void *p)
 
     csp_chan_release(s->ch);
     csp_chan_release(s->result);
-    free(s);
+    ops_free(s->rt, s, sizeof *s);
 }
 
 static void finish(struct fold *s, void *v)
@@ -207,13 +216,14 @@ static void *reduce_run(void *arg)
 static void *into_run(void *arg)
 {
     struct fold *s = arg;
+    csp_rt *rt = s->rt; /* finish frees S */
     void **vals = NULL, *v;
     size_t n = 0, cap = 0;
 
     while (csp_chan_take(s->ch, &v) == CSP_OK) {
         if (n == cap) {
             size_t c = cap ? 2 * cap : 16;
-            void **nv = realloc(vals, c * sizeof *nv);
+            void **nv = ops_realloc_array(rt, vals, cap, c, sizeof *nv);
             if (!nv) {
                 csp_chan_drop(s->ch, v); /* no memory: the value is lost */
                 continue;
@@ -224,7 +234,7 @@ static void *into_run(void *arg)
         vals[n++] = v;
     }
     finish(s, n ? s->pack(s->ud, vals, n) : NULL);
-    free(vals);
+    ops_free(rt, vals, cap * sizeof *vals);
     return NULL;
 }
 
@@ -236,12 +246,13 @@ static int fold_start(csp_chan **result, csp_rt *rt, csp_chan *ch,
     int rc;
     csp_chan *ref;
 
-    s = malloc(sizeof *s);
+    s = ops_alloc(rt, sizeof *s);
     if (!s)
         return CSP_ENOMEM;
+    s->rt = rt;
     rc = new_chan(&s->result, rt, CSP_BUF_FIXED, 1);
     if (rc != CSP_OK) {
-        free(s);
+        ops_free(rt, s, sizeof *s);
         return rc;
     }
     s->ch = csp_chan_retain(ch);
@@ -300,10 +311,16 @@ int csp_transduce(csp_chan **result, csp_rt *rt, csp_chan *ch, csp_xform *xf,
  * merge */
 
 struct merge {
+    csp_rt *rt;
     csp_chan *out;
     size_t n;
     csp_op ops[];
 };
+
+static size_t merge_size(size_t n)
+{
+    return sizeof(struct merge) + n * sizeof(csp_op);
+}
 
 static void merge_free(void *p)
 {
@@ -312,7 +329,7 @@ static void merge_free(void *p)
     for (size_t i = 0; i < s->n; i++)
         csp_chan_release(s->ops[i].ch);
     csp_chan_release(s->out);
-    free(s);
+    ops_free(s->rt, s, merge_size(s->n));
 }
 
 static void *merge_run(void *arg)
@@ -356,12 +373,13 @@ int csp_merge(csp_chan **out, csp_rt *rt, csp_chan *const *chans, size_t n,
     for (size_t i = 0; i < n; i++)
         if (!chans[i])
             return CSP_EINVAL;
-    s = malloc(sizeof *s + n * sizeof(csp_op));
+    s = ops_alloc(rt, merge_size(n));
     if (!s)
         return CSP_ENOMEM;
+    s->rt = rt;
     rc = new_chan(&s->out, rt, buf, cap);
     if (rc != CSP_OK) {
-        free(s);
+        ops_free(rt, s, merge_size(n));
         return rc;
     }
     s->n = n;
@@ -380,6 +398,7 @@ int csp_merge(csp_chan **out, csp_rt *rt, csp_chan *const *chans, size_t n,
  * split */
 
 struct split {
+    csp_rt *rt;
     csp_chan *ch, *t, *f;
     csp_pred_fn p;
     void *ud;
@@ -392,7 +411,7 @@ static void split_free(void *p)
     csp_chan_release(s->ch);
     csp_chan_release(s->t);
     csp_chan_release(s->f);
-    free(s);
+    ops_free(s->rt, s, sizeof *s);
 }
 
 static void *split_run(void *arg)
@@ -421,15 +440,16 @@ int csp_split(csp_chan **t, csp_chan **f, csp_rt *rt, csp_chan *ch,
 
     if (!t || !f || !rt || !ch || !p)
         return CSP_EINVAL;
-    s = calloc(1, sizeof *s);
+    s = ops_zalloc(rt, sizeof *s);
     if (!s)
         return CSP_ENOMEM;
+    s->rt = rt;
     rc = new_chan(&s->t, rt, t_buf, t_cap);
     if (rc == CSP_OK)
         rc = new_chan(&s->f, rt, f_buf, f_cap);
     if (rc != CSP_OK) {
         csp_chan_release(s->t);
-        free(s);
+        ops_free(rt, s, sizeof *s);
         return rc;
     }
     s->ch = csp_chan_retain(ch);
@@ -452,12 +472,19 @@ int csp_split(csp_chan **t, csp_chan **f, csp_rt *rt, csp_chan *ch,
  * map (channel-level) */
 
 struct cmap {
+    csp_rt *rt;
     csp_chan *out;
     csp_combine_fn f;
     void *ud;
+    void **vals; /* n: one round's values, made with the state */
     size_t n;
     csp_chan *chans[];
 };
+
+static size_t cmap_size(size_t n)
+{
+    return sizeof(struct cmap) + n * sizeof(csp_chan *);
+}
 
 static void cmap_free(void *p)
 {
@@ -466,15 +493,16 @@ static void cmap_free(void *p)
     for (size_t i = 0; i < s->n; i++)
         csp_chan_release(s->chans[i]);
     csp_chan_release(s->out);
-    free(s);
+    ops_free(s->rt, s->vals, s->n * sizeof *s->vals);
+    ops_free(s->rt, s, cmap_size(s->n));
 }
 
 static void *cmap_run(void *arg)
 {
     struct cmap *s = arg;
-    void **vals = malloc(s->n * sizeof *vals);
+    void **vals = s->vals;
 
-    while (vals) {
+    for (;;) {
         size_t got = 0;
         void *v;
         for (; got < s->n; got++)
@@ -492,7 +520,6 @@ static void *cmap_run(void *arg)
             break;
         }
     }
-    free(vals);
     csp_chan_close(s->out);
     cmap_free(s);
     return NULL;
@@ -511,14 +538,20 @@ int csp_map(csp_chan **out, csp_rt *rt, csp_combine_fn f, void *ud,
     for (size_t i = 0; i < n; i++)
         if (!chans[i])
             return CSP_EINVAL;
-    s = malloc(sizeof *s + n * sizeof(csp_chan *));
+    s = ops_alloc(rt, cmap_size(n));
     if (!s)
         return CSP_ENOMEM;
-    rc = new_chan(&s->out, rt, buf, cap);
-    if (rc != CSP_OK) {
-        free(s);
-        return rc;
+    s->rt = rt;
+    /* The process's scratch comes with the state, so that no memory
+     * shortage can end the map silently once it runs. */
+    s->vals = ops_alloc(rt, n * sizeof *s->vals);
+    if (!s->vals) {
+        rc = CSP_ENOMEM;
+        goto fail_vals;
     }
+    rc = new_chan(&s->out, rt, buf, cap);
+    if (rc != CSP_OK)
+        goto fail_out;
     s->f = f;
     s->ud = ud;
     s->n = n;
@@ -531,12 +564,19 @@ int csp_map(csp_chan **out, csp_rt *rt, csp_combine_fn f, void *ud,
     else
         *out = ref;
     return rc;
+
+fail_out:
+    ops_free(rt, s->vals, n * sizeof *s->vals);
+fail_vals:
+    ops_free(rt, s, cmap_size(n));
+    return rc;
 }
 
 /* ------------------------------------------------------------------------
  * take (channel-level) */
 
 struct ctake {
+    csp_rt *rt;
     csp_chan *ch, *out;
     uint64_t n;
 };
@@ -547,7 +587,7 @@ static void ctake_free(void *p)
 
     csp_chan_release(s->ch);
     csp_chan_release(s->out);
-    free(s);
+    ops_free(s->rt, s, sizeof *s);
 }
 
 static void *ctake_run(void *arg)
@@ -577,12 +617,13 @@ int csp_take(csp_chan **out, csp_rt *rt, uint64_t n, csp_chan *ch, int buf,
 
     if (!out || !rt || !ch)
         return CSP_EINVAL;
-    s = malloc(sizeof *s);
+    s = ops_alloc(rt, sizeof *s);
     if (!s)
         return CSP_ENOMEM;
+    s->rt = rt;
     rc = new_chan(&s->out, rt, buf, cap);
     if (rc != CSP_OK) {
-        free(s);
+        ops_free(rt, s, sizeof *s);
         return rc;
     }
     s->ch = csp_chan_retain(ch);

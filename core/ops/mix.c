@@ -19,11 +19,7 @@
  * change instead of reading one more value only to drop it. The process
  * also ends at any change that finds the output closed.
  */
-#include <pthread.h>
-#include <stdatomic.h>
-#include <stdlib.h>
-
-#include "csp.h"
+#include "ops.h"
 
 struct input {
     struct input *next;
@@ -31,59 +27,70 @@ struct input {
     unsigned flags;
 };
 
-struct csp_mix {
-    atomic_int refs;
-    pthread_mutex_t lock;
-    struct input *inputs; /* lock */
-    size_t n;             /* lock */
-    unsigned solo_mode;   /* lock */
-    int stop;             /* lock */
-    csp_chan *out, *change;
-};
-
-static void mix_unref(csp_mix *m)
-{
-    if (atomic_fetch_sub(&m->refs, 1) != 1)
-        return;
-    while (m->inputs) {
-        struct input *i = m->inputs;
-        m->inputs = i->next;
-        csp_chan_release(i->ch);
-        free(i);
-    }
-    csp_chan_release(m->out);
-    csp_chan_release(m->change);
-    pthread_mutex_destroy(&m->lock);
-    free(m);
-}
-
-static void poke(csp_mix *m)
-{
-    csp_chan_offer(m->change, m); /* sliding: never waits */
-}
-
 /* The inputs to read now and, per op, whether its values are heard. */
 struct state {
     csp_op *ops; /* ops[0] is the change channel */
     unsigned char *heard;
-    size_t n, cap;
+    size_t n, cap;  /* entries used, and usable (both arrays have room) */
+    size_t ops_cap; /* ops's size, for the allocator (>= cap) */
 };
+
+/* An ops_handle (ops.h): h.ch is the output, h.own the change channel. */
+struct csp_mix {
+    struct ops_handle h;
+    struct input *inputs; /* h.lock */
+    size_t n;             /* h.lock */
+    unsigned solo_mode;   /* h.lock */
+    int stop;             /* h.lock */
+    struct state st;      /* the process's; made with room for the change
+                             channel, freed with the mix */
+};
+
+static void input_free(csp_mix *m, struct input *i)
+{
+    csp_chan_release(i->ch);
+    ops_free(m->h.rt, i, sizeof *i);
+}
+
+static void mix_unref(csp_mix *m)
+{
+    if (!ops_handle_unref(&m->h))
+        return;
+    while (m->inputs) {
+        struct input *i = m->inputs;
+        m->inputs = i->next;
+        input_free(m, i);
+    }
+    ops_free(m->h.rt, m->st.ops, m->st.ops_cap * sizeof *m->st.ops);
+    ops_free(m->h.rt, m->st.heard, m->st.cap);
+    ops_handle_free(&m->h);
+}
+
+static void poke(csp_mix *m)
+{
+    csp_chan_offer(m->h.own, m); /* sliding: never waits */
+}
 
 static int snapshot(csp_mix *m, struct state *st)
 {
     int solos = 0, stop;
-    int out_closed = csp_chan_closed(m->out); /* before m->lock: a leaf */
+    int out_closed = csp_chan_closed(m->h.ch); /* before m->h.lock: a leaf */
 
-    pthread_mutex_lock(&m->lock);
+    pthread_mutex_lock(&m->h.lock);
     if (out_closed)
         m->stop = 1; /* nothing read now could be delivered */
     stop = m->stop;
     if (m->n + 1 > st->cap) {
+        /* ops may grow while heard cannot: ops_cap tells ops's size. */
         size_t cap = m->n + 1;
-        csp_op *ops = realloc(st->ops, cap * sizeof *ops);
-        unsigned char *h = ops ? realloc(st->heard, cap) : NULL;
-        if (ops)
+        csp_op *ops =
+            ops_realloc_array(m->h.rt, st->ops, st->ops_cap, cap, sizeof *ops);
+        unsigned char *h =
+            ops ? ops_realloc(m->h.rt, st->heard, st->cap, cap) : NULL;
+        if (ops) {
             st->ops = ops;
+            st->ops_cap = cap;
+        }
         if (h) {
             st->heard = h;
             st->cap = cap;
@@ -93,7 +100,7 @@ static int snapshot(csp_mix *m, struct state *st)
         solos |= (i->flags & CSP_MIX_SOLO) != 0;
     st->n = 0;
     if (st->cap > 0) {
-        st->ops[0] = (csp_op){m->change, CSP_OP_TAKE, NULL};
+        st->ops[0] = (csp_op){m->h.own, CSP_OP_TAKE, NULL};
         st->heard[0] = 0;
         st->n = 1;
     }
@@ -108,7 +115,7 @@ static int snapshot(csp_mix *m, struct state *st)
         st->heard[st->n] = solo || (!solos && !(i->flags & CSP_MIX_MUTE));
         st->n++;
     }
-    pthread_mutex_unlock(&m->lock);
+    pthread_mutex_unlock(&m->h.lock);
     return stop;
 }
 
@@ -126,8 +133,7 @@ static int remove_input(csp_mix *m, csp_chan *ch)
             struct input *i = *p;
             *p = i->next;
             m->n--;
-            csp_chan_release(i->ch);
-            free(i);
+            input_free(m, i);
             return CSP_OK;
         }
     }
@@ -156,10 +162,10 @@ static void shuffle_inputs(struct state *st, uint64_t *seed)
 static void *mix_run(void *arg)
 {
     csp_mix *m = arg;
-    struct state st = {NULL, NULL, 0, 0};
+    struct state *st = &m->st;
     uint64_t seed = (uint64_t)(uintptr_t)m | 1;
 
-    while (!snapshot(m, &st) && st.n > 0) {
+    while (!snapshot(m, st) && st->n > 0) {
         for (;;) {
             size_t idx;
             void *v;
@@ -168,38 +174,36 @@ static void *mix_run(void *arg)
             /* The change channel first, the inputs in a fresh random
              * order: a change made before a value arrives is seen before
              * that value is read, and inputs stay equally likely. */
-            shuffle_inputs(&st, &seed);
-            rc = csp_alts(st.ops, st.n, CSP_ALTS_PRIORITY, &idx, &v);
+            shuffle_inputs(st, &seed);
+            rc = csp_alts(st->ops, st->n, CSP_ALTS_PRIORITY, &idx, &v);
 
             if (rc == CSP_OK && idx == 0)
                 break; /* the state changed */
             if (rc == CSP_ECLOSED) {
                 if (idx == 0)
                     break;
-                pthread_mutex_lock(&m->lock);
-                remove_input(m, st.ops[idx].ch);
-                pthread_mutex_unlock(&m->lock);
+                pthread_mutex_lock(&m->h.lock);
+                remove_input(m, st->ops[idx].ch);
+                pthread_mutex_unlock(&m->h.lock);
                 break;
             }
             if (rc != CSP_OK)
                 break;
-            if (!st.heard[idx]) {
-                csp_chan_drop(st.ops[idx].ch, v); /* muted */
+            if (!st->heard[idx]) {
+                csp_chan_drop(st->ops[idx].ch, v); /* muted */
                 continue;
             }
-            if (csp_chan_put(m->out, v) != CSP_OK) {
-                csp_chan_drop(st.ops[idx].ch, v);
-                pthread_mutex_lock(&m->lock);
+            if (csp_chan_put(m->h.ch, v) != CSP_OK) {
+                csp_chan_drop(st->ops[idx].ch, v);
+                pthread_mutex_lock(&m->h.lock);
                 m->stop = 1; /* the output closed: the mix ends */
-                pthread_mutex_unlock(&m->lock);
+                pthread_mutex_unlock(&m->h.lock);
                 break;
             }
         }
-        unsnapshot(&st);
+        unsnapshot(st);
     }
-    unsnapshot(&st);
-    free(st.ops);
-    free(st.heard);
+    unsnapshot(st);
     mix_unref(m);
     return NULL;
 }
@@ -207,29 +211,25 @@ static void *mix_run(void *arg)
 int csp_mix_new(csp_mix **out, csp_rt *rt, csp_chan *out_ch)
 {
     csp_mix *m;
+    void *h;
     int rc;
 
     if (!out || !rt || !out_ch)
         return CSP_EINVAL;
-    m = calloc(1, sizeof *m);
-    if (!m)
-        return CSP_ENOMEM;
-    if (pthread_mutex_init(&m->lock, NULL) != 0) {
-        free(m);
-        return CSP_ENOMEM;
-    }
-    rc = csp_chan_new(&m->change, rt, CSP_BUF_SLIDING, 1, NULL, NULL);
-    if (rc != CSP_OK) {
-        pthread_mutex_destroy(&m->lock);
-        free(m);
+    rc = ops_handle_new(&h, rt, sizeof(csp_mix), out_ch, CSP_BUF_SLIDING);
+    if (rc != CSP_OK)
         return rc;
-    }
-    m->out = csp_chan_retain(out_ch);
+    m = h;
     m->solo_mode = CSP_MIX_MUTE;
-    atomic_init(&m->refs, 2);
-    rc = csp_go(rt, mix_run, m, NULL);
+    /* Room for the change channel now, so that the process never ends
+     * for want of it before the first input comes. */
+    m->st.ops = ops_alloc(rt, sizeof *m->st.ops);
+    m->st.heard = ops_alloc(rt, 1);
+    m->st.ops_cap = m->st.ops ? 1 : 0;
+    m->st.cap = m->st.heard ? 1 : 0;
+    rc = m->st.ops && m->st.heard ? ops_handle_start(&m->h, mix_run)
+                                  : CSP_ENOMEM;
     if (rc != CSP_OK) {
-        atomic_store(&m->refs, 1);
         mix_unref(m);
         return rc;
     }
@@ -239,16 +239,16 @@ int csp_mix_new(csp_mix **out, csp_rt *rt, csp_chan *out_ch)
 
 /* Whether the mix is over: its output closed, or it ended. Sets m->stop
  * and pokes the process, so that it ends without reading again. Takes
- * m->lock. */
+ * m->h.lock. */
 static int ended(csp_mix *m)
 {
-    int over = csp_chan_closed(m->out);
+    int over = csp_chan_closed(m->h.ch);
 
-    pthread_mutex_lock(&m->lock);
+    pthread_mutex_lock(&m->h.lock);
     if (over)
         m->stop = 1;
     over = m->stop;
-    pthread_mutex_unlock(&m->lock);
+    pthread_mutex_unlock(&m->h.lock);
     if (over)
         poke(m);
     return over;
@@ -263,13 +263,13 @@ int csp_mix_toggle(csp_mix *m, csp_chan *ch, unsigned flags)
         return CSP_EINVAL;
     if (ended(m))
         return CSP_ECLOSED;
-    pthread_mutex_lock(&m->lock);
+    pthread_mutex_lock(&m->h.lock);
     for (i = m->inputs; i && i->ch != ch; i = i->next)
         ;
     if (!i) {
-        i = malloc(sizeof *i);
+        i = ops_alloc(m->h.rt, sizeof *i);
         if (!i) {
-            pthread_mutex_unlock(&m->lock);
+            pthread_mutex_unlock(&m->h.lock);
             return CSP_ENOMEM;
         }
         i->ch = csp_chan_retain(ch);
@@ -278,7 +278,7 @@ int csp_mix_toggle(csp_mix *m, csp_chan *ch, unsigned flags)
         m->n++;
     }
     i->flags = flags;
-    pthread_mutex_unlock(&m->lock);
+    pthread_mutex_unlock(&m->h.lock);
     poke(m);
     return CSP_OK;
 }
@@ -291,10 +291,10 @@ int csp_mix_admix(csp_mix *m, csp_chan *ch)
         return CSP_EINVAL;
     if (ended(m))
         return CSP_ECLOSED;
-    pthread_mutex_lock(&m->lock);
+    pthread_mutex_lock(&m->h.lock);
     for (i = m->inputs; i && i->ch != ch; i = i->next)
         ;
-    pthread_mutex_unlock(&m->lock);
+    pthread_mutex_unlock(&m->h.lock);
     return i ? CSP_OK : csp_mix_toggle(m, ch, 0);
 }
 
@@ -304,9 +304,9 @@ int csp_mix_unmix(csp_mix *m, csp_chan *ch)
 
     if (!m || !ch)
         return CSP_EINVAL;
-    pthread_mutex_lock(&m->lock);
+    pthread_mutex_lock(&m->h.lock);
     rc = remove_input(m, ch);
-    pthread_mutex_unlock(&m->lock);
+    pthread_mutex_unlock(&m->h.lock);
     poke(m);
     return rc;
 }
@@ -315,10 +315,10 @@ int csp_mix_unmix_all(csp_mix *m)
 {
     if (!m)
         return CSP_EINVAL;
-    pthread_mutex_lock(&m->lock);
+    pthread_mutex_lock(&m->h.lock);
     while (m->inputs)
         remove_input(m, m->inputs->ch);
-    pthread_mutex_unlock(&m->lock);
+    pthread_mutex_unlock(&m->h.lock);
     poke(m);
     return CSP_OK;
 }
@@ -327,9 +327,9 @@ int csp_mix_solo_mode(csp_mix *m, unsigned mode)
 {
     if (!m || (mode != CSP_MIX_MUTE && mode != CSP_MIX_PAUSE))
         return CSP_EINVAL;
-    pthread_mutex_lock(&m->lock);
+    pthread_mutex_lock(&m->h.lock);
     m->solo_mode = mode;
-    pthread_mutex_unlock(&m->lock);
+    pthread_mutex_unlock(&m->h.lock);
     poke(m);
     return CSP_OK;
 }
@@ -338,9 +338,9 @@ void csp_mix_release(csp_mix *m)
 {
     if (!m)
         return;
-    pthread_mutex_lock(&m->lock);
+    pthread_mutex_lock(&m->h.lock);
     m->stop = 1;
-    pthread_mutex_unlock(&m->lock);
+    pthread_mutex_unlock(&m->h.lock);
     poke(m);
     mix_unref(m);
 }

@@ -14,12 +14,10 @@
  *                to TO; when TO refuses, it keeps draining (values
  *                dropped), so the workers never stall; closes TO at the
  *                end if CLOSE.
+ *
+ * The shared state and each job come from the runtime's allocator.
  */
-#include <pthread.h>
-#include <stdatomic.h>
-#include <stdlib.h>
-
-#include "csp.h"
+#include "ops.h"
 
 enum { KIND_XF, KIND_BLOCKING, KIND_ASYNC };
 
@@ -50,7 +48,7 @@ static void pl_unref(struct pl *p)
     csp_chan_release(p->jobs);
     csp_chan_release(p->results);
     csp_xform_release(p->xf);
-    free(p);
+    ops_free(p->rt, p, sizeof *p);
 }
 
 /* Values a result channel's transform drops go to FROM's drop hook. */
@@ -65,7 +63,7 @@ static void *dispatcher(void *arg)
     void *v;
 
     while (csp_chan_take(p->from, &v) == CSP_OK) {
-        struct job *j = malloc(sizeof *j);
+        struct job *j = ops_alloc(p->rt, sizeof *j);
         int rc = j ? CSP_OK : CSP_ENOMEM;
 
         if (rc == CSP_OK)
@@ -75,7 +73,7 @@ static void *dispatcher(void *arg)
                        : csp_chan_new(&j->res, p->rt, CSP_BUF_FIXED, 1,
                                       forward_drop, p->from);
         if (rc != CSP_OK) {
-            free(j);
+            ops_free(p->rt, j, sizeof *j);
             csp_chan_drop(p->from, v); /* no memory: this item is lost */
             continue;
         }
@@ -102,7 +100,7 @@ static void run_job(struct pl *p, struct job *j)
         csp_chan_close(j->res);
     }
     csp_chan_release(j->res);
-    free(j);
+    ops_free(p->rt, j, sizeof *j);
 }
 
 static void *worker_go(void *arg)
@@ -198,7 +196,7 @@ static int start(struct pl *p, size_t n)
 
 static struct pl *pl_new(csp_rt *rt, csp_chan *to, csp_chan *from, int close)
 {
-    struct pl *p = calloc(1, sizeof *p);
+    struct pl *p = ops_zalloc(rt, sizeof *p);
 
     if (!p)
         return NULL;

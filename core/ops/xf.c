@@ -5,19 +5,28 @@
  * A recipe's data (struct spec: the user function, its UD, a count) is
  * immutable and shared by every instance; per-channel state (counts left,
  * a partition being filled, the keys seen) comes from INIT and goes in
- * FINI, which hands back any value still held.
+ * FINI, which hands back any value still held. Both come from the
+ * allocator of the runtime the recipe was made on, and so does what a
+ * step grows (a partition's array, distinct's key set). Steps run under
+ * the channel's lock, so those two call the allocator there, which the
+ * core's own code never does (STYLE §5).
  */
-#include <stdlib.h>
-#include <string.h>
-
-#include "csp.h"
+#include "ops.h"
 
 struct spec {
+    csp_rt *rt;      /* whose allocator serves the spec and its instances */
     void (*f)(void); /* the user function (one of the csp_*_fn types) */
     csp_pack_fn pack;
     void *ud;
     uint64_t n;
 };
+
+static void spec_free(void *ud)
+{
+    struct spec *s = ud;
+
+    ops_free(s->rt, s, sizeof *s);
+}
 
 static int make(csp_xform **out, csp_rt *rt, csp_xf_init_fn init,
                 csp_xf_step_fn step, csp_xf_complete_fn complete,
@@ -29,16 +38,17 @@ static int make(csp_xform **out, csp_rt *rt, csp_xf_init_fn init,
 
     if (!out || !rt)
         return CSP_EINVAL;
-    s = malloc(sizeof *s);
+    s = ops_alloc(rt, sizeof *s);
     if (!s)
         return CSP_ENOMEM;
+    s->rt = rt;
     s->f = f;
     s->pack = pack;
     s->ud = ud;
     s->n = n;
-    rc = csp_xform_new(out, rt, init, step, complete, fini, s, free);
+    rc = csp_xform_new(out, rt, init, step, complete, fini, s, spec_free);
     if (rc != CSP_OK)
-        free(s);
+        spec_free(s);
     return rc;
 }
 
@@ -151,11 +161,12 @@ struct count {
 
 static int count_init(void *ud, void **state)
 {
-    struct count *c = malloc(sizeof *c);
+    const struct spec *s = ud;
+    struct count *c = ops_alloc(s->rt, sizeof *c);
 
     if (!c)
         return CSP_ENOMEM;
-    c->s = ud;
+    c->s = s;
     c->n = c->s->n;
     c->done = 0;
     *state = c;
@@ -164,8 +175,10 @@ static int count_init(void *ud, void **state)
 
 static void count_fini(void *state, csp_emit *out)
 {
+    struct count *c = state;
+
     (void)out;
-    free(state);
+    ops_free(c->s->rt, c, sizeof *c);
 }
 
 static int take_step(void *state, void *val, csp_emit *out)
@@ -257,11 +270,12 @@ struct part {
 
 static int part_init(void *ud, void **state)
 {
-    struct part *p = calloc(1, sizeof *p);
+    const struct spec *s = ud;
+    struct part *p = ops_zalloc(s->rt, sizeof *p);
 
     if (!p)
         return CSP_ENOMEM;
-    p->s = ud;
+    p->s = s;
     *state = p;
     return CSP_OK;
 }
@@ -272,15 +286,15 @@ static void part_fini(void *state, csp_emit *out)
 
     for (size_t i = 0; i < p->n; i++)
         csp_emit_drop(out, p->vals[i]);
-    free(p->vals);
-    free(p);
+    ops_free(p->s->rt, p->vals, p->cap * sizeof *p->vals);
+    ops_free(p->s->rt, p, sizeof *p);
 }
 
 static int part_add(struct part *p, void *val)
 {
     if (p->n == p->cap) {
         size_t cap = p->cap ? 2 * p->cap : 8;
-        void **v = realloc(p->vals, cap * sizeof *v);
+        void **v = ops_realloc_array(p->s->rt, p->vals, p->cap, cap, sizeof *v);
         if (!v)
             return CSP_ENOMEM;
         p->vals = v;
@@ -379,11 +393,12 @@ struct seen {
 
 static int seen_init(void *ud, void **state)
 {
-    struct seen *s = calloc(1, sizeof *s);
+    const struct spec *sp = ud;
+    struct seen *s = ops_zalloc(sp->rt, sizeof *s);
 
     if (!s)
         return CSP_ENOMEM;
-    s->s = ud;
+    s->s = sp;
     *state = s;
     return CSP_OK;
 }
@@ -393,8 +408,8 @@ static void seen_fini(void *state, csp_emit *out)
     struct seen *s = state;
 
     (void)out;
-    free(s->keys);
-    free(s);
+    ops_free(s->s->rt, s->keys, s->size * sizeof *s->keys);
+    ops_free(s->s->rt, s, sizeof *s);
 }
 
 static int dedupe_step(void *state, void *val, csp_emit *out)
@@ -429,7 +444,9 @@ static int seen_add(struct seen *s, uint64_t k)
     }
     if (2 * (s->n + 1) > s->size) {
         size_t size = s->size ? 2 * s->size : 16;
-        uint64_t *keys = calloc(size, sizeof *keys);
+        uint64_t *keys = size > SIZE_MAX / sizeof *keys
+                             ? NULL
+                             : ops_zalloc(s->s->rt, size * sizeof *keys);
         if (!keys)
             return CSP_ENOMEM;
         for (size_t j = 0; j < s->size; j++) {
@@ -440,7 +457,7 @@ static int seen_add(struct seen *s, uint64_t k)
                 i = (i + 1) & (size - 1);
             keys[i] = s->keys[j];
         }
-        free(s->keys);
+        ops_free(s->s->rt, s->keys, s->size * sizeof *s->keys);
         s->keys = keys;
         s->size = size;
     }

@@ -54,6 +54,8 @@ int csp_rt_set(csp_rt *rt, int key, int64_t value);
 
 int csp_rt_get(csp_rt *rt, int key, int64_t *value);
 
+csp_alloc_fn csp_rt_getalloc(csp_rt *rt, void **ud);
+
 #define CSP_RT_FREE_FORCE ...
 
 int csp_rt_free(csp_rt *rt, int flags);

@@ -19,6 +19,16 @@
  * the call under test each time. Each sweep prints its number of sites;
  * fault_sweeps_cover_every_allocating_call prints the total.
  *
+ * The combinators (core/ops/) allocate through the runtime's allocator
+ * too (ops.h), so every constructor is swept with its own state, the
+ * channels it makes and the processes it starts: pipe, onto_chan,
+ * to_chan, into, reduce, transduce, merge, split, map, take, mult and
+ * tap, pub and sub, mix with admix and toggle, the three pipelines, each
+ * built-in transform, and a channel over every built-in transform with
+ * instance state. The allocations their processes make later (a
+ * pipeline's job, a partition's array) are counted by
+ * test_ops_alloc.c, which runs each one through its whole life.
+ *
  * loop_new and the per-thread parker allocate with the C library, not the
  * runtime's allocator, so only their descriptor fault is injected here.
  */
@@ -28,7 +38,7 @@
 #include <unistd.h>
 
 #include "coro/coro.h"
-#include "util.h"
+#include "ops_util.h"
 
 extern _Atomic long csp__fail_thread_create;
 extern _Atomic long csp__loop_fail_fd;
@@ -46,11 +56,16 @@ struct fx {
     csp_chan *ch[4];
     csp_chan *wide[WIDE];
     csp_xform *xf[2];
+    csp_mult *mult_in; /* handles the setup made, for the call to use */
+    csp_pub *pub_in;
+    csp_mix *mix_in;
     /* out-params of the call under test (SENT before it runs) */
-    csp_chan *out;
+    csp_chan *out, *out2;
     csp_xform *xout;
     csp_pending *p;
     csp_mult *mult;
+    csp_pub *pub;
+    csp_mix *mix;
     csp_loop *loop;
     csp_exec *ex;
     void *v;
@@ -356,16 +371,26 @@ static void u_piped(struct fx *f)
     s_pipe(f); /* for a retry */
 }
 
-static int c_pipeline(struct fx *f)
+/* A pipeline of N workers from CH[0] to CH[1] over a recipe made here;
+ * BLOCKING: csp_pipeline_blocking. */
+static int pipeline_of(struct fx *f, int blocking, size_t n)
 {
     csp_xform *xf = NULL;
     int rc = csp_xform_new(&xf, f->rt, NULL, inc_step, NULL, NULL, NULL, NULL);
 
     if (rc != CSP_OK)
         return rc;
-    rc = csp_pipeline(f->rt, 2, f->ch[1], xf, f->ch[0], 1, NULL, NULL);
+    rc = blocking
+             ? csp_pipeline_blocking(f->rt, n, f->ch[1], xf, f->ch[0], 1, NULL,
+                                     NULL)
+             : csp_pipeline(f->rt, n, f->ch[1], xf, f->ch[0], 1, NULL, NULL);
     csp_xform_release(xf);
     return rc;
+}
+
+static int c_pipeline(struct fx *f)
+{
+    return pipeline_of(f, 0, 2);
 }
 
 static int c_to_chan(struct fx *f)
@@ -410,6 +435,317 @@ static void u_mult(struct fx *f)
      * for it. */
 }
 
+/* ------------------------------------------------------------------------
+ * The combinators (core/ops/): each constructor with every allocation it
+ * makes, its own state (ops.h) and the channels and processes it starts. */
+
+static int c_onto_chan(struct fx *f)
+{
+    void *vals[3] = {V(1), V(2), V(3)};
+
+    return csp_onto_chan(f->rt, f->ch[1], vals, 3, 1, &f->out);
+}
+
+/* The done channel closes when every value was put; then CH[1] holds
+ * them, closed. */
+static void u_onto(struct fx *f)
+{
+    drain_closed(f->out);
+    csp_chan_release(f->out);
+    drain_closed(f->ch[1]);
+}
+
+static int c_into(struct fx *f)
+{
+    return csp_into(&f->out, f->rt, f->ch[0], pack_first, NULL);
+}
+
+static void *add_acc(void *ud, void *acc, void *val, int *stop)
+{
+    (void)ud;
+    (void)stop;
+    return V(U(acc) + U(val));
+}
+
+static int c_reduce(struct fx *f)
+{
+    return csp_reduce(&f->out, f->rt, f->ch[0], add_acc, V(1), NULL);
+}
+
+/* transduce through a stateful recipe: its instance is allocated too. */
+static void s_transduce(struct fx *f)
+{
+    s_pipe(f);
+    ASSERT_OK(csp_xf_partition_all(&f->xf[0], f->rt, 2, pack_first, NULL));
+}
+
+static int c_transduce(struct fx *f)
+{
+    return csp_transduce(&f->out, f->rt, f->ch[0], f->xf[0], add_acc, V(1),
+                         NULL);
+}
+
+/* into, reduce, transduce, take: the source closes, the result follows. */
+static void u_folded(struct fx *f)
+{
+    ASSERT_OK(csp_chan_close(f->ch[0]));
+    drain_closed(f->out);
+    csp_chan_release(f->out);
+}
+
+static int c_split(struct fx *f)
+{
+    return csp_split(&f->out, &f->out2, f->rt, f->ch[0], is_even, NULL,
+                     CSP_BUF_FIXED, 2, CSP_BUF_NONE, 0);
+}
+
+static void u_split(struct fx *f)
+{
+    ASSERT_OK(csp_chan_close(f->ch[0]));
+    drain_closed(f->out);
+    drain_closed(f->out2);
+    csp_chan_release(f->out);
+    csp_chan_release(f->out2);
+}
+
+static void *combine_first(void *ud, void **vals, size_t n)
+{
+    (void)ud;
+    (void)n;
+    return vals[0];
+}
+
+static int c_map(struct fx *f)
+{
+    return csp_map(&f->out, f->rt, combine_first, NULL, f->ch, 2, CSP_BUF_FIXED,
+                   4);
+}
+
+static int c_take(struct fx *f)
+{
+    return csp_take(&f->out, f->rt, 2, f->ch[0], CSP_BUF_FIXED, 4);
+}
+
+static void s_mult(struct fx *f)
+{
+    s_pipe(f);
+    ASSERT_OK(csp_mult_new(&f->mult_in, f->rt, f->ch[0]));
+}
+
+static int c_mult_tap(struct fx *f)
+{
+    return csp_mult_tap(f->mult_in, f->ch[1], 1);
+}
+
+/* The source closes: the mult's process closes the tap and ends. */
+static void u_mult_in(struct fx *f)
+{
+    ASSERT_OK(csp_chan_close(f->ch[0]));
+    csp_mult_release(f->mult_in);
+}
+
+static uint64_t topic_of(void *ud, void *val)
+{
+    (void)ud;
+    return U(val) % 3;
+}
+
+static int c_pub_new(struct fx *f)
+{
+    return csp_pub_new(&f->pub, f->rt, f->ch[0], topic_of, NULL, NULL);
+}
+
+static void u_pub(struct fx *f)
+{
+    ASSERT_OK(csp_chan_close(f->ch[0]));
+    csp_pub_release(f->pub);
+}
+
+static void s_pub(struct fx *f)
+{
+    s_pipe(f);
+    ASSERT_OK(csp_pub_new(&f->pub_in, f->rt, f->ch[0], topic_of, NULL, NULL));
+}
+
+/* A new topic: its state, its channel, its mult (state, channel, process)
+ * and the tap. */
+static int c_pub_sub(struct fx *f)
+{
+    return csp_pub_sub(f->pub_in, 2, f->ch[1], 1);
+}
+
+static void u_pub_in(struct fx *f)
+{
+    ASSERT_OK(csp_chan_close(f->ch[0]));
+    csp_pub_release(f->pub_in);
+}
+
+static int c_mix_new(struct fx *f)
+{
+    return csp_mix_new(&f->mix, f->rt, f->ch[1]);
+}
+
+static void u_mix(struct fx *f)
+{
+    csp_mix_release(f->mix);
+}
+
+/* A mix whose process already holds room for two inputs, so that an
+ * admix makes no allocation of the process's while the call is swept:
+ * two inputs are added, a value through the second shows the process
+ * read both, and both are removed again. */
+static void s_mix(struct fx *f)
+{
+    void *v = NULL;
+
+    s_pipe(f);
+    f->ch[2] = fx_chan(f, CSP_BUF_FIXED, 1);
+    f->ch[3] = fx_chan(f, CSP_BUF_FIXED, 1);
+    ASSERT_OK(csp_mix_new(&f->mix_in, f->rt, f->ch[1]));
+    ASSERT_OK(csp_mix_admix(f->mix_in, f->ch[2]));
+    ASSERT_OK(csp_mix_admix(f->mix_in, f->ch[3]));
+    ASSERT_OK(csp_chan_offer(f->ch[3], V(9)));
+    ASSERT_OK(csp_chan_take_blocking(f->ch[1], &v,
+                                     deadline_in(8 * SEC * test_slowdown())));
+    ASSERT_EQ(9, U(v));
+    ASSERT_OK(csp_mix_unmix_all(f->mix_in));
+}
+
+static int c_mix_admix(struct fx *f)
+{
+    return csp_mix_admix(f->mix_in, f->ch[0]);
+}
+
+static int c_mix_toggle(struct fx *f)
+{
+    return csp_mix_toggle(f->mix_in, f->ch[0], CSP_MIX_SOLO);
+}
+
+static void u_mix_in(struct fx *f)
+{
+    csp_mix_release(f->mix_in);
+}
+
+/* One worker: with more, a later worker thread that cannot start leaves
+ * the pipeline running on fewer, by design, and the call succeeds. */
+static int c_pipeline_blocking(struct fx *f)
+{
+    return pipeline_of(f, 1, 1);
+}
+
+static void async_copy(void *ud, void *val, csp_chan *res)
+{
+    (void)ud;
+    ASSERT_OK(csp_chan_offer(res, val));
+    ASSERT_OK(csp_chan_close(res));
+}
+
+static int c_pipeline_async(struct fx *f)
+{
+    return csp_pipeline_async(f->rt, 2, f->ch[1], async_copy, NULL, f->ch[0],
+                              1);
+}
+
+/* The built-in transforms: the recipe's data and the recipe. */
+static void *id_fn(void *ud, void *v)
+{
+    (void)ud;
+    return v;
+}
+
+static int expand_one(void *ud, void *val, csp_emit *out)
+{
+    (void)ud;
+    return csp_emit_value(out, val);
+}
+
+static uint64_t key_id(void *ud, void *val)
+{
+    (void)ud;
+    return U(val);
+}
+
+static int c_xf_map(struct fx *f)
+{
+    return csp_xf_map(&f->xout, f->rt, id_fn, NULL);
+}
+
+static int c_xf_filter(struct fx *f)
+{
+    return csp_xf_filter(&f->xout, f->rt, is_even, NULL);
+}
+
+static int c_xf_remove(struct fx *f)
+{
+    return csp_xf_remove(&f->xout, f->rt, is_even, NULL);
+}
+
+static int c_xf_mapcat(struct fx *f)
+{
+    return csp_xf_mapcat(&f->xout, f->rt, expand_one, NULL);
+}
+
+static int c_xf_keep(struct fx *f)
+{
+    return csp_xf_keep(&f->xout, f->rt, id_fn, NULL);
+}
+
+static int c_xf_take(struct fx *f)
+{
+    return csp_xf_take(&f->xout, f->rt, 3);
+}
+
+static int c_xf_take_while(struct fx *f)
+{
+    return csp_xf_take_while(&f->xout, f->rt, is_even, NULL);
+}
+
+static int c_xf_drop(struct fx *f)
+{
+    return csp_xf_drop(&f->xout, f->rt, 3);
+}
+
+static int c_xf_drop_while(struct fx *f)
+{
+    return csp_xf_drop_while(&f->xout, f->rt, is_even, NULL);
+}
+
+static int c_xf_partition_by(struct fx *f)
+{
+    return csp_xf_partition_by(&f->xout, f->rt, key_id, pack_first, NULL);
+}
+
+static int c_xf_dedupe(struct fx *f)
+{
+    return csp_xf_dedupe(&f->xout, f->rt, key_id, NULL);
+}
+
+/* Every built-in transform with instance state, composed: a channel made
+ * with it allocates each stage's state in turn, and one that fails at
+ * stage k must free the k states made before it. */
+static void s_stateful(struct fx *f)
+{
+    csp_xform *st[8];
+
+    ASSERT_OK(csp_xf_take(&st[0], f->rt, 100));
+    ASSERT_OK(csp_xf_drop(&st[1], f->rt, 0));
+    ASSERT_OK(csp_xf_take_while(&st[2], f->rt, is_even, NULL));
+    ASSERT_OK(csp_xf_drop_while(&st[3], f->rt, is_even, NULL));
+    ASSERT_OK(csp_xf_dedupe(&st[4], f->rt, NULL, NULL));
+    ASSERT_OK(csp_xf_distinct(&st[5], f->rt, key_id, NULL));
+    ASSERT_OK(csp_xf_partition_by(&st[6], f->rt, NULL, pack_first, NULL));
+    ASSERT_OK(csp_xf_partition_all(&st[7], f->rt, 2, pack_first, NULL));
+    ASSERT_OK(csp_xform_comp(&f->xf[0], st, 8));
+    for (int i = 0; i < 8; i++)
+        csp_xform_release(st[i]);
+}
+
+static int c_chan_new_xf_stateful(struct fx *f)
+{
+    return csp_chan_new_xf(&f->out, f->rt, CSP_BUF_FIXED, 4, NULL, NULL,
+                           f->xf[0], NULL, NULL);
+}
+
 static const struct call calls[] = {
     {"chan_new_none", NULL, c_chan_none, CSP_OK, u_out},
     {"chan_new_fixed", NULL, c_chan_fixed, CSP_OK, u_out},
@@ -439,6 +775,33 @@ static const struct call calls[] = {
     {"to_chan", NULL, c_to_chan, CSP_OK, u_drained},
     {"merge", s_pipe, c_merge, CSP_OK, u_merged},
     {"mult_new", s_pipe, c_mult_new, CSP_OK, u_mult},
+    {"onto_chan", s_pipe, c_onto_chan, CSP_OK, u_onto},
+    {"into", s_pipe, c_into, CSP_OK, u_folded},
+    {"reduce", s_pipe, c_reduce, CSP_OK, u_folded},
+    {"transduce", s_transduce, c_transduce, CSP_OK, u_folded},
+    {"split", s_pipe, c_split, CSP_OK, u_split},
+    {"map", s_pipe, c_map, CSP_OK, u_merged},
+    {"take", s_pipe, c_take, CSP_OK, u_folded},
+    {"mult_tap", s_mult, c_mult_tap, CSP_OK, u_mult_in},
+    {"pub_new", s_pipe, c_pub_new, CSP_OK, u_pub},
+    {"pub_sub", s_pub, c_pub_sub, CSP_OK, u_pub_in},
+    {"mix_new", s_pipe, c_mix_new, CSP_OK, u_mix},
+    {"mix_admix", s_mix, c_mix_admix, CSP_OK, u_mix_in},
+    {"mix_toggle", s_mix, c_mix_toggle, CSP_OK, u_mix_in},
+    {"pipeline_blocking", s_pipe, c_pipeline_blocking, CSP_OK, u_piped},
+    {"pipeline_async", s_pipe, c_pipeline_async, CSP_OK, u_piped},
+    {"xf_map", NULL, c_xf_map, CSP_OK, u_xout},
+    {"xf_filter", NULL, c_xf_filter, CSP_OK, u_xout},
+    {"xf_remove", NULL, c_xf_remove, CSP_OK, u_xout},
+    {"xf_mapcat", NULL, c_xf_mapcat, CSP_OK, u_xout},
+    {"xf_keep", NULL, c_xf_keep, CSP_OK, u_xout},
+    {"xf_take", NULL, c_xf_take, CSP_OK, u_xout},
+    {"xf_take_while", NULL, c_xf_take_while, CSP_OK, u_xout},
+    {"xf_drop", NULL, c_xf_drop, CSP_OK, u_xout},
+    {"xf_drop_while", NULL, c_xf_drop_while, CSP_OK, u_xout},
+    {"xf_partition_by", NULL, c_xf_partition_by, CSP_OK, u_xout},
+    {"xf_dedupe", NULL, c_xf_dedupe, CSP_OK, u_xout},
+    {"chan_new_xf_stateful", s_stateful, c_chan_new_xf_stateful, CSP_OK, u_out},
 };
 
 static const struct call *find(const char *name)
@@ -466,7 +829,10 @@ static void fx_mark(struct fx *f)
     f->out = SENT;
     f->xout = SENT;
     f->p = SENT;
+    f->out2 = SENT;
     f->mult = SENT;
+    f->pub = SENT;
+    f->mix = SENT;
     f->v = SENT;
     f->idx = 12345;
 }
@@ -476,7 +842,10 @@ static void fx_check_untouched(const struct fx *f)
     ASSERT_PTR_EQ(SENT, f->out);
     ASSERT_PTR_EQ(SENT, f->xout);
     ASSERT_PTR_EQ(SENT, f->p);
+    ASSERT_PTR_EQ(SENT, f->out2);
     ASSERT_PTR_EQ(SENT, f->mult);
+    ASSERT_PTR_EQ(SENT, f->pub);
+    ASSERT_PTR_EQ(SENT, f->mix);
     ASSERT_PTR_EQ(SENT, f->v);
     ASSERT_EQ(12345, f->idx);
 }
@@ -671,6 +1040,141 @@ TEST(fault_merge_fails_cleanly_at_every_allocation_site)
 TEST(fault_mult_new_fails_cleanly_at_every_allocation_site)
 {
     sweep("mult_new");
+}
+
+TEST(fault_onto_chan_fails_cleanly_at_every_allocation_site)
+{
+    sweep("onto_chan");
+}
+
+TEST(fault_into_fails_cleanly_at_every_allocation_site)
+{
+    sweep("into");
+}
+
+TEST(fault_reduce_fails_cleanly_at_every_allocation_site)
+{
+    sweep("reduce");
+}
+
+TEST(fault_transduce_fails_cleanly_at_every_allocation_site)
+{
+    sweep("transduce");
+}
+
+TEST(fault_split_fails_cleanly_at_every_allocation_site)
+{
+    sweep("split");
+}
+
+TEST(fault_map_fails_cleanly_at_every_allocation_site)
+{
+    sweep("map");
+}
+
+TEST(fault_take_fails_cleanly_at_every_allocation_site)
+{
+    sweep("take");
+}
+
+TEST(fault_mult_tap_fails_cleanly_at_every_allocation_site)
+{
+    sweep("mult_tap");
+}
+
+TEST(fault_pub_new_fails_cleanly_at_every_allocation_site)
+{
+    sweep("pub_new");
+}
+
+TEST(fault_pub_sub_fails_cleanly_at_every_allocation_site)
+{
+    sweep("pub_sub");
+}
+
+TEST(fault_mix_new_fails_cleanly_at_every_allocation_site)
+{
+    sweep("mix_new");
+}
+
+TEST(fault_mix_admix_fails_cleanly_at_every_allocation_site)
+{
+    sweep("mix_admix");
+}
+
+TEST(fault_mix_toggle_fails_cleanly_at_every_allocation_site)
+{
+    sweep("mix_toggle");
+}
+
+TEST(fault_pipeline_blocking_fails_cleanly_at_every_allocation_site)
+{
+    sweep("pipeline_blocking");
+}
+
+TEST(fault_pipeline_async_fails_cleanly_at_every_allocation_site)
+{
+    sweep("pipeline_async");
+}
+
+TEST(fault_xf_map_fails_cleanly_at_every_allocation_site)
+{
+    sweep("xf_map");
+}
+
+TEST(fault_xf_filter_fails_cleanly_at_every_allocation_site)
+{
+    sweep("xf_filter");
+}
+
+TEST(fault_xf_remove_fails_cleanly_at_every_allocation_site)
+{
+    sweep("xf_remove");
+}
+
+TEST(fault_xf_mapcat_fails_cleanly_at_every_allocation_site)
+{
+    sweep("xf_mapcat");
+}
+
+TEST(fault_xf_keep_fails_cleanly_at_every_allocation_site)
+{
+    sweep("xf_keep");
+}
+
+TEST(fault_xf_take_fails_cleanly_at_every_allocation_site)
+{
+    sweep("xf_take");
+}
+
+TEST(fault_xf_take_while_fails_cleanly_at_every_allocation_site)
+{
+    sweep("xf_take_while");
+}
+
+TEST(fault_xf_drop_fails_cleanly_at_every_allocation_site)
+{
+    sweep("xf_drop");
+}
+
+TEST(fault_xf_drop_while_fails_cleanly_at_every_allocation_site)
+{
+    sweep("xf_drop_while");
+}
+
+TEST(fault_xf_partition_by_fails_cleanly_at_every_allocation_site)
+{
+    sweep("xf_partition_by");
+}
+
+TEST(fault_xf_dedupe_fails_cleanly_at_every_allocation_site)
+{
+    sweep("xf_dedupe");
+}
+
+TEST(fault_chan_new_xf_stateful_fails_cleanly_at_every_allocation_site)
+{
+    sweep("chan_new_xf_stateful");
 }
 
 TEST(fault_rt_new_fails_cleanly_at_every_allocation_site)

@@ -37,6 +37,49 @@ TEST(rt_new_with_null_allocator_uses_malloc)
     ASSERT_OK(csp_rt_free(rt, 0));
 }
 
+TEST(rt_getalloc_returns_the_allocator_and_ud_given)
+{
+    int tag;
+    void *ud = NULL;
+    csp_rt *rt;
+
+    ASSERT_OK(csp_rt_new(&rt, test_alloc, &tag));
+    ASSERT_TRUE(csp_rt_getalloc(rt, &ud) == test_alloc);
+    ASSERT_PTR_EQ(&tag, ud);
+    ASSERT_TRUE(csp_rt_getalloc(rt, NULL) == test_alloc);
+    ASSERT_OK(csp_rt_free(rt, 0));
+}
+
+/* NULL at csp_rt_new: a working realloc-style default, not NULL. */
+TEST(rt_getalloc_of_default_allocator_allocates_and_frees)
+{
+    void *ud = &ud, *p;
+    csp_alloc_fn f;
+    csp_rt *rt;
+
+    ASSERT_OK(csp_rt_new(&rt, NULL, NULL));
+    f = csp_rt_getalloc(rt, &ud);
+    ASSERT_TRUE(f != NULL);
+    ASSERT_NULL(ud);
+    p = f(ud, NULL, 0, 16);
+    ASSERT_NOT_NULL(p);
+    memset(p, 7, 16);
+    p = f(ud, p, 16, 64);
+    ASSERT_NOT_NULL(p);
+    ASSERT_EQ(7, ((unsigned char *)p)[15]);
+    ASSERT_NULL(f(ud, p, 64, 0));
+    ASSERT_OK(csp_rt_free(rt, 0));
+}
+
+TEST(rt_getalloc_of_null_is_null_and_leaves_ud_untouched)
+{
+    void *ud = &ud;
+
+    ASSERT_TRUE(csp_rt_getalloc(NULL, &ud) == NULL);
+    ASSERT_PTR_EQ(&ud, ud);
+    ASSERT_TRUE(csp_rt_getalloc(NULL, NULL) == NULL);
+}
+
 TEST(rt_new_rejects_null_out)
 {
     ASSERT_RC(CSP_EINVAL, csp_rt_new(NULL, test_alloc, NULL));
