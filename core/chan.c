@@ -157,12 +157,14 @@ void csp__chan_discard(csp_chan *ch, void *v, struct csp__drops *dl)
     }
 }
 
-void csp_chan_drop(csp_chan *ch, void *val)
+void csp_chan_discard(csp_chan *ch, void *val)
 {
     /* drop and drop_ud are immutable: no lock needed. */
     if (ch && val && ch->drop)
         ch->drop(ch->drop_ud, val);
 }
+
+void csp_chan_drop(csp_chan *ch, void *val) { csp_chan_discard(ch, val); }
 
 void csp__chan_sink(csp_chan *ch, void *v, struct csp__drops *dl)
 {

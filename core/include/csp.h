@@ -54,7 +54,7 @@ extern "C" {
  * Versions. Same major version = same ABI (the SONAME is libcsp.so.MAJOR).
  */
 #define CSP_VERSION_MAJOR 0
-#define CSP_VERSION_MINOR 1
+#define CSP_VERSION_MINOR 2
 #define CSP_VERSION_PATCH 0
 #define CSP_VERSION_NUMBER                                                   \
     (CSP_VERSION_MAJOR * 10000 + CSP_VERSION_MINOR * 100 + CSP_VERSION_PATCH)
@@ -168,7 +168,7 @@ CSP_API int csp_rt_get(csp_rt *rt, int key, int64_t *value);
  * was allocated with, before csp_rt_free(RT). Returns the allocator, or
  * NULL for a NULL RT (then *UD is untouched).
  * Waits: never.  Threads: any.
- * Since: 1.1 */
+ * Since: 0.2 */
 CSP_API csp_alloc_fn csp_rt_getalloc(csp_rt *rt, void **ud);
 
 #define CSP_RT_FREE_FORCE 1
@@ -341,11 +341,18 @@ CSP_API int csp_chan_put_blocking(csp_chan *ch, void *val, int64_t deadline);
 CSP_API int csp_chan_take_blocking(csp_chan *ch, void **val,
                                    int64_t deadline);
 
-/* Hand VAL to CH's drop hook, if CH has one (else nothing happens): for
- * code that discards a value it took from CH, such as a combinator whose
- * output closed. Accepts NULL CH or VAL (nothing happens).
- * Waits: never.  Threads: any. */
-CSP_API void csp_chan_drop(csp_chan *ch, void *val);
+/* Discard VAL: hand it to CH's drop hook, if CH has one (else nothing
+ * happens): for code that discards a value it took from CH, such as a
+ * combinator whose output closed. Accepts NULL CH or VAL (nothing
+ * happens).
+ * Waits: never.  Threads: any.
+ * Since: 0.2 (before: csp_chan_drop, a name csp_xf_drop uses for skipping
+ * values) */
+CSP_API void csp_chan_discard(csp_chan *ch, void *val);
+
+/* The old name of csp_chan_discard; removed in 0.3. */
+CSP_API CSP_DEPRECATED("use csp_chan_discard")
+void csp_chan_drop(csp_chan *ch, void *val);
 
 /* Put VAL on CH only if that can happen now; queues nothing. Returns
  * CSP_OK (done), CSP_EAGAIN (would wait; the value stays yours),
@@ -405,7 +412,7 @@ CSP_API void csp_pending_release(csp_pending *p);
  * (csp_loop_free does). A callback that issues a new op on EX makes the
  * loop go on; one that does so on CSP_ECANCELED never ends it.
  * Waits: never.  Threads: any; callbacks run on the caller.
- * Since: 1.1 */
+ * Since: 0.2 */
 CSP_API int csp_rt_cancel_exec(csp_rt *rt, csp_exec *ex);
 
 /* ------------------------------------------------------------------------
@@ -542,7 +549,7 @@ CSP_API int csp_loop_new(csp_loop **out, csp_rt *rt);
  * host is busy). Returns CSP_OK, CSP_EINVAL (NULL argument, unknown
  * flag), CSP_ENOMEM.
  * Waits: never.  Threads: any.
- * Since: 1.1 */
+ * Since: 0.2 */
 CSP_API int csp_loop_new_ex(csp_loop **out, csp_rt *rt, unsigned flags);
 
 /* Make the host's current or next csp_loop_wait return 1 at once, with
@@ -550,7 +557,7 @@ CSP_API int csp_loop_new_ex(csp_loop **out, csp_rt *rt, unsigned flags);
  * consumes the wake-up. For a host told to look at work of its own.
  * Accepts NULL.
  * Waits: never.  Threads: any.
- * Since: 1.1 */
+ * Since: 0.2 */
 CSP_API void csp_loop_wake(csp_loop *loop);
 
 /* Free LOOP and close its descriptor. Ops on the channels of LOOP's
@@ -725,7 +732,7 @@ CSP_API int csp_xf_distinct(csp_xform **out, csp_rt *rt, csp_key_fn key,
  * Combinators (core/ops/): core.async's, built on this header alone. Each
  * runs as go processes of RT and returns at once. A value a combinator
  * discards (no tap, muted, output closed) goes to the drop hook of the
- * channel it was taken from (csp_chan_drop). Mult, pub and mix pass the
+ * channel it was taken from (csp_chan_discard). Mult, pub and mix pass the
  * same pointer to several channels: share only values that outlive their
  * readers (or are refcounted by you). Unless noted, each returns CSP_OK,
  * CSP_EINVAL (NULL argument, bad size) or CSP_ENOMEM.
@@ -788,9 +795,15 @@ CSP_API int csp_map(csp_chan **out, csp_rt *rt, csp_combine_fn f, void *ud,
                     csp_chan *const *chans, size_t n, int buf, size_t cap);
 
 /* A channel (BUF, CAP) with at most the first N values of CH; it closes
- * after them or when CH closes. */
-CSP_API int csp_take(csp_chan **out, csp_rt *rt, uint64_t n, csp_chan *ch,
-                     int buf, size_t cap);
+ * after them or when CH closes (core.async's take).
+ * Since: 0.2 (before: csp_take, too close to csp_chan_take) */
+CSP_API int csp_take_n(csp_chan **out, csp_rt *rt, uint64_t n, csp_chan *ch,
+                       int buf, size_t cap);
+
+/* The old name of csp_take_n; removed in 0.3. */
+CSP_API CSP_DEPRECATED("use csp_take_n")
+int csp_take(csp_chan **out, csp_rt *rt, uint64_t n, csp_chan *ch, int buf,
+             size_t cap);
 
 /* mult: every value of a source goes to every tap; the next value is taken
  * only when every tap accepted the last (core.async). With no tap, values

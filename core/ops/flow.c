@@ -47,7 +47,7 @@ static void *pipe_run(void *arg)
 
     while (csp_chan_take(s->from, &v) == CSP_OK) {
         if (csp_chan_put(s->to, v) != CSP_OK) {
-            csp_chan_drop(s->from, v); /* TO closed: stop, as core.async */
+            csp_chan_discard(s->from, v); /* TO closed: stop, as core.async */
             break;
         }
     }
@@ -107,7 +107,7 @@ static void *onto_run(void *arg)
         if (csp_chan_put(s->ch, s->vals[i]) != CSP_OK)
             break;
     for (; i < s->n; i++) /* CH closed early: the rest are discarded */
-        csp_chan_drop(s->ch, s->vals[i]);
+        csp_chan_discard(s->ch, s->vals[i]);
     if (s->close)
         csp_chan_close(s->ch);
     if (s->done)
@@ -225,7 +225,7 @@ static void *into_run(void *arg)
             size_t c = cap ? 2 * cap : 16;
             void **nv = ops_realloc_array(rt, vals, cap, c, sizeof *nv);
             if (!nv) {
-                csp_chan_drop(s->ch, v); /* no memory: the value is lost */
+                csp_chan_discard(s->ch, v); /* no memory: the value is lost */
                 continue;
             }
             vals = nv;
@@ -353,7 +353,7 @@ static void *merge_run(void *arg)
             break;
         if (!out_open || csp_chan_put(s->out, v) != CSP_OK) {
             out_open = 0; /* keep draining the sources, as core.async */
-            csp_chan_drop(s->ops[idx].ch, v);
+            csp_chan_discard(s->ops[idx].ch, v);
         }
     }
     csp_chan_close(s->out);
@@ -422,7 +422,7 @@ static void *split_run(void *arg)
     while (csp_chan_take(s->ch, &v) == CSP_OK) {
         csp_chan *to = s->p(s->ud, v) ? s->t : s->f;
         if (csp_chan_put(to, v) != CSP_OK)
-            csp_chan_drop(s->ch, v);
+            csp_chan_discard(s->ch, v);
     }
     csp_chan_close(s->t);
     csp_chan_close(s->f);
@@ -511,12 +511,12 @@ static void *cmap_run(void *arg)
         if (got < s->n) {
             /* A source closed: what was taken this round is discarded. */
             for (size_t i = 0; i < got; i++)
-                csp_chan_drop(s->chans[i], vals[i]);
+                csp_chan_discard(s->chans[i], vals[i]);
             break;
         }
         v = s->f(s->ud, vals, s->n);
         if (v && csp_chan_put(s->out, v) != CSP_OK) {
-            csp_chan_drop(s->out, v);
+            csp_chan_discard(s->out, v);
             break;
         }
     }
@@ -599,7 +599,7 @@ static void *ctake_run(void *arg)
         if (csp_chan_take(s->ch, &v) != CSP_OK)
             break;
         if (csp_chan_put(s->out, v) != CSP_OK) {
-            csp_chan_drop(s->ch, v);
+            csp_chan_discard(s->ch, v);
             break;
         }
     }
@@ -608,8 +608,8 @@ static void *ctake_run(void *arg)
     return NULL;
 }
 
-int csp_take(csp_chan **out, csp_rt *rt, uint64_t n, csp_chan *ch, int buf,
-             size_t cap)
+int csp_take_n(csp_chan **out, csp_rt *rt, uint64_t n, csp_chan *ch, int buf,
+               size_t cap)
 {
     struct ctake *s;
     int rc;
@@ -635,4 +635,10 @@ int csp_take(csp_chan **out, csp_rt *rt, uint64_t n, csp_chan *ch, int buf,
     else
         *out = ref;
     return rc;
+}
+
+int csp_take(csp_chan **out, csp_rt *rt, uint64_t n, csp_chan *ch, int buf,
+             size_t cap)
+{
+    return csp_take_n(out, rt, n, ch, buf, cap);
 }

@@ -190,11 +190,11 @@ static void *mix_run(void *arg)
             if (rc != CSP_OK)
                 break;
             if (!st->heard[idx]) {
-                csp_chan_drop(st->ops[idx].ch, v); /* muted */
+                csp_chan_discard(st->ops[idx].ch, v); /* muted */
                 continue;
             }
             if (csp_chan_put(m->h.ch, v) != CSP_OK) {
-                csp_chan_drop(st->ops[idx].ch, v);
+                csp_chan_discard(st->ops[idx].ch, v);
                 pthread_mutex_lock(&m->h.lock);
                 m->stop = 1; /* the output closed: the mix ends */
                 pthread_mutex_unlock(&m->h.lock);

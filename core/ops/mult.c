@@ -133,7 +133,7 @@ static void *mult_run(void *arg)
         }
         pthread_mutex_unlock(&m->h.lock);
         if (n == 0) {
-            csp_chan_drop(m->h.ch, v); /* no taps: dropped, as core.async */
+            csp_chan_discard(m->h.ch, v); /* no taps: dropped, as core.async */
             continue;
         }
         atomic_store(&r.left, 1);
@@ -333,7 +333,7 @@ static void *pub_run(void *arg)
         pthread_mutex_unlock(&p->h.lock);
         /* A stuck subscriber stalls here unless the topic has room. */
         if (!ch || csp_chan_put(ch, v) != CSP_OK)
-            csp_chan_drop(p->h.ch, v);
+            csp_chan_discard(p->h.ch, v);
         csp_chan_release(ch);
     }
     /* The source closed: close every topic (and its close-subscribers).

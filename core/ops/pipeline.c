@@ -54,7 +54,7 @@ static void pl_unref(struct pl *p)
 /* Values a result channel's transform drops go to FROM's drop hook. */
 static void forward_drop(void *ud, void *val)
 {
-    csp_chan_drop(ud, val);
+    csp_chan_discard(ud, val);
 }
 
 static void *dispatcher(void *arg)
@@ -74,7 +74,7 @@ static void *dispatcher(void *arg)
                                       forward_drop, p->from);
         if (rc != CSP_OK) {
             ops_free(p->rt, j, sizeof *j);
-            csp_chan_drop(p->from, v); /* no memory: this item is lost */
+            csp_chan_discard(p->from, v); /* no memory: this item is lost */
             continue;
         }
         j->val = v;
@@ -96,7 +96,7 @@ static void run_job(struct pl *p, struct job *j)
         /* A fresh buffer of one: the put never waits; the transform may
          * expand past it. */
         if (csp_chan_offer(j->res, j->val) != CSP_OK)
-            csp_chan_drop(p->from, j->val);
+            csp_chan_discard(p->from, j->val);
         csp_chan_close(j->res);
     }
     csp_chan_release(j->res);
@@ -136,7 +136,7 @@ static void *output(void *arg)
             if (open && csp_chan_put(p->to, v) == CSP_OK)
                 continue;
             open = 0; /* TO closed: keep draining, as core.async */
-            csp_chan_drop(p->from, v);
+            csp_chan_discard(p->from, v);
         }
         csp_chan_release(res);
     }

@@ -128,6 +128,8 @@ int csp_chan_put_blocking(csp_chan *ch, void *val, int64_t deadline);
 
 int csp_chan_take_blocking(csp_chan *ch, void **val, int64_t deadline);
 
+void csp_chan_discard(csp_chan *ch, void *val);
+
 void csp_chan_drop(csp_chan *ch, void *val);
 
 int csp_chan_offer(csp_chan *ch, void *val);
@@ -271,6 +273,8 @@ int csp_split(csp_chan **t, csp_chan **f, csp_rt *rt, csp_chan *ch, csp_pred_fn 
 
 typedef void *(*csp_combine_fn)(void *ud, void **vals, size_t n);
 int csp_map(csp_chan **out, csp_rt *rt, csp_combine_fn f, void *ud, csp_chan *const *chans, size_t n, int buf, size_t cap);
+
+int csp_take_n(csp_chan **out, csp_rt *rt, uint64_t n, csp_chan *ch, int buf, size_t cap);
 
 int csp_take(csp_chan **out, csp_rt *rt, uint64_t n, csp_chan *ch, int buf, size_t cap);
 

@@ -777,26 +777,42 @@ TEST(chan_stress_unbuffered_delivers_every_value_exactly_once)
 }
 
 /* ------------------------------------------------------------------------
- * csp_chan_drop: discarding a value through a channel's hook. */
+ * csp_chan_discard: discarding a value through a channel's hook. */
 
-TEST(chan_drop_hands_value_to_drop_hook)
+TEST(chan_discard_hands_value_to_drop_hook)
 {
     struct drops d = {0};
     csp_chan *ch;
 
     ASSERT_OK(csp_chan_new(&ch, test_rt, CSP_BUF_NONE, 0, record_drop, &d));
-    csp_chan_drop(ch, V(42));
+    csp_chan_discard(ch, V(42));
     ASSERT_EQ(1, atomic_load(&d.n));
     ASSERT_EQ(42, d.first[0]);
     csp_chan_release(ch);
 }
 
-TEST(chan_drop_without_hook_or_arguments_does_nothing)
+TEST(chan_discard_without_hook_or_arguments_does_nothing)
 {
     csp_chan *ch = mkchan(CSP_BUF_NONE, 0);
 
-    csp_chan_drop(ch, V(1));
-    csp_chan_drop(NULL, V(1));
-    csp_chan_drop(ch, NULL);
+    csp_chan_discard(ch, V(1));
+    csp_chan_discard(NULL, V(1));
+    csp_chan_discard(ch, NULL);
     csp_chan_release(ch);
 }
+
+/* The old name stays one minor version (csp.h marks it deprecated). */
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+TEST(chan_drop_old_name_still_discards)
+{
+    struct drops d = {0};
+    csp_chan *ch;
+
+    ASSERT_OK(csp_chan_new(&ch, test_rt, CSP_BUF_NONE, 0, record_drop, &d));
+    csp_chan_drop(ch, V(7));
+    ASSERT_EQ(1, atomic_load(&d.n));
+    ASSERT_EQ(7, d.first[0]);
+    csp_chan_release(ch);
+}
+#pragma GCC diagnostic pop

@@ -523,7 +523,7 @@ static int c_map(struct fx *f)
 
 static int c_take(struct fx *f)
 {
-    return csp_take(&f->out, f->rt, 2, f->ch[0], CSP_BUF_FIXED, 4);
+    return csp_take_n(&f->out, f->rt, 2, f->ch[0], CSP_BUF_FIXED, 4);
 }
 
 static void s_mult(struct fx *f)

@@ -161,7 +161,7 @@ static int start_one(int which, csp_chan *src, long n, csp_chan **out)
                      1);
         break;
     case TAKE:
-        rc = csp_take(&out[0], test_rt, 1, src, CSP_BUF_FIXED, 1);
+        rc = csp_take_n(&out[0], test_rt, 1, src, CSP_BUF_FIXED, 1);
         break;
     case INTO:
         rc = csp_into(&out[0], test_rt, src, first_of, NULL);

@@ -226,7 +226,7 @@ static void life_take(csp_rt *rt)
 {
     csp_chan *src = mk(rt, CSP_BUF_FIXED, 4), *out = NULL;
 
-    ASSERT_OK(csp_take(&out, rt, 2, src, CSP_BUF_FIXED, 4));
+    ASSERT_OK(csp_take_n(&out, rt, 2, src, CSP_BUF_FIXED, 4));
     feed(src, 2, 0);
     ASSERT_EQ(2, drain(out, NULL));
     ASSERT_OK(csp_chan_close(src));

@@ -367,7 +367,7 @@ TEST(take_passes_first_n_then_closes)
     csp_chan *src, *out;
 
     ASSERT_OK(csp_to_chan(&src, test_rt, vals, 5));
-    ASSERT_OK(csp_take(&out, test_rt, 2, src, CSP_BUF_NONE, 0));
+    ASSERT_OK(csp_take_n(&out, test_rt, 2, src, CSP_BUF_NONE, 0));
     ASSERT_EQ(1, take_val(out));
     ASSERT_EQ(2, take_val(out));
     expect_closed(out);
@@ -382,12 +382,12 @@ TEST(take_closes_early_when_source_closes)
     csp_chan *src, *out;
 
     ASSERT_OK(csp_to_chan(&src, test_rt, vals, 1));
-    ASSERT_OK(csp_take(&out, test_rt, 5, src, CSP_BUF_FIXED, 2));
+    ASSERT_OK(csp_take_n(&out, test_rt, 5, src, CSP_BUF_FIXED, 2));
     ASSERT_EQ(1, take_val(out));
     expect_closed(out);
     csp_chan_release(src);
     csp_chan_release(out);
-    ASSERT_RC(CSP_EINVAL, csp_take(&out, test_rt, 1, NULL, CSP_BUF_NONE, 0));
+    ASSERT_RC(CSP_EINVAL, csp_take_n(&out, test_rt, 1, NULL, CSP_BUF_NONE, 0));
 }
 
 TEST(transduce_rejects_null_arguments)
@@ -418,10 +418,32 @@ TEST(combinators_report_enomem_and_leak_nothing)
     ASSERT_RC(CSP_ENOMEM, csp_merge(&out, test_rt, &src, 1, CSP_BUF_NONE, 0));
     ASSERT_RC(CSP_ENOMEM, csp_split(&t, &f, test_rt, src, is_even, NULL,
                                     CSP_BUF_NONE, 0, CSP_BUF_NONE, 0));
-    ASSERT_RC(CSP_ENOMEM, csp_take(&out, test_rt, 1, src, CSP_BUF_NONE, 0));
+    ASSERT_RC(CSP_ENOMEM, csp_take_n(&out, test_rt, 1, src, CSP_BUF_NONE, 0));
     ASSERT_RC(CSP_ENOMEM, csp_to_chan(&out, test_rt, NULL, 0));
     ASSERT_RC(CSP_ENOMEM, csp_reduce(&out, test_rt, src, add, NULL, NULL));
     test_fail_alloc_after(-1);
     ASSERT_EQ(before, test_live_allocs());
     csp_chan_release(src);
 }
+
+/* The old name stays one minor version (csp.h marks it deprecated). */
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+TEST(take_old_name_still_passes_the_first_n_values)
+{
+    csp_chan *src = mkchan(CSP_BUF_FIXED, 4), *out;
+    void *v = NULL;
+
+    for (uintptr_t i = 1; i <= 3; i++)
+        ASSERT_OK(csp_chan_offer(src, V(i)));
+    ASSERT_OK(csp_take(&out, test_rt, 2, src, CSP_BUF_NONE, 0));
+    ASSERT_OK(take8(out, &v));
+    ASSERT_EQ(1, U(v));
+    ASSERT_OK(take8(out, &v));
+    ASSERT_EQ(2, U(v));
+    ASSERT_RC(CSP_ECLOSED, take8(out, &v));
+    csp_chan_release(out);
+    csp_chan_close(src);
+    csp_chan_release(src);
+}
+#pragma GCC diagnostic pop

@@ -104,7 +104,7 @@ test("host_step_drives_processes_like_a_game_loop", function()
 end)
 
 test("host_version_is_the_c_library_version", function()
-  eq(csp.version, "0.1.0")
+  eq(csp.version, "0.2.0")
 end)
 
 test("host_stats_reports_counters", function()
