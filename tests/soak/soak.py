@@ -514,6 +514,8 @@ def main():
     ap.add_argument("--seconds", type=float, default=3600)
     ap.add_argument("--values", type=int, default=2000)
     args = ap.parse_args()
+    if args.seconds <= 0:
+        ap.error("--seconds must be positive")
     if args.values < 8 or args.values >= 1 << 27:
         ap.error("--values must be in [8, 2**27)")
     soak = Soak(args.seconds, args.values)
