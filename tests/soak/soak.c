@@ -94,11 +94,18 @@ _Static_assert(sizeof(uintptr_t) >= 8, "values pack 56 bits of tag");
 #define ROUND_MASK ((UINT64_C(1) << 20) - 1)
 #define MARK_BIT (UINT64_C(1) << 60)
 
-enum { WL_GO, WL_THREADS, WL_CB, WL_ALTS, WL_PIPELINE, WL_MULT, WL_PUBSUB,
-       WL_N };
-static const char *const wl_name[WL_N] = {"go",       "threads", "cb",
-                                          "alts",     "pipeline", "mult",
-                                          "pubsub"};
+enum {
+    WL_GO,
+    WL_THREADS,
+    WL_CB,
+    WL_ALTS,
+    WL_PIPELINE,
+    WL_MULT,
+    WL_PUBSUB,
+    WL_N
+};
+static const char *const wl_name[WL_N] = {
+    "go", "threads", "cb", "alts", "pipeline", "mult", "pubsub"};
 
 static csp_rt *rt;
 static long values = 20000; /* per workload per round */
@@ -137,8 +144,8 @@ static void summary(void)
     printf("soak: %lld ops in %.0f s, rounds %ld, rss start %ld KiB end %ld "
            "KiB, chans live end %lld, ops pending end %lld\n",
            (long long)atomic_load(&total_ops),
-           (double)(csp_now_ns() - t_start) / 1e9, round_no, rss_base,
-           rss_now, (long long)stat_of(CSP_STAT_CHANS_LIVE),
+           (double)(csp_now_ns() - t_start) / 1e9, round_no, rss_base, rss_now,
+           (long long)stat_of(CSP_STAT_CHANS_LIVE),
            (long long)stat_of(CSP_STAT_OPS_PENDING));
 }
 
@@ -183,11 +190,11 @@ struct check {
     char first[200];
 };
 
-static void check_init(struct check *ck, int wl, long round, long n,
-                       int sinks, int (*wants)(int, long))
+static void check_init(struct check *ck, int wl, long round, long n, int sinks,
+                       int (*wants)(int, long))
 {
-    *ck = (struct check){.wl = wl, .round = round, .n = n, .sinks = sinks,
-                         .wants = wants};
+    *ck = (struct check){
+        .wl = wl, .round = round, .n = n, .sinks = sinks, .wants = wants};
     ck->seen = calloc((size_t)(n * sinks), 1);
     if (ck->seen == NULL)
         fail("out of memory");
@@ -310,8 +317,7 @@ static void join_add(csp_chan *ch, int tokens, int wl, const char *what)
     joins.n++;
 }
 
-static void spawn(int thread, csp_go_fn fn, void *arg, int wl,
-                  const char *what)
+static void spawn(int thread, csp_go_fn fn, void *arg, int wl, const char *what)
 {
     csp_chan *res;
     int rc = thread ? csp_thread(rt, fn, arg, &res) : csp_go(rt, fn, arg, &res);
@@ -336,12 +342,10 @@ static void join_all(void)
                      (int)(STALL_NS / SEC));
             if (tokens == 0 && rc != CSP_ECLOSED)
                 fail("workload %s: %s: result channel gave %s",
-                     wl_name[joins.j[k].wl], joins.j[k].what,
-                     csp_errname(rc));
+                     wl_name[joins.j[k].wl], joins.j[k].what, csp_errname(rc));
             if (tokens > 0 && rc != CSP_OK)
                 fail("workload %s: %s: done channel gave %s",
-                     wl_name[joins.j[k].wl], joins.j[k].what,
-                     csp_errname(rc));
+                     wl_name[joins.j[k].wl], joins.j[k].what, csp_errname(rc));
         } while (tokens > 0 && --tokens > 0);
         csp_chan_release(joins.j[k].ch);
     }
@@ -355,8 +359,7 @@ static void *result_of(csp_chan *res, int wl, const char *what)
     int rc = csp_chan_take_blocking(res, &v, deadline());
 
     if (rc != CSP_OK)
-        fail("workload %s: %s result: %s", wl_name[wl], what,
-             csp_errname(rc));
+        fail("workload %s: %s result: %s", wl_name[wl], what, csp_errname(rc));
     csp_chan_release(res);
     return v;
 }
@@ -367,7 +370,7 @@ static void *result_of(csp_chan *res, int wl, const char *what)
 
 struct party {
     struct check *ck;
-    csp_chan *ch;      /* a reference the party releases when it ends */
+    csp_chan *ch; /* a reference the party releases when it ends */
     int sink;
     long lo, hi;       /* producers: indexes [lo, hi) */
     _Atomic int *left; /* producers: the last one closes CH */
@@ -448,8 +451,8 @@ static void parties_start(struct wl_parties *w, int wl, int buf, size_t cap,
     for (const char *s = kinds; *s; s++, k++) {
         int prod = *s == 'P' || *s == 'p', thread = *s == 'p' || *s == 'c';
         struct party *p = &w->p[k];
-        *p = (struct party){.ck = &w->ck, .ch = csp_chan_retain(w->ch),
-                            .left = &w->left};
+        *p = (struct party){
+            .ck = &w->ck, .ch = csp_chan_retain(w->ch), .left = &w->left};
         if (prod) {
             int idx = 0;
             for (const char *t = kinds; t < s; t++)
@@ -614,8 +617,8 @@ static void cb_start(struct wl_cb *w)
     w->done = chan(&w->ck, CSP_BUF_FIXED, 4);
     atomic_store(&w->producers, 2);
     for (int k = 0; k < 2; k++) {
-        w->prod[k] = (struct chain){.w = w, .loop = k, .i = values * k / 2,
-                                    .hi = values * (k + 1) / 2};
+        w->prod[k] = (struct chain){
+            .w = w, .loop = k, .i = values * k / 2, .hi = values * (k + 1) / 2};
         w->cons[k] = (struct chain){.w = w, .loop = k};
     }
     w->prod[0].ex = w->cons[0].ex = csp_rt_executor(rt);
@@ -895,9 +898,9 @@ static void pipeline_start(struct wl_pipeline *w)
     to = chan(&w->ck, CSP_BUF_FIXED, 8);
     if ((rc = csp_xf_map(&xf, rt, mark, NULL)) != CSP_OK)
         fail("pipeline: csp_xf_map: %s", csp_strerror(rc));
-    rc = round_no % 2 ? csp_pipeline_blocking(rt, 4, to, xf, from, 1, NULL,
-                                              NULL)
-                      : csp_pipeline(rt, 4, to, xf, from, 1, NULL, NULL);
+    rc = round_no % 2
+             ? csp_pipeline_blocking(rt, 4, to, xf, from, 1, NULL, NULL)
+             : csp_pipeline(rt, 4, to, xf, from, 1, NULL, NULL);
     if (rc != CSP_OK)
         fail("pipeline: csp_pipeline: %s", csp_strerror(rc));
     csp_xform_release(xf);
@@ -972,8 +975,8 @@ static void mult_start(struct wl_mult *w)
             fail("mult: csp_mult_tap: %s", csp_strerror(rc));
     csp_mult_release(m);
     for (int k = 0; k < 2; k++) {
-        w->cons[k] = (struct party){.ck = &w->ck,
-                                    .ch = csp_chan_retain(tap[k]), .sink = k};
+        w->cons[k] = (struct party){
+            .ck = &w->ck, .ch = csp_chan_retain(tap[k]), .sink = k};
         spawn(k, consumer, &w->cons[k], WL_MULT,
               k ? "thread tap consumer" : "go tap consumer");
     }
@@ -1070,14 +1073,16 @@ static void pubsub_start(struct wl_pubsub *w)
     for (int k = 0, c = 0; k < 5; k++) {
         if (sink_of[k] == 2)
             continue;
-        w->cons[c] = (struct party){.ck = &w->ck,
-                                    .ch = csp_chan_retain(sub[k]),
-                                    .sink = sink_of[k]};
+        w->cons[c] = (struct party){
+            .ck = &w->ck, .ch = csp_chan_retain(sub[k]), .sink = sink_of[k]};
         spawn(0, consumer, &w->cons[c++], WL_PUBSUB, "subscriber");
     }
     atomic_store(&w->left, 1);
-    w->prod = (struct party){.ck = &w->ck, .ch = csp_chan_retain(src),
-                             .lo = 0, .hi = values, .left = &w->left};
+    w->prod = (struct party){.ck = &w->ck,
+                             .ch = csp_chan_retain(src),
+                             .lo = 0,
+                             .hi = values,
+                             .left = &w->left};
     spawn(0, producer, &w->prod, WL_PUBSUB, "go producer");
     csp_chan_release(src);
     for (int k = 0; k < 5; k++)
