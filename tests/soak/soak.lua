@@ -45,8 +45,11 @@ local STALL_MS = 60000
 local WARMUP_ROUNDS = 3
 local REPORT_EVERY_MS = 10000
 local RSS_SLACK_PCT, RSS_SLACK_KIB = 10, 8 * 1024
+-- A value: bits 0..27 index + 1, 28..35 workload, 36..55 round (mod
+-- 2^20); bit 60 is set by the pipeline's transform, above every tag bit.
 local IDX_MASK = (1 << 28) - 1
-local MARK = 1 << 50
+local ROUND_MASK = (1 << 20) - 1
+local MARK = 1 << 60
 
 local seconds, values = 3600, 2000
 do
@@ -122,7 +125,7 @@ Check.__index = Check
 
 local function check(wl, sinks, wants)
   return setmetatable({wl = wl, n = values, sinks = sinks or 1, wants = wants,
-                       tag = (round << 36) | (WL[wl] << 28), seen = {}, errors = {}}, Check)
+                       tag = ((round & ROUND_MASK) << 36) | (WL[wl] << 28), seen = {}, errors = {}}, Check)
 end
 
 function Check:val(i) return self.tag | (i + 1) end

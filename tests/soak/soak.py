@@ -54,7 +54,11 @@ STALL = 60.0          # seconds any one wait may make no progress
 WARMUP_ROUNDS = 3
 REPORT_EVERY = 10.0
 RSS_SLACK_PCT, RSS_SLACK_KIB = 10, 8 * 1024
-MARK = 1 << 50        # added by the pipeline's transform
+# A value: bits 0..27 index + 1, 28..35 workload, 36..55 round (mod 2^20);
+# bit 60 is set by the pipeline's transform, above every tag bit (and the
+# value stays an immediate int for the binding: below 2^61).
+ROUND_MASK = (1 << 20) - 1
+MARK = 1 << 60
 
 WORKLOADS = ["go", "threads", "asyncio", "alts", "pipeline", "mult", "pubsub"]
 
@@ -116,7 +120,7 @@ class Check:
     def __init__(self, soak, wl, sinks=1, wants=None):
         self.soak, self.wl, self.n = soak, wl, soak.values
         self.sinks, self.wants = sinks, wants
-        self.tag = (soak.round << 36) | (WORKLOADS.index(wl) << 28)
+        self.tag = ((soak.round & ROUND_MASK) << 36) | (WORKLOADS.index(wl) << 28)
         self.seen = bytearray(self.n * sinks)
         self.lock = threading.Lock()
         self.errors = []
