@@ -149,13 +149,29 @@ local function flush_errq()
   errq[0] = false
 end
 
+-- Deliver N/3 completions from buf. Their ids were recycled when C
+-- delivered them, and a callback run here may issue an op that reuses one,
+-- so every waiter of the batch is looked up before any runs.
 local function dispatch(n)
+  local ws = n > 3 and {} or nil
+  if ws then
+    for i = 1, n, 3 do
+      local op = buf[i]
+      ws[i] = waiting[op]
+      waiting[op] = nil
+    end
+  end
   for i = 1, n, 3 do
     local op, a, b = buf[i], buf[i + 1], buf[i + 2]
     buf[i + 1], buf[i + 2] = nil, nil
-    local w = waiting[op]
-    if w ~= nil then
+    local w
+    if ws then
+      w = ws[i]
+    else
+      w = waiting[op]
       waiting[op] = nil
+    end
+    if w ~= nil then
       local t = type(w)
       if t == "thread" then
         push(w, a, b)

@@ -192,6 +192,9 @@ class Scheduler:
                 for _ in range(len(ready)):
                     proc, val = ready.popleft()
                     step(proc, val)
+                # Hold nothing while waiting: a finished process (and its
+                # result channel) or a callback must not outlive its turn.
+                proc = val = h = None
                 k = host_run(host, recs, BATCH, 0 if ready or inbox else -1)
                 if k > 0:
                     r = unpack(recs, 4 * k)

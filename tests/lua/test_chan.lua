@@ -325,4 +325,26 @@ test("chan_pending_takes_limit_returns_ebusy", function()
   csp.run()
 end)
 
+test("chan_take_async_callbacks_of_one_batch_each_run_once", function()
+  -- Both takes complete before the scheduler delivers them in one batch;
+  -- A's callback issues a take that reuses B's recycled op id, which once
+  -- ran A's callback in B's place (found by tests/soak/soak.lua).
+  local ch = csp.chan()
+  local got = {}
+  local function taker(name)
+    csp.take_async(ch, function(v)
+      got[#got + 1] = name .. "=" .. tostring(v)
+      if v ~= nil then taker(name) end
+    end)
+  end
+  taker("A"); taker("B")
+  assert(ch:offer(1)); assert(ch:offer(2))
+  csp.step()
+  same(got, {"A=1", "B=2"})
+  eq(csp.stats().ops, 2, "each callback issued one new take")
+  ch:close()
+  csp.step()
+  same(got, {"A=1", "B=2", "A=nil", "B=nil"})
+end)
+
 T.run()

@@ -221,3 +221,29 @@ def test_go_aput_none_raises_type_error():
             return "refused"
 
     assert run_go(f) == "refused"
+
+
+
+def test_go_idle_scheduler_holds_no_finished_process():
+    # The scheduler thread kept the last process it ran in loop locals
+    # while it waited for work, so that process's result channel stayed
+    # live until the next go activity (found by tests/soak/soak.py).
+    import gc
+    import weakref
+    from conftest import wait_until
+
+    ch = csp.chan()
+
+    async def g():
+        return await ch.atake()
+
+    res = csp.go(g)
+    ch.put(2)
+    assert res.take(timeout=10) == 2
+    ref = weakref.ref(res)
+    del res
+
+    def freed():
+        gc.collect()
+        return ref() is None
+    wait_until(freed, timeout=5)
