@@ -273,6 +273,37 @@ static void note_wait(struct csp__proc *p, struct alts *a)
     csp__proc_note_wait(p, CSP__WAIT_ALTS, ids, a->n);
 }
 
+/* Passes 0 and 1, shared by every flavour: on the first try the
+ * lock-free fast pass, then pass 1 with every channel locked. Returns
+ * CSP_PENDING with every channel still locked when the alts must wait and
+ * may (not DEFAULT, deadline M not passed, room for its nodes); otherwise
+ * the outcome (CSP_OK, CSP_ECLOSED, CSP_EAGAIN, CSP_ETIMEDOUT, CSP_EBUSY)
+ * with no lock held. */
+static int attempt(struct alts *a, int flags, const struct csp__wait *m,
+                   int first, size_t *i0, void **v, struct csp__wakes *wl,
+                   struct csp__drops *dl)
+{
+    int rc;
+
+    if (first) {
+        rc = fast_pass(a, i0, v, wl, dl);
+        if (rc != CSP_EAGAIN || (flags & CSP_ALTS_DEFAULT))
+            return rc;
+    }
+    lock_all(a);
+    rc = pass1(a, i0, v, wl, dl);
+    if (rc == CSP_EAGAIN) {
+        if (m && csp__wait_expired(m))
+            rc = CSP_ETIMEDOUT;
+        else if (!all_have_room(a))
+            rc = CSP_EBUSY;
+        else
+            return CSP_PENDING;
+    }
+    unlock_all(a);
+    return rc;
+}
+
 static int alts_wait(const csp_op *ops, size_t n, int flags, size_t *idx,
                      void **val, int mode, int64_t deadline)
 {
@@ -282,7 +313,6 @@ static int alts_wait(const csp_op *ops, size_t n, int flags, size_t *idx,
     struct csp__waiter w;
     struct csp__node small_nodes[SMALL], *nodes = small_nodes;
     size_t nodes_size = 0, i0 = 0;
-    int locked = 0;
     struct alts a;
     void *v = NULL;
     int rc;
@@ -298,28 +328,16 @@ static int alts_wait(const csp_op *ops, size_t n, int flags, size_t *idx,
         return rc;
     csp__wakes_init(&wl);
     dl.n = 0;
-    rc = fast_pass(&a, &i0, &v, &wl, &dl);
-    for (; rc == CSP_EAGAIN && !(flags & CSP_ALTS_DEFAULT);) {
-        lock_all(&a);
-        locked = 1;
-        rc = pass1(&a, &i0, &v, &wl, &dl);
-        if (rc != CSP_EAGAIN)
+    for (int first = 1;; first = 0) {
+        rc = attempt(&a, flags, &m, first, &i0, &v, &wl, &dl);
+        if (rc != CSP_PENDING)
             break;
-        if (csp__wait_expired(&m)) {
-            rc = CSP_ETIMEDOUT;
-            break;
-        }
-        if (!all_have_room(&a)) {
-            rc = CSP_EBUSY;
-            break;
-        }
         if (n > SMALL && !nodes_size) {
             /* Must wait, with more cases than the stack holds: allocate
              * the nodes outside the locks (only now: an alts that finds
              * a ready op allocates nothing), then try again. Pass 1
              * completed nothing, so WL and DL are still empty. */
             unlock_all(&a);
-            locked = 0;
             nodes_size = n * sizeof *nodes;
             nodes = csp__alloc(a.rt, nodes_size);
             if (!nodes) {
@@ -330,11 +348,9 @@ static int alts_wait(const csp_op *ops, size_t n, int flags, size_t *idx,
         }
         csp__waiter_init_for(&w, &m, nodes, (uint32_t)n);
         link_all(&a, &w, nodes);
-        rc = CSP_PENDING;
+        unlock_all(&a);
         break;
     }
-    if (locked)
-        unlock_all(&a);
     csp__finish(&wl, &dl);
     if (rc == CSP_PENDING) {
         if (m.p)
@@ -379,7 +395,6 @@ int csp_alts_cb(const csp_op *ops, size_t n, int flags, size_t *idx, void **val,
     struct alts a;
     size_t i0 = 0;
     void *v = NULL;
-    int locked = 0;
     int rc;
 
     if (!cb)
@@ -397,17 +412,10 @@ int csp_alts_cb(const csp_op *ops, size_t n, int flags, size_t *idx, void **val,
         return rc;
     csp__wakes_init(&wl);
     dl.n = 0;
-    rc = fast_pass(&a, &i0, &v, &wl, &dl);
-    for (; rc == CSP_EAGAIN && !(flags & CSP_ALTS_DEFAULT);) {
-        lock_all(&a);
-        locked = 1;
-        rc = pass1(&a, &i0, &v, &wl, &dl);
-        if (rc != CSP_EAGAIN)
+    for (int first = 1;; first = 0) {
+        rc = attempt(&a, flags, NULL, first, &i0, &v, &wl, &dl);
+        if (rc != CSP_PENDING)
             break;
-        if (!all_have_room(&a)) {
-            rc = CSP_EBUSY;
-            break;
-        }
         if (op) {
             op->is_alts = 1;
             op->ex = ex;
@@ -418,19 +426,17 @@ int csp_alts_cb(const csp_op *ops, size_t n, int flags, size_t *idx, void **val,
             if (pending)
                 atomic_fetch_add_explicit(&op->refs, 1, memory_order_relaxed);
             link_all(&a, &op->w, op->nodes);
-            rc = CSP_PENDING;
+            unlock_all(&a);
             break;
         }
+        /* Must wait: allocate outside the locks, then try again. */
         unlock_all(&a);
-        locked = 0;
         op = csp__pending_new(a.rt, n);
         if (!op) {
             alts_teardown(&a);
             return CSP_ENOMEM;
         }
     }
-    if (locked)
-        unlock_all(&a);
     csp__finish(&wl, &dl);
     alts_teardown(&a);
     if (rc == CSP_PENDING) {
