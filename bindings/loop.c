@@ -29,14 +29,16 @@
 #endif
 
 #include "csp.h"
+/* Header only, on csp.h alone: the one list of the code base. */
+#include "../core/list.h"
 
 _Atomic long csp__loop_fail_fd;
 
 struct csp_loop {
     csp_exec exec;          /* first: csp_loop_executor returns &exec */
     csp_rt *rt;             /* immutable */
-    pthread_mutex_t lock;   /* guards head, tail, waiting, woken */
-    csp_task *head, *tail;
+    pthread_mutex_t lock;   /* guards q, waiting, woken */
+    struct csp__taskq q;
     _Atomic int pending;    /* descriptor: 1 while a wake-up is in flight */
     int rfd, wfd;           /* eventfd (rfd == wfd), a pipe, or -1 */
     /* CSP_LOOP_NO_FD: the host sleeps in csp_loop_wait on COND; a
@@ -46,13 +48,18 @@ struct csp_loop {
     int use_fd;             /* immutable */
     pthread_cond_t cond;
     int waiting, woken;
-    struct csp_loop *prev, *next; /* every loop; loops_lock (fork) */
+    struct csp__link link;  /* in loops; loops_lock (fork) */
 };
 
 /* Every loop, so that fork() can hold their locks (core/fork.c) and give
  * the child's loops descriptors of their own. */
 static pthread_mutex_t loops_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct csp_loop *loops;
+static struct csp__list loops;
+
+#define LOOP_OF(l) CSP__CONTAINER(l, struct csp_loop, link)
+#define EACH_LOOP(lp)                                                        \
+    for (struct csp__link *l_ = loops.head; l_ && ((lp) = LOOP_OF(l_));      \
+         l_ = l_->next)
 
 static int is_loop(csp_exec *ex);
 static int open_fds(struct csp_loop *loop);
@@ -80,13 +87,8 @@ static void loop_submit(csp_exec *self, csp_task *t)
 {
     struct csp_loop *loop = (struct csp_loop *)self;
 
-    t->next = NULL;
     pthread_mutex_lock(&loop->lock);
-    if (loop->tail)
-        loop->tail->next = t;
-    else
-        loop->head = t;
-    loop->tail = t;
+    csp__taskq_append(&loop->q, t);
     /* Still under the lock: once csp_loop_free has taken the lock after
      * running T, no submitter touches the loop any more. */
     signal_locked(loop);
@@ -167,11 +169,7 @@ int csp_loop_new_ex(csp_loop **out, csp_rt *rt, unsigned flags)
         goto fail_fds;
     atomic_init(&loop->pending, 0);
     pthread_mutex_lock(&loops_lock);
-    loop->prev = NULL;
-    loop->next = loops;
-    if (loops)
-        loops->prev = loop;
-    loops = loop;
+    csp__list_append(&loops, &loop->link);
     pthread_mutex_unlock(&loops_lock);
     *out = loop;
     return CSP_OK;
@@ -206,12 +204,7 @@ void csp_loop_free(csp_loop *loop)
     pthread_mutex_lock(&loop->lock);
     pthread_mutex_unlock(&loop->lock);
     pthread_mutex_lock(&loops_lock);
-    if (loop->prev)
-        loop->prev->next = loop->next;
-    else
-        loops = loop->next;
-    if (loop->next)
-        loop->next->prev = loop->prev;
+    csp__list_remove(&loops, &loop->link);
     pthread_mutex_unlock(&loops_lock);
     if (loop->use_fd) {
         if (loop->wfd != loop->rfd)
@@ -262,8 +255,7 @@ int csp_loop_run(csp_loop *loop, int max)
     }
     pthread_mutex_lock(&loop->lock);
     loop->woken = 0;
-    batch = loop->head;
-    loop->head = loop->tail = NULL;
+    batch = csp__taskq_take_all(&loop->q);
     pthread_mutex_unlock(&loop->lock);
     while (batch && (max < 0 || ran < max)) {
         t = batch;
@@ -277,10 +269,8 @@ int csp_loop_run(csp_loop *loop, int max)
         while (last->next)
             last = last->next;
         pthread_mutex_lock(&loop->lock);
-        last->next = loop->head;
-        loop->head = batch;
-        if (!loop->tail)
-            loop->tail = last;
+        /* Back in front of what was queued meanwhile. */
+        csp__taskq_prepend_chain(&loop->q, batch, last);
         signal_locked(loop);
         pthread_mutex_unlock(&loop->lock);
     }
@@ -295,7 +285,7 @@ int csp_loop_wait(csp_loop *loop, int timeout_ms)
     if (!loop)
         return CSP_EINVAL;
     pthread_mutex_lock(&loop->lock);
-    r = loop->head != NULL || loop->woken;
+    r = loop->q.head != NULL || loop->woken;
     if (!r && !loop->use_fd && timeout_ms != 0) {
         struct timespec ts;
         if (timeout_ms > 0) {
@@ -308,7 +298,7 @@ int csp_loop_wait(csp_loop *loop, int timeout_ms)
             }
         }
         loop->waiting = 1;
-        while (!loop->head && !loop->woken) {
+        while (!loop->q.head && !loop->woken) {
             if (timeout_ms < 0)
                 pthread_cond_wait(&loop->cond, &loop->lock);
             else if (pthread_cond_timedwait(&loop->cond, &loop->lock,
@@ -316,7 +306,7 @@ int csp_loop_wait(csp_loop *loop, int timeout_ms)
                 break;
         }
         loop->waiting = 0;
-        r = loop->head != NULL || loop->woken;
+        r = loop->q.head != NULL || loop->woken;
     }
     pthread_mutex_unlock(&loop->lock);
     if (r || !loop->use_fd)
@@ -341,13 +331,17 @@ int csp__loop_holds(csp_exec *ex, csp_task *t);
 void csp__loop_fork_lock(void)
 {
     pthread_mutex_lock(&loops_lock);
-    for (struct csp_loop *l = loops; l; l = l->next)
+    struct csp_loop *l;
+
+    EACH_LOOP(l)
         pthread_mutex_lock(&l->lock);
 }
 
 void csp__loop_fork_unlock(void)
 {
-    for (struct csp_loop *l = loops; l; l = l->next)
+    struct csp_loop *l;
+
+    EACH_LOOP(l)
         pthread_mutex_unlock(&l->lock);
     pthread_mutex_unlock(&loops_lock);
 }
@@ -359,7 +353,9 @@ void csp__loop_fork_unlock(void)
  * that happened before the fork, which the child runs too. */
 void csp__loop_fork_child(void)
 {
-    for (struct csp_loop *l = loops; l; l = l->next) {
+    struct csp_loop *l;
+
+    EACH_LOOP(l) {
         struct csp_loop fresh;
 
         if (!l->use_fd) {
@@ -386,7 +382,7 @@ void csp__loop_fork_child(void)
             }
         }
         atomic_store(&l->pending, 0);
-        if (l->head) {
+        if (l->q.head) {
             static const uint64_t one = 1;
             atomic_store(&l->pending, 1);
             if (write(l->wfd, &one, l->rfd == l->wfd ? 8 : 1) < 0)
@@ -407,7 +403,7 @@ int csp__loop_holds(csp_exec *ex, csp_task *t)
 
     if (!is_loop(ex))
         return -1;
-    for (csp_task *q = loop->head; q; q = q->next)
+    for (csp_task *q = loop->q.head; q; q = q->next)
         if (q == t)
             return 1;
     return 0;

@@ -89,6 +89,17 @@ static inline void csp__taskq_append_chain(struct csp__taskq *q,
     q->tail = last;
 }
 
+/* Put the chain FIRST..LAST back in front of Q (LAST->next is
+ * overwritten). */
+static inline void csp__taskq_prepend_chain(struct csp__taskq *q,
+                                            csp_task *first, csp_task *last)
+{
+    last->next = q->head;
+    q->head = first;
+    if (!q->tail)
+        q->tail = last;
+}
+
 static inline void csp__taskq_append(struct csp__taskq *q, csp_task *t)
 {
     csp__taskq_append_chain(q, t, t);
