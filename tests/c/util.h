@@ -34,21 +34,25 @@ static inline csp_chan *mkchan(int buf, size_t cap)
 }
 
 /* Records what a drop hook gets: how many values and their sum, and the
- * first few in order. */
+ * first few in order. N is counted last, so a thread that saw N reach k
+ * sees the sum and first[] of the drop that made it k (with one dropper
+ * at a time, of all k). */
 struct drops {
     _Atomic long n;
     _Atomic uintptr_t sum;
     uintptr_t first[16];
+    _Atomic long claimed; /* slots of first[] handed out */
 };
 
 static inline void record_drop(void *ud, void *val)
 {
     struct drops *d = ud;
-    long i = atomic_fetch_add(&d->n, 1);
+    long i = atomic_fetch_add(&d->claimed, 1);
 
-    atomic_fetch_add(&d->sum, U(val));
     if (i < 16)
         d->first[i] = U(val);
+    atomic_fetch_add(&d->sum, U(val));
+    atomic_fetch_add(&d->n, 1);
 }
 
 /* Pending puts / takes linked on CH now (white-box: under CH's lock). */
