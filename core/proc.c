@@ -188,9 +188,13 @@ void csp__proc_park(struct csp__proc *p, struct csp__waiter *w)
 void csp__proc_wake(struct csp__proc *p)
 {
     struct csp__sched *s = p->s;
-    struct csp__worker *self;
+    struct csp__worker *self = csp__tls()->worker;
+    int ext = !(self && self->s == s);
     uint32_t old;
 
+    /* Before P can run (and a shutdown free S): see ext_inflight. */
+    if (ext)
+        atomic_fetch_add_explicit(&s->ext_inflight, 1, memory_order_seq_cst);
     csp__chaos_delay(); /* the proc may still be switching out */
     /* acq_rel: release publishes the claimer's results to whoever runs
      * P next; acquire pairs with the scheduler's PARKED CAS. */
@@ -201,10 +205,12 @@ void csp__proc_wake(struct csp__proc *p)
         /* RUNNING: its scheduler sees NOTIFIED and runs it again.
          * WITHDRAWN: a forced shutdown holds it and requeues it. */
         CSP_ASSERT(old == CSP__P_RUNNING || old == CSP__P_WITHDRAWN);
+        if (ext)
+            atomic_fetch_sub_explicit(&s->ext_inflight, 1,
+                                      memory_order_release);
         return;
     }
-    self = csp__tls()->worker;
-    if (self && self->s == s)
+    if (!ext)
         /* Only this thread writes its worker's counter. */
         atomic_store_explicit(
             &self->nparked,
@@ -213,7 +219,9 @@ void csp__proc_wake(struct csp__proc *p)
     else
         atomic_fetch_sub_explicit(&s->nparked_ext, 1, memory_order_relaxed);
     atomic_store_explicit(&p->pstate, CSP__P_RUNNING, memory_order_relaxed);
-    csp__sched_ready(s, self, p);
+    csp__sched_ready(s, ext ? NULL : self, p);
+    if (ext) /* release: the shutdown that reads 0 is past our last use */
+        atomic_fetch_sub_explicit(&s->ext_inflight, 1, memory_order_release);
 }
 
 int csp__proc_withdraw(struct csp__proc *p)

@@ -46,6 +46,7 @@
  * forced shutdown, where it withdraws discarded procs' nodes one channel
  * at a time with nothing else held.
  */
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -242,11 +243,16 @@ void csp__sched_submit(csp_rt *rt, csp_task *t)
         return;
     }
     self = csp__tls()->worker;
-    if (self && self->s == s)
+    if (self && self->s == s) {
         csp__ring_put(self, t);
-    else
-        csp__inject_push(s, t, t, 1);
+        wakep(s);
+        return;
+    }
+    /* From outside the pool: counted until done with S (ext_inflight). */
+    atomic_fetch_add_explicit(&s->ext_inflight, 1, memory_order_seq_cst);
+    csp__inject_push(s, t, t, 1);
     wakep(s);
+    atomic_fetch_sub_explicit(&s->ext_inflight, 1, memory_order_release);
 }
 
 /* ------------------------------------------------------------------------
@@ -854,6 +860,10 @@ int csp__sched_shutdown(csp_rt *rt, int force)
         if (!force || withdraw_parked(s))
             break;
     }
+    /* A waker outside the pool may still be in wakep after what it woke
+     * has run: wait until none is inside S. */
+    while (atomic_load_explicit(&s->ext_inflight, memory_order_acquire) != 0)
+        sched_yield();
     atomic_store_explicit(&s->closing, 1, memory_order_release);
     stop_workers(s, s->nworkers);
     csp__tpool_fini(rt, &s->tpool);

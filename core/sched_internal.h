@@ -147,6 +147,12 @@ struct csp__sched {
     _Atomic int64_t nlive; /* spawned, not finished */
     _Atomic int64_t nspawned;
     _Atomic int64_t nparked_ext; /* parks minus wakes by non-workers */
+    /* Wakes and submissions by threads that are not this scheduler's
+     * workers, counted from before they make anything runnable until they
+     * are done with S: shutdown waits for 0 before freeing S, since a
+     * waker (the timer thread) may still be in wakep after the proc it
+     * woke has run and exited. */
+    _Atomic int64_t ext_inflight;
     struct csp__shard *shards;   /* nworkers + 1 (the last: non-workers) */
     struct csp__stack_pool *stacks;
     size_t stack_size;  /* immutable */

@@ -97,16 +97,18 @@ static inline csp_chan *mkchan_on(csp_rt *rt, int buf, size_t cap)
 }
 
 /* The result of a go process or csp_thread job on CH (NULL: none), taken
- * with an 8 s bound; checks the channel is closed after it, releases CH. */
+ * with an 8 s bound (times the sanitizer slowdown); checks the channel is
+ * closed after it, releases CH. */
 static inline void *join(csp_chan *ch)
 {
+    int64_t bound = 8 * SEC * test_slowdown();
     void *v = NULL, *w = NULL;
-    int rc = csp_chan_take_blocking(ch, &v, deadline_in(8 * SEC));
+    int rc = csp_chan_take_blocking(ch, &v, deadline_in(bound));
 
     ASSERT_TRUE(rc == CSP_OK || rc == CSP_ECLOSED);
     if (rc == CSP_OK)
         ASSERT_RC(CSP_ECLOSED,
-                  csp_chan_take_blocking(ch, &w, deadline_in(8 * SEC)));
+                  csp_chan_take_blocking(ch, &w, deadline_in(bound)));
     csp_chan_release(ch);
     return v;
 }
