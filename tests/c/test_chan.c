@@ -137,7 +137,7 @@ TEST(chan_new_unbuffered_reports_enomem)
     ASSERT_EQ(before, test_live_allocs());
 }
 
-TEST(chan_large_capacity_allocates_lazily_or_fails_cleanly)
+TEST(chan_large_capacity_allocates_lazily_or_fails_cleanly) // timeout=60
 {
     csp_chan *ch = NULL;
     int rc = csp_chan_new(&ch, test_rt, CSP_BUF_FIXED, CSP_CAP_MAX, NULL, NULL);
