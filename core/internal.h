@@ -274,7 +274,7 @@ struct csp_chan {
     atomic_uint refs;             /* atomic; the last release frees */
     uint64_t id;                  /* immutable; lock order; never reused */
     csp_rt *rt;                   /* immutable */
-    csp__mutex lock;              /* guards every field below */
+    csp__lock lock;               /* guards every field below */
     struct csp__list takes;       /* pending take nodes, FIFO */
     struct csp__list puts;        /* pending put nodes, FIFO */
     uint32_t ntakes, nputs;       /* linked nodes, for the 1024 limit */

@@ -243,9 +243,9 @@ int csp__proc_withdraw(struct csp__proc *p)
             memory_order_acquire)) {
         for (uint32_t i = 0; i < w->ncases; i++) {
             csp_chan *ch = w->nodes[i].ch;
-            csp__mutex_lock(&ch->lock);
+            csp__lock_acquire(&ch->lock);
             csp__chan_unlink(ch, &w->nodes[i]);
-            csp__mutex_unlock(&ch->lock);
+            csp__lock_release(&ch->lock);
         }
         return 1;
     }

@@ -170,9 +170,9 @@ void csp__waiter_unlink(struct csp__waiter *w)
 {
     for (uint32_t i = 0; i < w->ncases; i++) {
         struct csp__node *n = &w->nodes[i];
-        csp__mutex_lock(&n->ch->lock);
+        csp__lock_acquire(&n->ch->lock);
         csp__chan_unlink(n->ch, n);
-        csp__mutex_unlock(&n->ch->lock);
+        csp__lock_release(&n->ch->lock);
     }
 }
 
