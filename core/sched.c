@@ -440,6 +440,8 @@ static void run_proc(struct csp__worker *w, struct csp__tls *tls,
              * keep reusing stacks instead of filling worker caches. */
             csp__proc_destroy(p, p->shard == w->s->nworkers ? NULL : w->stacks);
             return;
+        case CSP__AFTER_OVERFLOW:
+            csp__proc_overflowed(p);
         case CSP__AFTER_YIELD:
             if (p->pinned)
                 pin_push(w, &p->task);

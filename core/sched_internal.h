@@ -19,6 +19,16 @@
 #define CSP__SCHED_CHECKS 1
 #endif
 
+/* The stack of CSP_GO_SMALL_STACK, and the least stack a proc gets:
+ * sanitizers' frames are several times larger, so their builds give
+ * small requests 32 KiB. */
+#if defined(CSP__ASAN) || defined(CSP__TSAN)
+#define CSP__SMALL_STACK ((size_t)32 * 1024)
+#define CSP__STACK_FLOOR ((size_t)32 * 1024)
+#else
+#define CSP__SMALL_STACK ((size_t)CSP_STACK_SMALL)
+#endif
+
 #define CSP__RING 256       /* entries in a worker's ring (power of two) */
 #define CSP__RUNNEXT_CAP 3  /* runnext runs in a row before the ring */
 #define CSP__INJECT_TICK 61 /* every Nth tick checks the inject queue */
@@ -35,7 +45,12 @@ enum {
     CSP__P_WITHDRAWN = 3
 };
 /* after: why a proc switched out to its scheduler. */
-enum { CSP__AFTER_PARK = 1, CSP__AFTER_YIELD = 2, CSP__AFTER_EXIT = 3 };
+enum {
+    CSP__AFTER_PARK = 1,
+    CSP__AFTER_YIELD = 2,
+    CSP__AFTER_EXIT = 3,
+    CSP__AFTER_OVERFLOW = 4 /* its stack overflowed: report and abort */
+};
 
 /* Lives at the top of its own stack (proc.c). */
 struct csp__proc {
@@ -53,6 +68,7 @@ struct csp__proc {
     uint8_t after;              /* CSP__AFTER_*; set by the proc itself */
     uint8_t pinned;             /* immutable */
     uint8_t sleeping;           /* csp_sleep in progress; the proc's own */
+    uint8_t canary_hit;         /* AFTER_OVERFLOW: the canary was written */
     uint64_t id;                /* immutable; spawn sequence number */
     /* What it waits on, for csp_rt_dump; written by the proc, read by
      * dumpers, hence relaxed atomics. */
@@ -234,6 +250,9 @@ void csp__proc_destroy(struct csp__proc *p, struct csp__stack_cache *cache);
  * first (P is or will be queued and runs). Takes channel locks, one at a
  * time; call with no lock held. */
 int csp__proc_withdraw(struct csp__proc *p);
+/* Report P's stack overflow (after = AFTER_OVERFLOW) naming P, and
+ * abort. Runs on the scheduler's stack. */
+_Noreturn void csp__proc_overflowed(struct csp__proc *p);
 /* Print P's state and what it waits on (one line) to F. */
 void csp__proc_describe(struct csp__proc *p, FILE *f);
 
