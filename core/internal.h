@@ -411,6 +411,21 @@ void csp__proc_park(struct csp__proc *p, struct csp__waiter *w);
  * its waiter, with no lock held. Never runs P inline. */
 void csp__proc_wake(struct csp__proc *p);
 
+/* Wakes gathered by csp__wake_all: procs woken from outside their
+ * scheduler's workers (the timer thread closing a bucket, a thread's
+ * put) are chained here and queued with one push per scheduler, ahead of
+ * processes not yet started. Initialise with {0}; flush before the
+ * gathering function returns. */
+struct csp__wake_batch {
+    void *s;                /* struct csp__sched of the chain, or NULL */
+    csp_task *first, *last; /* the chain, by task.next */
+    uint32_t n;
+    struct csp__worker *self; /* the calling thread's worker or NULL */
+    int self_read;            /* self is valid */
+};
+void csp__proc_wake_batched(struct csp__proc *p, struct csp__wake_batch *b);
+void csp__wake_batch_flush(struct csp__wake_batch *b);
+
 enum { CSP__WAIT_NONE = 0, CSP__WAIT_PUT, CSP__WAIT_TAKE, CSP__WAIT_ALTS,
        CSP__WAIT_SLEEP, CSP__WAIT_YIELD };
 /* Record, for csp_rt_dump, what P is about to wait on: KIND and up to 4

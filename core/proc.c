@@ -23,6 +23,7 @@
 #define _GNU_SOURCE /* dladdr */
 #include <dlfcn.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "sched_internal.h"
@@ -272,6 +273,59 @@ void csp__proc_wake(struct csp__proc *p)
     csp__sched_ready(s, ext ? NULL : self, p);
     if (ext) /* release: the shutdown that reads 0 is past our last use */
         atomic_fetch_sub_explicit(&s->ext_inflight, 1, memory_order_release);
+}
+
+void csp__proc_wake_batched(struct csp__proc *p, struct csp__wake_batch *b)
+{
+    struct csp__sched *s = p->s;
+    uint32_t old;
+
+    if (!b->self_read) {
+        b->self = csp__tls()->worker;
+        b->self_read = 1;
+    }
+    if ((b->self && b->self->s == s) || p->pinned) {
+        csp__proc_wake(p); /* runnext or its pinned FIFO */
+        return;
+    }
+    if (b->s != s) {
+        csp__wake_batch_flush(b);
+        b->s = s;
+        /* Before any proc of the batch can run: see ext_inflight. */
+        atomic_fetch_add_explicit(&s->ext_inflight, 1, memory_order_seq_cst);
+    }
+    csp__chaos_delay(); /* the proc may still be switching out */
+    old = atomic_exchange_explicit(&p->pstate, CSP__P_NOTIFIED,
+                                   memory_order_acq_rel);
+    if (old != CSP__P_PARKED) {
+        CSP_ASSERT(old == CSP__P_RUNNING || old == CSP__P_WITHDRAWN);
+        return;
+    }
+    atomic_store_explicit(&p->pstate, CSP__P_RUNNING, memory_order_relaxed);
+    p->task.next = NULL;
+    if (b->last)
+        b->last->next = &p->task;
+    else
+        b->first = &p->task;
+    b->last = &p->task;
+    b->n++;
+}
+
+void csp__wake_batch_flush(struct csp__wake_batch *b)
+{
+    struct csp__sched *s = b->s;
+
+    if (!s)
+        return;
+    if (b->n) {
+        atomic_fetch_sub_explicit(&s->nparked_ext, b->n, memory_order_relaxed);
+        csp__sched_ready_chain(s, b->first, b->last, b->n);
+    }
+    b->s = NULL;
+    b->first = b->last = NULL;
+    b->n = 0;
+    /* release: the shutdown that reads 0 is past our last use of S. */
+    atomic_fetch_sub_explicit(&s->ext_inflight, 1, memory_order_release);
 }
 
 int csp__proc_withdraw(struct csp__proc *p)

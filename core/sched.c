@@ -211,9 +211,17 @@ void csp__sched_ready(struct csp__sched *s, struct csp__worker *self,
             wakep_nofence(s);
         }
     } else {
-        csp__inject_push(s, &p->task, &p->task, 1);
+        /* Woken from outside: ahead of processes not yet started. */
+        csp__inject_push_ready(s, &p->task, &p->task, 1);
         wakep(s);
     }
+}
+
+void csp__sched_ready_chain(struct csp__sched *s, csp_task *first,
+                            csp_task *last, uint32_t n)
+{
+    csp__inject_push_ready(s, first, last, n);
+    wakep(s);
 }
 
 struct csp__worker *csp__sched_pick_home(struct csp__sched *s)
@@ -327,8 +335,10 @@ top:
             csp__ring_put(w, t); /* let the ring run: fairness */
         }
     }
-    if ((t = csp__ring_pop(w)) || (t = csp__pin_pop(w)) ||
-        (t = csp__inject_get(s, w, CSP__RING / 2)))
+    /* Procs woken by a timer or a thread run before the ring's
+     * processes not yet started (W8's lateness). */
+    if ((t = csp__inject_get_ready(s)) || (t = csp__ring_pop(w)) ||
+        (t = csp__pin_pop(w)) || (t = csp__inject_get(s, w, CSP__RING / 2)))
         goto found;
 
     /* Spin (look at other workers) if fewer than half the busy workers

@@ -148,6 +148,12 @@ struct csp__sched {
     csp__mutex inject_lock;              /* leaf */
     struct csp__taskq injectq;           /* inject_lock */
     _Atomic uint32_t ninject;            /* stored under inject_lock */
+    /* The first nready entries of injectq are procs woken from outside
+     * the workers (a timer, a thread): they run before anything queued
+     * after them and before the workers' rings (processes not yet
+     * started). ready_tail is the last of them, or NULL. */
+    _Atomic uint32_t nready;             /* stored under inject_lock */
+    csp_task *ready_tail;                /* inject_lock */
     _Atomic uint64_t epoch;              /* bumped at each inject push */
     /* Idle list and spinning (Go's protocol). */
     csp__mutex idle_lock;          /* leaf */
@@ -214,10 +220,20 @@ void csp__sched_spawn(struct csp__sched *s, struct csp__worker *self,
                       struct csp__proc *p);
 void csp__sched_ready(struct csp__sched *s, struct csp__worker *self,
                       struct csp__proc *p);
+/* Queue the chain FIRST..LAST of N unpinned procs woken from outside the
+ * workers, ahead of processes not yet started, with one push. */
+void csp__sched_ready_chain(struct csp__sched *s, csp_task *first,
+                            csp_task *last, uint32_t n);
 /* runq.c: the run queues (entries are csp_task pointers). */
 /* Append the chain FIRST..LAST (N entries) to the inject queue. */
 void csp__inject_push(struct csp__sched *s, csp_task *first, csp_task *last,
                       uint32_t n);
+/* Put the chain FIRST..LAST (N procs woken from outside the workers)
+ * behind the woken entries at the front of the inject queue. */
+void csp__inject_push_ready(struct csp__sched *s, csp_task *first,
+                            csp_task *last, uint32_t n);
+/* The first woken entry of the inject queue, or NULL if none. */
+csp_task *csp__inject_get_ready(struct csp__sched *s);
 /* Take up to MAX entries from the inject queue (Go's globrunqget): the
  * first is returned, the rest go on W's ring. NULL if it is empty. */
 csp_task *csp__inject_get(struct csp__sched *s, struct csp__worker *w,

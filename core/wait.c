@@ -128,13 +128,23 @@ void csp__wake_pending(struct csp_pending *op)
 void csp__wake_all(struct csp__wakes *wl)
 {
     struct csp__waiter *w = wl->head;
+    struct csp__wake_batch b = {0};
 
+    if (!w)
+        return;
+    if (!w->wnext && w->kind == CSP__CONT_PROC) {
+        /* One proc (the ping-pong case): no batch. */
+        wl->head = NULL;
+        wl->tail = &wl->head;
+        csp__proc_wake(w->u.proc);
+        return;
+    }
     while (w) {
         struct csp__waiter *next = w->wnext;
 
         switch (w->kind) {
         case CSP__CONT_PROC:
-            csp__proc_wake(w->u.proc);
+            csp__proc_wake_batched(w->u.proc, &b);
             break;
         case CSP__CONT_THREAD: {
             struct csp__parker *p = w->u.parker; /* retained by the claim */
@@ -150,6 +160,7 @@ void csp__wake_all(struct csp__wakes *wl)
         }
         w = next;
     }
+    csp__wake_batch_flush(&b);
     wl->head = NULL;
     wl->tail = &wl->head;
 }
