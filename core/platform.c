@@ -240,14 +240,6 @@ uint64_t csp__rand(void)
 /* ------------------------------------------------------------------------
  * csp__lock's slow paths (platform.h). */
 
-#if defined(__x86_64__) || defined(__i386__)
-#define cpu_relax() __builtin_ia32_pause()
-#elif defined(__aarch64__)
-#define cpu_relax() __asm__ __volatile__("yield" ::: "memory")
-#else
-#define cpu_relax() ((void)0)
-#endif
-
 void csp__lock_slow(csp__lock *l)
 {
     /* Spin while the holder is likely running: a channel critical
@@ -262,7 +254,7 @@ void csp__lock_slow(csp__lock *l)
         } else if (v == 2) {
             break; /* others sleep already: join them */
         }
-        cpu_relax();
+        csp__cpu_relax();
     }
     /* Mark sleepers, then sleep until the word was 0 when we set 2. */
     while (atomic_exchange_explicit(&l->word, 2, memory_order_acquire) != 0)

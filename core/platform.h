@@ -101,6 +101,16 @@ int csp__futex_wait(_Atomic uint32_t *addr, uint32_t expect, int64_t deadline);
 void csp__futex_wake(_Atomic uint32_t *addr, int n);
 
 int64_t csp__now_ns(void);
+
+/* A pause for spin loops (x86 PAUSE, arm64 YIELD). */
+static inline void csp__cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    __asm__ __volatile__("yield" ::: "memory");
+#endif
+}
 int csp__ncpus(void);
 
 /* Per-thread state. Read only through csp__tls(), which is noinline and

@@ -215,12 +215,17 @@ int csp__ring_empty(struct csp__worker *w)
     return h == tl;
 }
 
-/* Sleep about BACKOFF_NS (a timed futex wait on a private word). */
+/* Wait about BACKOFF_NS. */
 static void backoff(void)
 {
-    _Atomic uint32_t word = 0;
+    /* Spin, not sleep: a timed futex wait is a context switch each time,
+     * and the thief retries this while V runs a ping-pong pair. */
+    int64_t until = csp__now_ns() + BACKOFF_NS;
 
-    csp__futex_wait(&word, 0, csp__now_ns() + BACKOFF_NS);
+    do {
+        for (int i = 0; i < 16; i++)
+            csp__cpu_relax();
+    } while (csp__now_ns() < until);
 }
 
 /* Copy half of V's ring into W's ring after W's tail WT (Go's runqgrab).

@@ -54,6 +54,7 @@
 #include "sched_internal.h"
 
 #define STEAL_ROUNDS 4
+#define SPIN_NS 50000            /* an idle spinner looks this long */
 #define DRAIN_POLL_NS 1000000    /* shutdown's recheck period */
 #define STUCK_CONFIRM_NS 2000000 /* quiet this long before CSP_EBUSY */
 
@@ -279,6 +280,23 @@ static int any_work(struct csp__sched *s, struct csp__worker *w)
     return 0;
 }
 
+/* Spin up to SPIN_NS for work to appear where W looks. 1 if it did. */
+static int spin_for_work(struct csp__worker *w)
+{
+    struct csp__sched *s = w->s;
+    int64_t until = csp__now_ns() + SPIN_NS;
+
+    do {
+        for (int i = 0; i < 32; i++)
+            csp__cpu_relax();
+        if (any_work(s, w))
+            return 1;
+        if (atomic_load_explicit(&s->stop, memory_order_relaxed))
+            return 0;
+    } while (csp__now_ns() < until);
+    return 0;
+}
+
 /* Try every other worker in random order, STEAL_ROUNDS times; runnext
  * only in the last round. */
 static csp_task *steal_work(struct csp__worker *w)
@@ -355,6 +373,13 @@ top:
     if (w->spinning) {
         if ((t = steal_work(w)))
             goto found;
+        /* Before sleeping, spin a while: a worker put to sleep and woken
+         * again costs two context switches and a futex wake across vCPUs
+         * (~22 us), and while we count in nspinning, submitters skip
+         * wakep (W6's spawn loop woke the idle worker for 0.6 of its
+         * spawns). */
+        if (spin_for_work(w))
+            goto top;
         w->spinning = 0;
         atomic_fetch_sub_explicit(&s->nspinning, 1, memory_order_seq_cst);
         /* StoreLoad: pairs with wakep's fence. */
