@@ -262,6 +262,7 @@ int csp_rt_dump(csp_rt *rt, FILE *f)
         {CSP_STAT_STACKS_REUSED, "stacks reused"},
         {CSP_STAT_THREADS_LIVE, "threads live"},
         {CSP_STAT_WORKERS, "workers"},
+        {CSP_STAT_WAKEUPS, "worker wake-ups"},
     };
 
     if (!rt || !f)

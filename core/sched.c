@@ -112,6 +112,7 @@ static void wake_worker(struct csp__sched *s, struct csp__worker *w,
     /* release: pairs with the acquire load in the sleeper's loop. */
     atomic_store_explicit(&w->wake, why, memory_order_release);
     csp__mutex_unlock(&s->idle_lock);
+    atomic_fetch_add_explicit(&s->nwakeups, 1, memory_order_relaxed);
     csp__futex_wake(&w->wake, 1);
 }
 
@@ -155,6 +156,7 @@ static void wakep_nofence(struct csp__sched *s)
     idle_remove(s, w);
     atomic_store_explicit(&w->wake, CSP__WAKE_SPIN, memory_order_release);
     csp__mutex_unlock(&s->idle_lock);
+    atomic_fetch_add_explicit(&s->nwakeups, 1, memory_order_relaxed);
     csp__futex_wake(&w->wake, 1);
 }
 

@@ -161,6 +161,7 @@ struct csp__sched {
     struct csp__list idle;         /* of csp__worker.idle_link */
     _Atomic int32_t nidle;         /* stored under idle_lock */
     _Atomic int32_t nspinning;
+    _Atomic int64_t nwakeups;   /* futex wakes of idle workers */
     int draining;               /* idle_lock: shutdown is waiting */
     _Atomic int stop;           /* workers exit when idle */
     _Atomic int closing;        /* no more spawns (shutdown decided) */

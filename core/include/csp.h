@@ -206,6 +206,9 @@ CSP_API csp_rt *csp_rt_default(void);
 #define CSP_STAT_STACKS_REUSED 9   /* spawns served from a stack cache */
 #define CSP_STAT_THREADS_LIVE 10   /* csp_thread threads alive */
 #define CSP_STAT_WORKERS 11        /* worker threads running */
+#define CSP_STAT_WAKEUPS 12        /* idle workers woken from sleep, total
+                                      (each about two context switches);
+                                      since 0.2 */
 
 /* Read counter KEY (CSP_STAT_*) into *VALUE. The value is a snapshot.
  * Returns CSP_OK or CSP_EINVAL.

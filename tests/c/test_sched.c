@@ -604,6 +604,57 @@ TEST(stat_reports_workers_once_started)
     ASSERT_EQ(2, stat_of(test_rt, CSP_STAT_WORKERS));
 }
 
+static void *park_on_arg(void *arg)
+{
+    void *v;
+    csp_chan_take(arg, &v);
+    return NULL;
+}
+
+static void *spawn_many_parkers(void *arg)
+{
+    for (int i = 0; i < 20000; i++)
+        ASSERT_OK(csp_go_ex(test_rt, park_on_arg, arg, CSP_GO_SMALL_STACK, 0,
+                            NULL));
+    return NULL;
+}
+
+TEST(spawn_loop_wakes_idle_workers_rarely)
+{
+    csp_chan *ch = mkchan_on(test_rt, CSP_BUF_NONE, 0), *res;
+
+    /* Two workers; one proc spawns 20000 procs that park at once. The
+     * idle worker spins between steals instead of sleeping, so spawns
+     * find a spinner and wake nobody (before: about 0.4 wake-ups per
+     * spawn). Bounded loosely: a loaded machine may deschedule the
+     * spawner past a spin. */
+    ASSERT_OK(csp_rt_set(test_rt, CSP_RT_THREADS, 2));
+    ASSERT_OK(csp_go(test_rt, spawn_many_parkers, ch, &res));
+    join(res);
+    ASSERT_TRUE(stat_of(test_rt, CSP_STAT_WAKEUPS) < 2000);
+    csp_chan_close(ch);
+    wait_stat(test_rt, CSP_STAT_PROCS_LIVE, 0);
+    csp_chan_release(ch);
+}
+
+TEST(stat_counts_worker_wake_ups)
+{
+    csp_chan *res;
+
+    ASSERT_OK(csp_rt_set(test_rt, CSP_RT_THREADS, 1));
+    ASSERT_EQ(0, stat_of(test_rt, CSP_STAT_WAKEUPS));
+    for (int i = 0; i < 3; i++) {
+        /* Wait until the worker sleeps, then wake it with a spawn. */
+        int64_t give_up = deadline_in(8 * SEC);
+        struct csp__sched *s = csp__sched_get(test_rt);
+        while (s && atomic_load(&s->nidle) != 1)
+            ASSERT_TRUE(csp_now_ns() < give_up);
+        ASSERT_OK(csp_go(test_rt, return_arg, NULL, &res));
+        join(res);
+    }
+    ASSERT_TRUE(stat_of(test_rt, CSP_STAT_WAKEUPS) >= 2);
+}
+
 TEST(stat_rejects_unknown_key)
 {
     int64_t v = 5;
