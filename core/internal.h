@@ -399,7 +399,10 @@ static inline bool csp__buf_full(const struct csp__buf *b)
 
 /* The go process running on this thread, or NULL. Reads TLS: call only at
  * the entry of a public function, before anything that can park. */
-struct csp__proc *csp__proc_current(void);
+static inline struct csp__proc *csp__proc_current(void)
+{
+    return csp__tls()->proc;
+}
 
 /* Park P (the caller) until csp__proc_wake(P). P holds no lock. W is the
  * op it waits on, with its nodes linked (a forced csp_rt_free withdraws

@@ -32,11 +32,6 @@
 #define STACK_MAX ((size_t)1 << 30)
 #define SLEEP_MAX_MS ((uint64_t)1 << 40)
 
-struct csp__proc *csp__proc_current(void)
-{
-    return csp__tls()->proc;
-}
-
 int csp_in_go(void)
 {
     return csp__tls()->proc != NULL;
@@ -79,14 +74,16 @@ proc_check(struct csp__proc *p)
         proc_overflow(p);
 }
 
-/* The first frame on a proc's stack. ARG is the worker's pointer handed
- * over by the scheduler's first transfer (unused: p->worker has it). */
+/* The first frame on a proc's stack. ARG is what the first transfer in
+ * handed over: NULL from the scheduler, or the proc that parked and
+ * switched straight to us, whose park we finish. */
 static void proc_entry(void *arg0, void *arg)
 {
     struct csp__proc *p = arg0;
     void *v;
 
-    (void)arg;
+    if (arg) /* the proc that switched straight to us (csp__sched_park) */
+        csp__sched_park_done(arg, p->worker);
 #if defined(CSP__SCHED_CHECKS)
     p->fpenv = csp__coro_fpenv();
 #endif
@@ -231,7 +228,7 @@ void csp__proc_park(struct csp__proc *p, struct csp__waiter *w)
     p->waiter = w;
     p->after = CSP__AFTER_PARK;
     csp__chaos_delay(); /* a waker may claim us meanwhile */
-    csp__coro_transfer(&p->ctx, &p->worker->ctx, NULL);
+    csp__sched_park(p);
     /* Resumed, perhaps on another worker: p is all we may use. */
     atomic_store_explicit(&p->wait_kind, CSP__WAIT_NONE, memory_order_relaxed);
 }

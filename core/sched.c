@@ -444,8 +444,13 @@ found_next:
 /* ------------------------------------------------------------------------
  * Running procs. */
 
-/* Run P on W until it parks for good, yields, or exits. TLS is this
- * worker thread's own state (the scheduler context never migrates). */
+static int park_finish(struct csp__worker *w, struct csp__proc *p);
+
+/* Run P on W until it parks for good, yields, or exits; a proc that
+ * parks may switch straight to the one in W's runnext slot
+ * (csp__sched_park), so the proc that comes back here is w->cur, not
+ * necessarily P. TLS is this worker thread's own state (the scheduler
+ * context never migrates). */
 static void run_proc(struct csp__worker *w, struct csp__tls *tls,
                      struct csp__proc *p)
 {
@@ -459,7 +464,8 @@ static void run_proc(struct csp__worker *w, struct csp__tls *tls,
         p->worker = w;
         atomic_store_explicit(&w->cur, p, memory_order_relaxed);
         tls->proc = p;
-        csp__coro_transfer(&w->ctx, &p->ctx, w);
+        csp__coro_transfer(&w->ctx, &p->ctx, NULL);
+        p = atomic_load_explicit(&w->cur, memory_order_relaxed);
         tls->proc = NULL;
         atomic_store_explicit(&w->cur, NULL, memory_order_relaxed);
 #if defined(CSP__SCHED_CHECKS)
@@ -485,32 +491,11 @@ static void run_proc(struct csp__worker *w, struct csp__tls *tls,
             else
                 csp__ring_put(w, &p->task);
             return;
-        default: {
-            uint32_t expect = CSP__P_RUNNING;
-
+        default:
             CSP_ASSERT(p->after == CSP__AFTER_PARK);
-            csp__chaos_delay(); /* a waker may XCHG meanwhile */
-            /* Count it parked first so the total never goes negative
-             * when a waker decrements at once. */
-            atomic_store_explicit(
-                &w->nparked,
-                atomic_load_explicit(&w->nparked, memory_order_relaxed) + 1,
-                memory_order_relaxed);
-            /* release: the proc's state before the park (its waiter)
-             * is visible to whoever sees PARKED (a forced shutdown);
-             * acquire on failure: the waker's results are visible. */
-            if (atomic_compare_exchange_strong_explicit(
-                    &p->pstate, &expect, CSP__P_PARKED, memory_order_acq_rel,
-                    memory_order_acquire))
+            if (park_finish(w, p))
                 return;
-            atomic_store_explicit(
-                &w->nparked,
-                atomic_load_explicit(&w->nparked, memory_order_relaxed) - 1,
-                memory_order_relaxed);
             /* NOTIFIED: woken before it finished switching out. */
-            CSP_ASSERT(expect == CSP__P_NOTIFIED);
-            atomic_store_explicit(&p->pstate, CSP__P_RUNNING,
-                                  memory_order_relaxed);
             if (p->pinned || w->streak < CSP__RUNNEXT_CAP) {
                 w->streak++;
                 continue; /* counts as a runnext run */
@@ -518,8 +503,88 @@ static void run_proc(struct csp__worker *w, struct csp__tls *tls,
             csp__ring_put(w, &p->task);
             return;
         }
-        }
     }
+}
+
+/* The scheduler's half of P's park, on W after P switched out: count it
+ * parked and CAS RUNNING -> PARKED. 1 if P is parked; 0 if a waker got
+ * there first (P is RUNNING again and must be queued or run). */
+static int park_finish(struct csp__worker *w, struct csp__proc *p)
+{
+    uint32_t expect = CSP__P_RUNNING;
+
+    csp__chaos_delay(); /* a waker may XCHG meanwhile */
+    /* Count it parked first so the total never goes negative when a
+     * waker decrements at once. */
+    atomic_store_explicit(
+        &w->nparked,
+        atomic_load_explicit(&w->nparked, memory_order_relaxed) + 1,
+        memory_order_relaxed);
+    /* release: the proc's state before the park (its waiter) is visible
+     * to whoever sees PARKED (a forced shutdown); acquire on failure: the
+     * waker's results are visible. */
+    if (atomic_compare_exchange_strong_explicit(&p->pstate, &expect,
+                                                CSP__P_PARKED,
+                                                memory_order_acq_rel,
+                                                memory_order_acquire))
+        return 1;
+    atomic_store_explicit(
+        &w->nparked, atomic_load_explicit(&w->nparked, memory_order_relaxed) - 1,
+        memory_order_relaxed);
+    CSP_ASSERT(expect == CSP__P_NOTIFIED);
+    atomic_store_explicit(&p->pstate, CSP__P_RUNNING, memory_order_relaxed);
+    return 0;
+}
+
+void csp__sched_park(struct csp__proc *p)
+{
+    struct csp__worker *w = p->worker;
+    csp_task *t = NULL;
+    void *prev;
+
+    /* Only runnext, where procs this worker readied wait (never a pool
+     * task): the proc P just woke, in a ping-pong. The streak cap keeps
+     * the ring, the pinned FIFO and the inject queue served. */
+    if (w->streak < CSP__RUNNEXT_CAP && !csp__chaos(4) &&
+        atomic_load_explicit(&w->runnext, memory_order_relaxed))
+        /* An XCHG: a thief may CAS the slot concurrently. */
+        t = atomic_exchange_explicit(&w->runnext, NULL, memory_order_acquire);
+    if (t) {
+        struct csp__proc *q = (struct csp__proc *)t;
+
+        CSP_ASSERT(is_proc(t) && !q->pinned);
+        w->streak++;
+#if defined(CSP__SCHED_CHECKS)
+        struct csp__worker *none = NULL;
+        CSP_ASSERT(atomic_compare_exchange_strong_explicit(
+            &q->running_on, &none, w, memory_order_acq_rel,
+            memory_order_relaxed));
+#endif
+        q->worker = w;
+        atomic_store_explicit(&w->cur, q, memory_order_relaxed);
+        w->tls->proc = q;
+        /* Q finishes our park once we are switched out. */
+        prev = csp__coro_transfer(&p->ctx, &q->ctx, p);
+    } else {
+        prev = csp__coro_transfer(&p->ctx, &w->ctx, NULL);
+    }
+    /* Resumed, perhaps on another worker: p->worker is ours now. */
+    if (prev)
+        csp__sched_park_done(prev, p->worker);
+}
+
+void csp__sched_park_done(struct csp__proc *prev, struct csp__worker *w)
+{
+#if defined(CSP__SCHED_CHECKS)
+    struct csp__worker *me = w;
+    CSP_ASSERT(atomic_compare_exchange_strong_explicit(
+        &prev->running_on, &me, NULL, memory_order_acq_rel,
+        memory_order_relaxed));
+#endif
+    if (park_finish(w, prev))
+        return;
+    /* Woken while it switched to us: it runs next. */
+    csp__sched_ready(w->s, w, prev);
 }
 
 static void *worker_main(void *arg)
@@ -529,6 +594,7 @@ static void *worker_main(void *arg)
     csp_task *t;
 
     tls->worker = w;
+    w->tls = tls;
     csp__coro_thread_init(&w->ctx);
     while ((t = find_work(w))) {
         if (is_proc(t))

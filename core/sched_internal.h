@@ -111,6 +111,7 @@ struct csp__worker {
     /* Parks minus wakes counted on this thread (owner stores only). */
     _Atomic int64_t nparked;
     struct csp__stack_cache *stacks;
+    struct csp__tls *tls; /* the worker thread's TLS; set at its start */
     csp__thread thread;
 };
 
@@ -225,6 +226,17 @@ void csp__sched_ready(struct csp__sched *s, struct csp__worker *self,
  * workers, ahead of processes not yet started, with one push. */
 void csp__sched_ready_chain(struct csp__sched *s, csp_task *first,
                             csp_task *last, uint32_t n);
+/* Switch P (running on p->worker, parking: after = PARK, waiter set) out:
+ * straight to the proc in its worker's runnext slot when there is one
+ * and the runnext streak allows (no scheduler context in between), else
+ * to the worker's scheduler. Returns when P is resumed, on whichever
+ * worker p->worker then names. */
+void csp__sched_park(struct csp__proc *p);
+/* PREV switched straight to the caller, a proc now running on W (the
+ * ARG of the transfer that resumed it): finish PREV's park as the
+ * scheduler would (the PARKED CAS, or queue it if it was woken
+ * meanwhile). */
+void csp__sched_park_done(struct csp__proc *prev, struct csp__worker *w);
 /* runq.c: the run queues (entries are csp_task pointers). */
 /* Append the chain FIRST..LAST (N entries) to the inject queue. */
 void csp__inject_push(struct csp__sched *s, csp_task *first, csp_task *last,

@@ -128,7 +128,7 @@ void csp__wake_pending(struct csp_pending *op)
 void csp__wake_all(struct csp__wakes *wl)
 {
     struct csp__waiter *w = wl->head;
-    struct csp__wake_batch b = {0};
+    struct csp__wake_batch b;
 
     if (!w)
         return;
@@ -139,6 +139,7 @@ void csp__wake_all(struct csp__wakes *wl)
         csp__proc_wake(w->u.proc);
         return;
     }
+    memset(&b, 0, sizeof b);
     while (w) {
         struct csp__waiter *next = w->wnext;
 
