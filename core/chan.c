@@ -338,7 +338,9 @@ int csp__chan_try_put(csp_chan *ch, void *val, struct csp__wakes *wl,
     case CSP_BUF_FIXED:
         if (csp__buf_full(&ch->buf))
             return CSP_EAGAIN;
-        break;
+        /* Below cap, so below the allocated size: cannot fail. */
+        csp__buf_push(ch->rt, &ch->buf, val);
+        return CSP_OK;
     default:
         break;
     }

@@ -384,10 +384,32 @@ int csp__loop_holds(csp_exec *ex, csp_task *t);
 /* Buffer (buffer.c); all with ch->lock held except init/fini. */
 int csp__buf_init(csp_rt *rt, struct csp__buf *b, size_t cap);
 void csp__buf_fini(csp_rt *rt, struct csp__buf *b);
+/* Double B's slots (a transform's expansion). CSP_OK or CSP_ENOMEM. */
+int csp__buf_grow(csp_rt *rt, struct csp__buf *b);
 /* Append, growing past cap if needed (a transform's expansion). Returns
- * CSP_OK or CSP_ENOMEM (only when growing). */
-int csp__buf_push(csp_rt *rt, struct csp__buf *b, void *v);
-void *csp__buf_pop(struct csp__buf *b);
+ * CSP_OK or CSP_ENOMEM (only when growing). Inline: W4 pushes and pops
+ * once per message. */
+static inline int csp__buf_push(csp_rt *rt, struct csp__buf *b, void *v)
+{
+    if (CSP__UNLIKELY(b->count == b->size)) {
+        int rc = csp__buf_grow(rt, b);
+        if (rc != CSP_OK)
+            return rc;
+    }
+    b->slots[(b->head + b->count) & (b->size - 1)] = v;
+    b->count++;
+    return CSP_OK;
+}
+static inline void *csp__buf_pop(struct csp__buf *b)
+{
+    void *v;
+
+    CSP_ASSERT(b->count > 0);
+    v = b->slots[b->head];
+    b->head = (b->head + 1) & (b->size - 1);
+    b->count--;
+    return v;
+}
 static inline bool csp__buf_full(const struct csp__buf *b)
 {
     return b->count >= b->cap;
