@@ -54,7 +54,7 @@
 #include "sched_internal.h"
 
 #define STEAL_ROUNDS 4
-#define SPIN_NS 50000            /* an idle spinner looks this long */
+#define SPIN_NS 20000            /* an idle spinner looks this long */
 #define DRAIN_POLL_NS 1000000    /* shutdown's recheck period */
 #define STUCK_CONFIRM_NS 2000000 /* quiet this long before CSP_EBUSY */
 

@@ -146,7 +146,6 @@ TEST(rt_stack_size_setting_makes_small_stacks_the_default)
     ASSERT_OK(csp_rt_set(rt, CSP_RT_STACK_SIZE, CSP_STACK_SMALL));
     ASSERT_OK(csp_go(rt, own_stack_size, NULL, &res));
     ASSERT_TRUE(U(join(res)) <= CSP__SMALL_STACK);
-    csp_chan_release(res);
     ASSERT_OK(csp_rt_free(rt, 0));
 }
 
