@@ -252,8 +252,11 @@ static void abort_locked(csp_chan *ch, struct csp__wakes *wl,
     close_locked(ch, wl, dl);
 }
 
-int csp__chan_try_take(csp_chan *ch, void **val, struct csp__wakes *wl,
-                       struct csp__drops *dl)
+/* The single-case cores, inlined into chan_wait (each call saved a
+ * prologue and epilogue of six registers on the ping-pong path) and
+ * wrapped below for alts.c. */
+static inline __attribute__((always_inline)) int
+try_take(csp_chan *ch, void **val, struct csp__wakes *wl, struct csp__drops *dl)
 {
     struct csp__node *p;
 
@@ -296,8 +299,8 @@ int csp__chan_try_take(csp_chan *ch, void **val, struct csp__wakes *wl,
     return CSP_EAGAIN;
 }
 
-int csp__chan_try_put(csp_chan *ch, void *val, struct csp__wakes *wl,
-                      struct csp__drops *dl)
+static inline __attribute__((always_inline)) int
+try_put(csp_chan *ch, void *val, struct csp__wakes *wl, struct csp__drops *dl)
 {
     struct csp__node *t;
 
@@ -346,6 +349,18 @@ int csp__chan_try_put(csp_chan *ch, void *val, struct csp__wakes *wl,
     }
     csp__chan_sink(ch, val, dl);
     return CSP_OK;
+}
+
+int csp__chan_try_take(csp_chan *ch, void **val, struct csp__wakes *wl,
+                       struct csp__drops *dl)
+{
+    return try_take(ch, val, wl, dl);
+}
+
+int csp__chan_try_put(csp_chan *ch, void *val, struct csp__wakes *wl,
+                      struct csp__drops *dl)
+{
+    return try_put(ch, val, wl, dl);
 }
 
 /* ------------------------------------------------------------------------
@@ -605,7 +620,7 @@ chan_wait(csp_chan *ch, int is_put, void **val, int mode, int64_t deadline)
     csp__wakes_init(&wl);
     dl.n = 0;
     csp__lock_acquire(&ch->lock);
-    rc = csp__chan_try(ch, is_put, &v, &wl, &dl);
+    rc = is_put ? try_put(ch, v, &wl, &dl) : try_take(ch, &v, &wl, &dl);
     if (rc == CSP_EAGAIN) {
         if (csp__wait_expired(&m)) {
             rc = CSP_ETIMEDOUT;

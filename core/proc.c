@@ -41,8 +41,7 @@ int csp_in_go(void)
  * one may have no room left for a report), which calls
  * csp__proc_overflowed. The transfer's own pushes may land below lo:
  * which check failed is decided first. */
-static _Noreturn __attribute__((noinline, cold)) void
-proc_overflow(struct csp__proc *p)
+_Noreturn void csp__proc_overflow(struct csp__proc *p)
 {
     p->canary_hit = *p->stack->canary != CSP__STACK_CANARY;
     p->after = CSP__AFTER_OVERFLOW;
@@ -64,16 +63,6 @@ void csp__proc_overflowed(struct csp__proc *p)
     csp__stack_overflow_named(p->stack, who, p->canary_hit);
 }
 
-/* At every park, yield and exit: P's canary is intact and the calling
- * frame is not within the red zone at the bottom of its stack. */
-static inline __attribute__((always_inline)) void
-proc_check(struct csp__proc *p)
-{
-    if (CSP__UNLIKELY(*p->stack->canary != CSP__STACK_CANARY ||
-                      !csp__stack_headroom_ok(p->stack)))
-        proc_overflow(p);
-}
-
 /* The first frame on a proc's stack. ARG is what the first transfer in
  * handed over: NULL from the scheduler, or the proc that parked and
  * switched straight to us, whose park we finish. */
@@ -82,7 +71,7 @@ static void proc_entry(void *arg0, void *arg)
     struct csp__proc *p = arg0;
     void *v;
 
-    if (arg) /* the proc that switched straight to us (csp__sched_park) */
+    if (arg) /* the proc that switched straight to us (csp__proc_park) */
         csp__sched_park_done(arg, p->worker);
 #if defined(CSP__SCHED_CHECKS)
     p->fpenv = csp__coro_fpenv();
@@ -99,7 +88,7 @@ static void proc_entry(void *arg0, void *arg)
         csp_chan_close(ch);
         csp_chan_release(ch);
     }
-    proc_check(p);
+    csp__proc_check(p);
     p->after = CSP__AFTER_EXIT;
     /* p->worker, not TLS: the proc may have migrated. */
     csp__coro_exit(&p->ctx, &p->worker->ctx, NULL);
@@ -218,59 +207,9 @@ void csp__proc_destroy(struct csp__proc *p, struct csp__stack_cache *cache)
 /* ------------------------------------------------------------------------
  * Park and wake (DESIGN §5.4). */
 
-void csp__proc_park(struct csp__proc *p, struct csp__waiter *w)
-{
-    proc_check(p);
-#if defined(CSP__SCHED_CHECKS)
-    /* The switch does not save MXCSR/FPCR (DESIGN §4.1). */
-    CSP_ASSERT(csp__coro_fpenv() == p->fpenv);
-#endif
-    p->waiter = w;
-    p->after = CSP__AFTER_PARK;
-    csp__chaos_delay(); /* a waker may claim us meanwhile */
-    csp__sched_park(p);
-    /* Resumed, perhaps on another worker: p is all we may use. */
-    atomic_store_explicit(&p->wait_kind, CSP__WAIT_NONE, memory_order_relaxed);
-}
+/* csp__proc_park lives in sched.c, beside the switch it makes. */
 
-void csp__proc_wake(struct csp__proc *p)
-{
-    struct csp__sched *s = p->s;
-    struct csp__worker *self = csp__tls()->worker;
-    int ext = !(self && self->s == s);
-    uint32_t old;
-
-    /* Before P can run (and a shutdown free S): see ext_inflight. */
-    if (ext)
-        atomic_fetch_add_explicit(&s->ext_inflight, 1, memory_order_seq_cst);
-    csp__chaos_delay(); /* the proc may still be switching out */
-    /* acq_rel: release publishes the claimer's results to whoever runs
-     * P next; acquire pairs with the scheduler's PARKED CAS. */
-    old = atomic_exchange_explicit(&p->pstate, CSP__P_NOTIFIED,
-                                   memory_order_acq_rel);
-
-    if (old != CSP__P_PARKED) {
-        /* RUNNING: its scheduler sees NOTIFIED and runs it again.
-         * WITHDRAWN: a forced shutdown holds it and requeues it. */
-        CSP_ASSERT(old == CSP__P_RUNNING || old == CSP__P_WITHDRAWN);
-        if (ext)
-            atomic_fetch_sub_explicit(&s->ext_inflight, 1,
-                                      memory_order_release);
-        return;
-    }
-    if (!ext)
-        /* Only this thread writes its worker's counter. */
-        atomic_store_explicit(
-            &self->nparked,
-            atomic_load_explicit(&self->nparked, memory_order_relaxed) - 1,
-            memory_order_relaxed);
-    else
-        atomic_fetch_sub_explicit(&s->nparked_ext, 1, memory_order_relaxed);
-    atomic_store_explicit(&p->pstate, CSP__P_RUNNING, memory_order_relaxed);
-    csp__sched_ready(s, ext ? NULL : self, p);
-    if (ext) /* release: the shutdown that reads 0 is past our last use */
-        atomic_fetch_sub_explicit(&s->ext_inflight, 1, memory_order_release);
-}
+/* csp__proc_wake lives in sched.c, beside the runnext push it inlines. */
 
 void csp__proc_wake_batched(struct csp__proc *p, struct csp__wake_batch *b)
 {
@@ -435,7 +374,7 @@ int csp_yield(void)
 
     if (!p)
         return CSP_EPERM;
-    proc_check(p);
+    csp__proc_check(p);
     p->after = CSP__AFTER_YIELD;
     csp__coro_transfer(&p->ctx, &p->worker->ctx, NULL);
     return CSP_OK;

@@ -118,7 +118,7 @@ static void wake_worker(struct csp__sched *s, struct csp__worker *w,
 
 /* Start an idle worker spinning if there is work nobody looks for (Go's
  * wakep). Call after making an entry visible. */
-static void wakep_nofence(struct csp__sched *s);
+static inline void wakep_nofence(struct csp__sched *s);
 
 static void wakep(struct csp__sched *s)
 {
@@ -133,14 +133,21 @@ static void wakep(struct csp__sched *s)
  * Waking a spinner then only helps parallelism (it may steal the slot
  * after the backoff), so a stale read of the counters is harmless, and
  * the hot ping-pong path saves a fence. */
-static void wakep_nofence(struct csp__sched *s)
+static __attribute__((noinline)) void wakep_slow(struct csp__sched *s);
+
+static inline void wakep_nofence(struct csp__sched *s)
+{
+    if (atomic_load_explicit(&s->nidle, memory_order_relaxed) == 0 ||
+        atomic_load_explicit(&s->nspinning, memory_order_relaxed) != 0)
+        return;
+    wakep_slow(s);
+}
+
+static void wakep_slow(struct csp__sched *s)
 {
     struct csp__worker *w;
     int32_t zero = 0;
 
-    if (atomic_load_explicit(&s->nidle, memory_order_relaxed) == 0 ||
-        atomic_load_explicit(&s->nspinning, memory_order_relaxed) != 0)
-        return;
     if (!atomic_compare_exchange_strong_explicit(&s->nspinning, &zero, 1,
                                                  memory_order_seq_cst,
                                                  memory_order_relaxed))
@@ -188,8 +195,8 @@ void csp__sched_spawn(struct csp__sched *s, struct csp__worker *self,
     }
 }
 
-void csp__sched_ready(struct csp__sched *s, struct csp__worker *self,
-                      struct csp__proc *p)
+static inline __attribute__((always_inline)) void
+sched_ready(struct csp__sched *s, struct csp__worker *self, struct csp__proc *p)
 {
     if (p->pinned) {
         pin_push(p->home, &p->task);
@@ -217,6 +224,57 @@ void csp__sched_ready(struct csp__sched *s, struct csp__worker *self,
         /* Woken from outside: ahead of processes not yet started. */
         csp__inject_push_ready(s, &p->task, &p->task, 1);
         wakep(s);
+    }
+}
+
+void csp__sched_ready(struct csp__sched *s, struct csp__worker *self,
+                      struct csp__proc *p)
+{
+    sched_ready(s, self, p);
+}
+
+/* The ping-pong path: the claimer of P's op makes it runnable (proc.c's
+ * park handshake, here so that the runnext push inlines). */
+void csp__proc_wake(struct csp__proc *p)
+{
+    struct csp__sched *s = p->s;
+    struct csp__worker *self = csp__tls()->worker;
+    int ext = !(self && self->s == s);
+    uint32_t old;
+
+    /* Before P can run (and a shutdown free S): see ext_inflight. */
+    if (ext)
+        atomic_fetch_add_explicit(&s->ext_inflight, 1, memory_order_seq_cst);
+    csp__chaos_delay(); /* the proc may still be switching out */
+    /* acq_rel: release publishes the claimer's results to whoever runs
+     * P next; acquire pairs with the scheduler's PARKED CAS. */
+    old = atomic_exchange_explicit(&p->pstate, CSP__P_NOTIFIED,
+                                   memory_order_acq_rel);
+
+    if (old != CSP__P_PARKED) {
+        /* RUNNING: its scheduler sees NOTIFIED and runs it again.
+         * WITHDRAWN: a forced shutdown holds it and requeues it. */
+        CSP_ASSERT(old == CSP__P_RUNNING || old == CSP__P_WITHDRAWN);
+        if (ext)
+            atomic_fetch_sub_explicit(&s->ext_inflight, 1,
+                                      memory_order_release);
+        return;
+    }
+    if (!ext)
+        /* Only this thread writes its worker's counter. */
+        atomic_store_explicit(
+            &self->nparked,
+            atomic_load_explicit(&self->nparked, memory_order_relaxed) - 1,
+            memory_order_relaxed);
+    else
+        atomic_fetch_sub_explicit(&s->nparked_ext, 1, memory_order_relaxed);
+    atomic_store_explicit(&p->pstate, CSP__P_RUNNING, memory_order_relaxed);
+    if (ext) {
+        sched_ready(s, NULL, p);
+        /* release: the shutdown that reads 0 is past our last use */
+        atomic_fetch_sub_explicit(&s->ext_inflight, 1, memory_order_release);
+    } else {
+        sched_ready(s, self, p);
     }
 }
 
@@ -448,7 +506,7 @@ static int park_finish(struct csp__worker *w, struct csp__proc *p);
 
 /* Run P on W until it parks for good, yields, or exits; a proc that
  * parks may switch straight to the one in W's runnext slot
- * (csp__sched_park), so the proc that comes back here is w->cur, not
+ * (csp__proc_park), so the proc that comes back here is w->cur, not
  * necessarily P. TLS is this worker thread's own state (the scheduler
  * context never migrates). */
 static void run_proc(struct csp__worker *w, struct csp__tls *tls,
@@ -536,7 +594,8 @@ static int park_finish(struct csp__worker *w, struct csp__proc *p)
     return 0;
 }
 
-void csp__sched_park(struct csp__proc *p)
+static inline __attribute__((always_inline)) void
+sched_park(struct csp__proc *p)
 {
     struct csp__worker *w = p->worker;
     csp_task *t = NULL;
@@ -571,6 +630,21 @@ void csp__sched_park(struct csp__proc *p)
     /* Resumed, perhaps on another worker: p->worker is ours now. */
     if (prev)
         csp__sched_park_done(prev, p->worker);
+}
+
+void csp__proc_park(struct csp__proc *p, struct csp__waiter *w)
+{
+    csp__proc_check(p);
+#if defined(CSP__SCHED_CHECKS)
+    /* The switch does not save MXCSR/FPCR (DESIGN §4.1). */
+    CSP_ASSERT(csp__coro_fpenv() == p->fpenv);
+#endif
+    p->waiter = w;
+    p->after = CSP__AFTER_PARK;
+    csp__chaos_delay(); /* a waker may claim us meanwhile */
+    sched_park(p);
+    /* Resumed, perhaps on another worker: p is all we may use. */
+    atomic_store_explicit(&p->wait_kind, CSP__WAIT_NONE, memory_order_relaxed);
 }
 
 void csp__sched_park_done(struct csp__proc *prev, struct csp__worker *w)

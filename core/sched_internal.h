@@ -226,12 +226,10 @@ void csp__sched_ready(struct csp__sched *s, struct csp__worker *self,
  * workers, ahead of processes not yet started, with one push. */
 void csp__sched_ready_chain(struct csp__sched *s, csp_task *first,
                             csp_task *last, uint32_t n);
-/* Switch P (running on p->worker, parking: after = PARK, waiter set) out:
- * straight to the proc in its worker's runnext slot when there is one
- * and the runnext streak allows (no scheduler context in between), else
- * to the worker's scheduler. Returns when P is resumed, on whichever
- * worker p->worker then names. */
-void csp__sched_park(struct csp__proc *p);
+/* csp__proc_park (internal.h) is in sched.c: it switches P out straight
+ * to the proc in its worker's runnext slot when there is one and the
+ * runnext streak allows (no scheduler context in between), else to the
+ * worker's scheduler, and returns when P is resumed. */
 /* PREV switched straight to the caller, a proc now running on W (the
  * ARG of the transfer that resumed it): finish PREV's park as the
  * scheduler would (the PARKED CAS, or queue it if it was woken
@@ -279,6 +277,18 @@ void csp__proc_destroy(struct csp__proc *p, struct csp__stack_cache *cache);
  * first (P is or will be queued and runs). Takes channel locks, one at a
  * time; call with no lock held. */
 int csp__proc_withdraw(struct csp__proc *p);
+/* P's stack overflowed: switch to its scheduler, which reports it. */
+_Noreturn __attribute__((noinline, cold)) void
+csp__proc_overflow(struct csp__proc *p);
+/* At every park, yield and exit: P's canary is intact and the calling
+ * frame is not within the red zone at the bottom of its stack. */
+static inline __attribute__((always_inline)) void
+csp__proc_check(struct csp__proc *p)
+{
+    if (CSP__UNLIKELY(*p->stack->canary != CSP__STACK_CANARY ||
+                      !csp__stack_headroom_ok(p->stack)))
+        csp__proc_overflow(p);
+}
 /* Report P's stack overflow (after = AFTER_OVERFLOW) naming P, and
  * abort. Runs on the scheduler's stack. */
 _Noreturn void csp__proc_overflowed(struct csp__proc *p);
