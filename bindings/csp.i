@@ -315,6 +315,7 @@ typedef struct csp_swig_op {
     csp_pending *pending;
     csp_ffi_cb *cb;
     csp_swig_script *script;
+    int nargs;              /* arguments the script gets */
     int done;
 } csp_swig_op;
 
@@ -328,7 +329,7 @@ static void csp_swig_op_call(void *host, int n, const long long *args)
     csp_swig_reg_drop((void *)(intptr_t)op->id, CSP_SWIG_H_OP, 1);
     csp_pending_release(op->pending);
     op->pending = NULL;
-    csp_swig_script_call(op->script, n, args);
+    csp_swig_script_call(op->script, n < op->nargs ? n : op->nargs, args);
 }
 
 static void csp_swig_op_release(void *host)
@@ -342,9 +343,10 @@ static void csp_swig_op_release(void *host)
     free(op);
 }
 
-/* A registered op whose closure has signature SIG; NULL on ENOMEM
- * (reported). */
+/* A registered op whose closure has signature SIG and passes the script
+ * its first NARGS arguments; NULL on ENOMEM (reported). */
 static csp_swig_op *csp_swig_op_new(csp_loop *loop, const char *sig,
+                                    int nargs,
                                     const csp_swig_script *script)
 {
     csp_swig_op *op = calloc(1, sizeof *op);
@@ -355,6 +357,7 @@ static csp_swig_op *csp_swig_op_new(csp_loop *loop, const char *sig,
         return NULL;
     }
     op->id = ++csp_swig_op_ids;
+    op->nargs = nargs;
     op->cb = csp_ffi_cb_new(sig, loop, CSP_FFI_ONCE, csp_swig_op_call,
                             csp_swig_op_release, op);
     if (!op->cb) {
@@ -576,6 +579,15 @@ csp_chan *csp_swig_chan_from_ptr(long long addr)
     }
     return csp_swig_hand_out(csp_chan_retain((csp_chan *)(intptr_t)addr),
                              CSP_SWIG_H_CHAN, csp_swig_chan_unref);
+}
+
+/* CH's address, for chan_from_ptr or another binding (which then takes
+ * its own reference). */
+long long csp_swig_chan_ptr(csp_chan *ch)
+{
+    if (!ch)
+        return csp_swig_fail(CSP_EINVAL), 0;
+    return (long long)(intptr_t)ch;
 }
 
 /* Give the handle back; using it afterwards raises EINVAL. */
@@ -849,7 +861,7 @@ long long csp_swig_put_async(csp_chan *ch, long long v, csp_loop *loop,
 
     if (!ch || !loop || v == 0)
         return csp_swig_fail(CSP_EINVAL), 0;
-    if (!(op = csp_swig_op_new(loop, "pip", script)))
+    if (!(op = csp_swig_op_new(loop, "pip", 1, script)))
         return 0;
     rc = csp_chan_put_cb(ch, csp_swig_val(v), csp_loop_executor(loop),
                          (csp_done_fn)csp_ffi_cb_fn(op->cb), NULL,
@@ -871,7 +883,7 @@ long long csp_swig_take_async(csp_chan *ch, csp_loop *loop,
 
     if (!ch || !loop)
         return csp_swig_fail(CSP_EINVAL), 0;
-    if (!(op = csp_swig_op_new(loop, "pip", script)))
+    if (!(op = csp_swig_op_new(loop, "pip", 2, script)))
         return 0;
     rc = csp_chan_take_cb(ch, &v, csp_loop_executor(loop),
                           (csp_done_fn)csp_ffi_cb_fn(op->cb), NULL,
@@ -894,7 +906,7 @@ long long csp_swig_alts_async(csp_swig_alts *a, int flags, csp_loop *loop,
 
     if (!a || !loop)
         return csp_swig_fail(CSP_EINVAL), 0;
-    if (!(op = csp_swig_op_new(loop, "pizp", script)))
+    if (!(op = csp_swig_op_new(loop, "pizp", 3, script)))
         return 0;
     rc = csp_alts_cb(a->ops, a->n, flags, &idx, &v, csp_loop_executor(loop),
                      (csp_alts_fn)csp_ffi_cb_fn(op->cb), NULL, &op->pending);
