@@ -1,6 +1,6 @@
 # Makefile - the front door. On a fresh Debian 12 machine:
 #
-#   make demo     build, then run every example (C, Python, Lua, Tcl),
+#   make demo     build, then run every example (C, Python, Lua, Tcl, Perl),
 #                 each under a 60 s limit (DEMO_TIMEOUT)
 #   make demo-repeat  every example DEMO_REPEAT (20) times in a row, failing
 #                 on the first run that fails or times out (CI runs it)
