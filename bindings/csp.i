@@ -187,6 +187,7 @@ static void *csp_swig_hand_out(void *h, int type, void (*free_fn)(void *))
 }
 
 static void csp_swig_chan_unref(void *ch) { csp_chan_release(ch); }
+static void csp_swig_loop_unref(void *loop) { csp_ffi_loop_free(loop); }
 
 /* Ops of one alts, gathered one by one (a portable stand-in for a host
  * list), then run; the result stays for csp_swig_alts_index/_value. Each
@@ -800,8 +801,7 @@ csp_loop *csp_swig_loop_new(csp_rt *rt)
         csp_swig_fail(rc);
         return NULL;
     }
-    return csp_swig_hand_out(loop, CSP_SWIG_H_LOOP,
-                             (void (*)(void *))csp_ffi_loop_free);
+    return csp_swig_hand_out(loop, CSP_SWIG_H_LOOP, csp_swig_loop_unref);
 }
 
 /* The descriptor to watch for readability. */
@@ -866,9 +866,11 @@ long long csp_swig_put_async(csp_chan *ch, long long v, csp_loop *loop,
     rc = csp_chan_put_cb(ch, csp_swig_val(v), csp_loop_executor(loop),
                          (csp_done_fn)csp_ffi_cb_fn(op->cb), NULL,
                          &op->pending);
-    if (rc == CSP_OK || rc == CSP_ECLOSED)
+    if (rc == CSP_OK || rc == CSP_ECLOSED) {
+        int was = csp_ffi_defer(1);
         ((csp_done_fn)csp_ffi_cb_fn(op->cb))(NULL, rc, NULL);
-    else if (rc != CSP_PENDING)
+        csp_ffi_defer(was);
+    } else if (rc != CSP_PENDING)
         return csp_swig_op_refuse(op, rc);
     return op->id;
 }
@@ -888,9 +890,11 @@ long long csp_swig_take_async(csp_chan *ch, csp_loop *loop,
     rc = csp_chan_take_cb(ch, &v, csp_loop_executor(loop),
                           (csp_done_fn)csp_ffi_cb_fn(op->cb), NULL,
                           &op->pending);
-    if (rc == CSP_OK || rc == CSP_ECLOSED)
+    if (rc == CSP_OK || rc == CSP_ECLOSED) {
+        int was = csp_ffi_defer(1);
         ((csp_done_fn)csp_ffi_cb_fn(op->cb))(NULL, rc, v);
-    else if (rc != CSP_PENDING)
+        csp_ffi_defer(was);
+    } else if (rc != CSP_PENDING)
         return csp_swig_op_refuse(op, rc);
     return op->id;
 }
@@ -910,12 +914,18 @@ long long csp_swig_alts_async(csp_swig_alts *a, int flags, csp_loop *loop,
         return 0;
     rc = csp_alts_cb(a->ops, a->n, flags, &idx, &v, csp_loop_executor(loop),
                      (csp_alts_fn)csp_ffi_cb_fn(op->cb), NULL, &op->pending);
-    if (rc == CSP_EAGAIN && (flags & CSP_ALTS_DEFAULT))
-        ((csp_alts_fn)csp_ffi_cb_fn(op->cb))(NULL, rc, (size_t)-1, NULL);
-    else if (rc == CSP_OK || rc == CSP_ECLOSED)
-        ((csp_alts_fn)csp_ffi_cb_fn(op->cb))(NULL, rc, idx, v);
-    else if (rc != CSP_PENDING)
+    if (rc == CSP_EAGAIN && (flags & CSP_ALTS_DEFAULT)) {
+        rc = CSP_EAGAIN;
+        idx = (size_t)-1;
+        v = NULL;
+    } else if (rc != CSP_OK && rc != CSP_ECLOSED && rc != CSP_PENDING) {
         return csp_swig_op_refuse(op, rc);
+    }
+    if (rc != CSP_PENDING) {
+        int was = csp_ffi_defer(1);
+        ((csp_alts_fn)csp_ffi_cb_fn(op->cb))(NULL, rc, idx, v);
+        csp_ffi_defer(was);
+    }
     return op->id;
 }
 

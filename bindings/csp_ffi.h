@@ -44,6 +44,13 @@ void *csp_ffi_cb_fn(csp_ffi_cb *cb);
  * or never queued): RELEASE(HOST) runs. Accepts NULL. */
 void csp_ffi_cb_free(csp_ffi_cb *cb);
 
+/* Make this thread's calls of closures queue to their loop even inside
+ * a drain (ON 1) or not (ON 0); returns the previous setting. A wrapper
+ * reporting an op that completed at once calls the closure so, and the
+ * script runs from a later drain, never inside the call that started
+ * the op (a callback starting an op must not recurse). */
+int csp_ffi_defer(int on);
+
 /* csp_loop_run(LOOP, MAX) with LOOP's closures called directly when csp
  * calls them from this drain. Returns what csp_loop_run returns. */
 int csp_ffi_drain(csp_loop *loop, int max);

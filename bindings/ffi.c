@@ -6,8 +6,9 @@
  * csp_ffi_loop_free) of the closure's own loop, on this thread, the host
  * function runs at once: that is where csp runs callbacks given the loop
  * executor. Anywhere else (a worker, the timer thread, the host thread
- * outside a drain: a wrapper reporting an op that completed at once) the
- * arguments go into a task queued to the loop executor.
+ * outside a drain), or under csp_ffi_defer (a wrapper reporting an op
+ * that completed at once), the arguments go into a task queued to the
+ * loop executor.
  *
  * A CSP_FFI_ONCE closure is freed after its call. A closure called
  * directly returns into libffi's trampoline after the host function, so
@@ -54,6 +55,7 @@ static atomic_long live;
 static _Thread_local csp_loop *draining;
 static _Thread_local int depth;
 static _Thread_local csp_ffi_cb *graveyard;
+static _Thread_local int deferring;
 
 long csp_ffi_live(void) { return atomic_load(&live); }
 
@@ -109,7 +111,7 @@ static void handler(ffi_cif *cif, void *ret, void **argv, void *user)
         default: args[i - 1] = (long long)*(uint64_t *)argv[i]; break;
         }
     }
-    if (draining == cb->loop) {
+    if (draining == cb->loop && !deferring) {
         cb->call(cb->host, n, args);
         finish(cb);
         return;
@@ -171,6 +173,14 @@ fail:
 }
 
 void *csp_ffi_cb_fn(csp_ffi_cb *cb) { return cb ? cb->code : NULL; }
+
+int csp_ffi_defer(int on)
+{
+    int was = deferring;
+
+    deferring = on;
+    return was;
+}
 
 void csp_ffi_cb_free(csp_ffi_cb *cb)
 {

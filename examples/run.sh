@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # examples/run.sh - run every example (examples/c, python, lua, tcl, perl),
-# each REPEAT times in a row and each run under `timeout`, stopping at the first
-# run that fails or times out with the example's name and the run's
+# each REPEAT times in a row and each run under `timeout`, stopping at the
+# first run that fails or times out with the example's name and the run's
 # number. `make demo` runs each once with its output shown; `make
 # demo-repeat` runs each DEMO_REPEAT times, showing a failing run's output
 # only, so that a race in an example fails CI instead of a reader's demo.

@@ -23,7 +23,8 @@ cspswig::take_async($ch, $loop, sub {
     $got = $v;
 });
 cspswig::put($ch, 7, -1);
-cspswig::loop_drain($loop) while !defined $got && cspswig::loop_wait($loop, 1000);
+cspswig::loop_drain($loop)
+    while !defined $got && cspswig::loop_wait($loop, 1000);
 print "the callback got $got\n";
 
 cspswig::chan_close($ch);

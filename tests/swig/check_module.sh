@@ -30,4 +30,5 @@ if [ -n "$core" ]; then
     printf '  %s\n' $core | head
     exit 1
 fi
-echo "$mod: links $(printf '%s\n' "$deps" | grep -o 'lib\(csp\|ffi\)[^ ]*' | sort -u | tr '\n' ' ')and exports $(echo $syms)"
+libs=$(printf '%s\n' "$deps" | grep -o 'lib\(csp\|ffi\)[^ ]*' | sort -u)
+echo "$mod: links" $libs "and exports" $syms

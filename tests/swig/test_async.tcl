@@ -256,6 +256,23 @@ test many_async_ops_each_call_back_exactly_once {
     loop_free $loop
 }
 
+test op_completing_at_once_in_a_callback_calls_back_after_it_returns {
+    set loop [loop_new [rt_default]]
+    set ch [chan_new [rt_default] $CSP_BUF_FIXED 2]
+    set ::order {}
+    proc outer {loop ch rc v} {
+        take_async $ch $loop {apply {{rc v} { lappend ::order "inner $v" }}}
+        lappend ::order "outer $v returns"
+    }
+    put $ch 1 0
+    put $ch 2 0
+    take_async $ch $loop [list outer $loop $ch]
+    drain_until $loop {[llength $::order] == 2}
+    assert_eq {{outer 1 returns} {inner 2}} $::order
+    chan_release $ch
+    loop_free $loop
+}
+
 test script_callback_may_start_another_async_op {
     set loop [loop_new [rt_default]]
     set ch [chan_new [rt_default] $CSP_BUF_FIXED 4]

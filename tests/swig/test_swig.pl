@@ -185,6 +185,22 @@ test many_async_ops_each_call_back_exactly_once => sub {
     cspswig::loop_free($loop);
 };
 
+test op_completing_at_once_in_a_callback_calls_back_after_it_returns => sub {
+    my $loop = cspswig::loop_new($rt);
+    my $ch = cspswig::chan_new($rt, $cspswig::CSP_BUF_FIXED, 2);
+    my @order;
+    cspswig::put($ch, $_, 0) for 1, 2;
+    cspswig::take_async($ch, $loop, sub {
+        my ($rc, $v) = @_;
+        cspswig::take_async($ch, $loop, sub { push @order, "inner $_[1]" });
+        push @order, "outer $v returns";
+    });
+    drain_until($loop, sub { @order == 2 });
+    assert_eq('outer 1 returns|inner 2', join('|', @order));
+    cspswig::chan_release($ch);
+    cspswig::loop_free($loop);
+};
+
 test released_channel_refuses_every_operation => sub {
     my $loop = cspswig::loop_new($rt);
     my $ch = cspswig::chan_new($rt, $cspswig::CSP_BUF_FIXED, 4);
