@@ -41,6 +41,7 @@
 
 %{
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -320,7 +321,9 @@ typedef struct csp_swig_op {
     int done;
 } csp_swig_op;
 
-static long long csp_swig_op_ids;
+/* Op ids: never reused, unique across threads (one Tcl interpreter per
+ * thread may load the module). */
+static atomic_llong csp_swig_op_ids;
 
 static void csp_swig_op_call(void *host, int n, const long long *args)
 {
@@ -357,7 +360,7 @@ static csp_swig_op *csp_swig_op_new(csp_loop *loop, const char *sig,
         csp_swig_fail(CSP_ENOMEM);
         return NULL;
     }
-    op->id = ++csp_swig_op_ids;
+    op->id = atomic_fetch_add(&csp_swig_op_ids, 1) + 1;
     op->nargs = nargs;
     op->cb = csp_ffi_cb_new(sig, loop, CSP_FFI_ONCE, csp_swig_op_call,
                             csp_swig_op_release, op);
