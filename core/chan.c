@@ -640,12 +640,15 @@ chan_wait(csp_chan *ch, int is_put, void **val, int mode, int64_t deadline)
             *val = v;
         return rc;
     }
-    if (m.p)
-        csp__proc_note_wait(m.p, is_put ? CSP__WAIT_PUT : CSP__WAIT_TAKE,
-                            &ch->id, 1);
-    rc = csp__wait_end(&m, &w);
-    if (rc != CSP_OK)
-        return rc;
+    if (mode == CSP__MODE_PARK) {
+        /* One call notes what we wait on (csp_rt_dump) and parks. */
+        csp__proc_park_on(m.p, &w, is_put ? CSP__WAIT_PUT : CSP__WAIT_TAKE,
+                          ch->id);
+    } else {
+        rc = csp__wait_thread(&w, m.pk, m.deadline);
+        if (rc != CSP_OK)
+            return rc;
+    }
     if (!is_put)
         *val = w.val;
     return w.rc;

@@ -457,6 +457,10 @@ enum { CSP__WAIT_NONE = 0, CSP__WAIT_PUT, CSP__WAIT_TAKE, CSP__WAIT_ALTS,
  * channel ids from IDS (N in all). */
 void csp__proc_note_wait(struct csp__proc *p, int kind, const uint64_t *ids,
                          size_t n);
+/* csp__proc_note_wait(P, KIND, &ID, 1), then csp__proc_park(P, W): a
+ * single put or take in one call. */
+void csp__proc_park_on(struct csp__proc *p, struct csp__waiter *w, int kind,
+                       uint64_t id);
 
 /* Start RT's workers if not yet started (idempotent, thread-safe).
  * Returns CSP_OK or CSP_ENOMEM. */

@@ -647,6 +647,17 @@ void csp__proc_park(struct csp__proc *p, struct csp__waiter *w)
     atomic_store_explicit(&p->wait_kind, CSP__WAIT_NONE, memory_order_relaxed);
 }
 
+void csp__proc_park_on(struct csp__proc *p, struct csp__waiter *w, int kind,
+                       uint64_t id)
+{
+    atomic_store_explicit(&p->wait_ids[0], id, memory_order_relaxed);
+    atomic_store_explicit(&p->wait_n, 1, memory_order_relaxed);
+    atomic_store_explicit(&p->wait_kind,
+                          p->sleeping ? CSP__WAIT_SLEEP : kind,
+                          memory_order_relaxed);
+    csp__proc_park(p, w);
+}
+
 void csp__sched_park_done(struct csp__proc *prev, struct csp__worker *w)
 {
 #if defined(CSP__SCHED_CHECKS)
