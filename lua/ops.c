@@ -235,9 +235,7 @@ int lcsp_push_alts_result(lua_State *L, struct lcsp_state *st,
             taken_put = rc == CSP_OK;
             lua_pushboolean(L, rc == CSP_OK);
         } else if (rc == CSP_OK) {
-            lcsp_push(L, st, val);
-            if (!op->vals[idx])
-                lcsp_release(L, st, val);
+            lcsp_push_taken(L, st, val, op->vals[idx] != NULL);
         } else {
             lua_pushnil(L);
         }
@@ -259,9 +257,7 @@ static void deliver(lua_State *L, struct lcsp_state *st, struct lcsp_op *op,
     switch (op->kind) {
     case LCSP_OP_TAKE:
         if (op->rc == CSP_OK) {
-            lcsp_push(L, st, op->val);
-            if (!op->borrow)
-                lcsp_release(L, st, op->val);
+            lcsp_push_taken(L, st, op->val, op->borrow);
         } else {
             lua_pushnil(L);
         }
