@@ -313,6 +313,7 @@ static int l_handle(lua_State *L)
 {
     struct lcsp_chan *c = lcsp_checkchan(L, 1);
 
+    lcsp_state(L)->shared = 1;
     lua_pushlightuserdata(L, c->ch);
     return 1;
 }
@@ -329,6 +330,7 @@ static int l_wrap(lua_State *L)
     if (!ch)
         return luaL_argerror(L, 1, "NULL channel handle");
     luaL_checkstack(L, 2, "csp");
+    lcsp_state(L)->shared = 1;
     lcsp_pushchan(L, csp_chan_retain(ch), 0, lua_toboolean(L, 2));
     return 1;
 }

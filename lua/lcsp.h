@@ -150,6 +150,9 @@ struct lcsp_state {
     int errq_ref;      /* registry: table of transform errors to report */
     int xfcall_ref;    /* registry: the protected step caller */
     int closed;        /* the state's __gc ran */
+    int shared;        /* a channel crossed to or from C (wrap, handle):
+                          no deadlock is reported, another thread may
+                          complete any op */
 };
 
 /* The state of the current call; set by ENTER, cleared by LEAVE. A task

@@ -22,7 +22,7 @@ from . import errors, xf
 from ._chan import (DEFAULT, Buffer, Chan, aalts, alts, buffer, chan, dropping,
                     promise_chan, sliding, timeout)
 from ._csp import lib as _lib
-from ._link import libcsp_path, runtime_handle, use_runtime
+from ._link import libcsp_path, runtime_handle, runtime_stats, use_runtime
 from ._sched import set_exception_handler
 from ._values import Foreign
 from .errors import CspError
@@ -45,4 +45,5 @@ __all__ = [
     "merge", "split", "mult", "Mult", "pub", "Pub", "mix", "Mix", "pipeline",
     "pipeline_async", "pipeline_blocking", "map", "take", "xf", "errors",
     "CspError", "Foreign", "use_runtime", "runtime_handle", "libcsp_path",
+    "runtime_stats",
 ]

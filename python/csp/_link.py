@@ -49,18 +49,24 @@ _check_version()
 
 def use_runtime(handle: int) -> None:
     """Make Python use the csp_rt at address HANDLE (an int from a C host)
-    instead of the default runtime. Only before the first channel, timeout
-    or go process of this process's Python (RuntimeError after). The
-    runtime must outlive Python's use of it: the host frees it only after
-    the interpreter is finalized."""
+    instead of the default runtime. Only before Python made its first
+    channel, timeout or loop (RuntimeError after, unless HANDLE is the
+    runtime already in use: then nothing changes). Importing csp makes the
+    go scheduler's loop, so a host that wants another runtime than the
+    default sets ``sys.csp_runtime = HANDLE`` before ``import csp``
+    (docs/embedding.md); this call then checks it. The runtime must
+    outlive Python's use of it: the host frees it only after the
+    interpreter is finalized."""
     from . import _lowlevel as ll
 
     if not isinstance(handle, int) or isinstance(handle, bool) or handle <= 0:
         raise TypeError("csp.use_runtime: handle must be a csp_rt address (int)")
-    if ll.rt_used():
-        raise RuntimeError("csp.use_runtime: Python already uses its runtime "
-                           "(call it before the first channel)")
     rt = ffi.cast("csp_rt *", handle)
+    if rt == ll.RT:
+        return
+    if ll.rt_used():
+        raise RuntimeError("csp.use_runtime: Python already uses another "
+                           "runtime (call it before the first channel)")
     ll.set_rt(rt)
     lib.pycsp_set_rt(rt)
 
@@ -71,3 +77,18 @@ def runtime_handle() -> int:
 
     return int(ffi.cast("uintptr_t", ll.RT))
 
+
+
+_STATS = ("procs_live", "procs_parked", "procs_runnable", "procs_spawned",
+          "chans_live", "timers_pending", "ops_pending", "stacks_mapped",
+          "stacks_reused", "threads_live", "workers")
+
+
+def runtime_stats() -> dict[str, int]:
+    """The counters of the runtime Python uses (csp_rt_stat, CSP_STAT_*),
+    shared with C and Lua when they use the same runtime: ``workers`` is
+    the pool every language's C go processes run on."""
+    from . import _lowlevel as ll
+
+    return {name: ll.rt_stat(getattr(lib, "CSP_STAT_" + name.upper()))
+            for name in _STATS}

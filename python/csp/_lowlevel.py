@@ -82,6 +82,16 @@ def errname(rc: int) -> str:
 
 
 def rt_default() -> Any:
+    # A host embedding Python names its runtime before `import csp`:
+    # sys.csp_runtime = <csp_rt address> (docs/embedding.md).
+    import sys
+    handle = getattr(sys, "csp_runtime", None)
+    if handle is not None:
+        if not isinstance(handle, int) or isinstance(handle, bool) or handle <= 0:
+            raise TypeError("sys.csp_runtime must be a csp_rt address (int)")
+        rt = ffi.cast("csp_rt *", handle)
+        lib.pycsp_set_rt(rt)
+        return rt
     rt = lib.csp_rt_default()
     if rt == NULL:
         raise errors.NoMemoryError("csp: cannot create the default runtime")
