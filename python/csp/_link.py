@@ -15,9 +15,13 @@ import os
 from ._csp import ffi, lib
 
 
-def _check_version() -> None:
-    have = lib.csp_version()
-    built = lib.CSP_VERSION_NUMBER
+def _check_version(have: int | None = None, built: int | None = None) -> None:
+    """ImportError unless library version HAVE (csp_version()) can serve
+    an extension built with header version BUILT (CSP_VERSION_NUMBER)."""
+    if have is None:
+        have = lib.csp_version()
+    if built is None:
+        built = lib.CSP_VERSION_NUMBER
     if have // 10000 != built // 10000 or have < built:
         raise ImportError(
             f"csp: the loaded libcsp is version {_fmt(have)}, but this "

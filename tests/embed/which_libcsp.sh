@@ -1,5 +1,5 @@
 #!/bin/sh
-# which_libcsp.sh SOURCE_DIR BUILD_DIR WORK_DIR - `pip install ./python`
+# which_libcsp.sh SOURCE_DIR BUILD_DIR WORK_DIR PYTHON - `pip install ./python`
 # and `luarocks make` on a machine without an installed libcsp build and
 # ship their own libcsp.so.0 (beside the extension / csp/core.so), and with
 # one installed (pkg-config knows csp) they use it: checked by the file
@@ -10,7 +10,7 @@
 # this script says (PKG_CONFIG_LIBDIR), so an installed csp elsewhere on
 # the machine does not count.
 set -eu
-src=$1 build=$2 work=$3
+src=$1 build=$2 work=$3 py=$4  # PYTHON: with pip, cffi and setuptools
 rm -rf "$work"
 mkdir -p "$work/empty-pc"
 
@@ -30,7 +30,7 @@ lua_check='require("csp"); for l in io.lines("/proc/self/maps") do local p = l:m
 
 pip_install() { # pip_install COPY TARGET
     (cd "$1" && env -u CSP_BUILD_DIR -u CSP_LIBCSP_DIR \
-        python3 -m pip install -q --no-index --no-build-isolation \
+        "$py" -m pip install -q --no-index --no-build-isolation --no-deps \
         --target "$2" ./python >"$2.log" 2>&1) || { cat "$2.log"; exit 1; }
 }
 
@@ -39,7 +39,7 @@ rock_make() { # rock_make COPY TREE
         lua/csp-0.1.0-1.rockspec >"$2.log" 2>&1) || { cat "$2.log"; exit 1; }
 }
 
-run_py() { PYTHONPATH=$1 python3 -c "$py_check"; }
+run_py() { PYTHONPATH=$1 "$py" -c "$py_check"; }
 run_lua() {
     LUA_PATH="$1/share/lua/5.4/?.lua;;" LUA_CPATH="$1/lib/lua/5.4/?.so" \
         lua5.4 -e "$lua_check"
