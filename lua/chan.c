@@ -325,7 +325,9 @@ static int l_wrap(lua_State *L)
 {
     csp_chan *ch;
 
-    luaL_checktype(L, 1, LUA_TLIGHTUSERDATA);
+    if (!lua_islightuserdata(L, 1))
+        return luaL_argerror(L, 1,
+                             "light userdata expected (a csp_chan * from C)");
     ch = lua_touserdata(L, 1);
     if (!ch)
         return luaL_argerror(L, 1, "NULL channel handle");
