@@ -10,7 +10,8 @@
  *    strings)            upper-cased)            counts; puts the total
  *                                                on done)
  *
- * and a C go process waits on `done` in an alts with a timeout. Each
+ * and a C go process waits on `done` in an alts with a timeout; a plain
+ * Python thread blocks on `hello` until the Lua process fills it. Each
  * language also reads CSP_STAT_WORKERS of the runtime it uses; the three
  * must agree (one worker pool). The process checks that one libcsp file
  * is mapped. Exit status 0 only if every value arrived once, in order per
@@ -37,7 +38,7 @@
 #include "csp.h"
 
 static csp_rt *rt;
-static csp_chan *raw, *mid, *done, *stats;
+static csp_chan *raw, *mid, *done, *stats, *hello;
 static int producers = 4;
 static long per_producer = 2500;
 static long timeout_ms = 60000;
@@ -108,7 +109,9 @@ static const char lua_script[] =
     "local csp = require('csp')\n"
     "assert(csp.runtime() == RT, 'Lua uses the host runtime')\n"
     "local raw, mid, stats = csp.wrap(RAW), csp.wrap(MID), csp.wrap(STATS)\n"
+    "local hello = csp.wrap(HELLO)\n"
     "local proc = csp.go(function()\n"
+    "  assert(hello:put('hello from Lua'))\n"
     "  local n = 0\n"
     "  while true do\n"
     "    local v = raw:take()\n"
@@ -149,10 +152,13 @@ static void *lua_thread(void *arg)
     lua_setglobal(L, "MID");
     lua_pushlightuserdata(L, stats);
     lua_setglobal(L, "STATS");
+    lua_pushlightuserdata(L, hello);
+    lua_setglobal(L, "HELLO");
     if (luaL_dostring(L, lua_script) != LUA_OK) {
         fprintf(stderr, "embed: Lua: %s\n", lua_tostring(L, -1));
         lua_failed = 1;
         csp_chan_close(mid); /* let Python finish */
+        csp_chan_close(hello);
     } else {
         lua_getglobal(L, "LUA_COUNT");
         lua_count = (long)lua_tointeger(L, -1);
@@ -165,13 +171,18 @@ static void *lua_thread(void *arg)
  * Python: the main thread; an asyncio task consumes `mid`. */
 
 static const char py_script[] =
-    "import asyncio, sys\n"
+    "import asyncio, sys, threading\n"
     "sys.csp_runtime = RT  # which runtime: before import csp\n"
     "import csp\n"
     "csp.use_runtime(RT)  # a check: the runtime in use is RT\n"
     "mid = csp.Chan.from_handle(MID)\n"
     "done = csp.Chan.from_handle(DONE)\n"
     "stats = csp.Chan.from_handle(STATS)\n"
+    "hello = csp.Chan.from_handle(HELLO)\n"
+    "greeting = []\n"
+    "# A plain Python thread blocks on a channel a Lua process fills.\n"
+    "t = threading.Thread(target=lambda: greeting.append(hello.take()))\n"
+    "t.start()\n"
     "async def consume():\n"
     "    nxt = [0] * P\n"
     "    total = 0\n"
@@ -193,19 +204,22 @@ static const char py_script[] =
     "    assert await done.aput(total)\n"
     "    assert await stats.aput(csp.runtime_stats()['workers'])\n"
     "asyncio.run(consume())\n"
-    "del mid, done, stats\n";
+    "t.join()\n"
+    "assert greeting == [b'hello from Lua'], greeting\n"
+    "del mid, done, stats, hello\n";
 
 static int run_python(void)
 {
-    char setup[256];
+    char setup[320];
     int rc;
 
     Py_InitializeEx(0);
     snprintf(setup, sizeof setup,
-             "RT = %lu\nMID = %lu\nDONE = %lu\nSTATS = %lu\nP = %d\nN = %ld\n",
+             "RT = %lu\nMID = %lu\nDONE = %lu\nSTATS = %lu\nHELLO = %lu\n"
+             "P = %d\nN = %ld\n",
              (unsigned long)(uintptr_t)rt, (unsigned long)(uintptr_t)mid,
              (unsigned long)(uintptr_t)done, (unsigned long)(uintptr_t)stats,
-             producers, per_producer);
+             (unsigned long)(uintptr_t)hello, producers, per_producer);
     rc = PyRun_SimpleString(setup);
     if (rc == 0)
         rc = PyRun_SimpleString(py_script);
@@ -290,6 +304,7 @@ int main(int argc, char **argv)
     mid = mkchan(64);
     done = mkchan(1);
     stats = mkchan(2);
+    hello = mkchan(1);
 
     atomic_store(&live_producers, producers);
     for (int p = 0; p < producers; p++)
@@ -367,6 +382,7 @@ int main(int argc, char **argv)
     csp_chan_release(mid);
     csp_chan_release(done);
     csp_chan_release(stats);
+    csp_chan_release(hello);
     if (Py_FinalizeEx() != 0)
         ok = 0;
     return ok ? 0 : 1;
