@@ -1,7 +1,7 @@
 # Makefile - the front door. On a fresh Debian 12 machine:
 #
 #   make demo     build, then run every example (C, Python, Lua, the C
-#                 host embedding Lua and Python, Tcl),
+#                 host embedding Lua and Python, Tcl, Perl),
 #                 each under a 60 s limit (DEMO_TIMEOUT)
 #   make demo-repeat  every example DEMO_REPEAT (20) times in a row, failing
 #                 on the first run that fails or times out (CI runs it)
@@ -31,7 +31,7 @@ DEB_PACKAGES := build-essential cmake pkg-config clang libclang-rt-14-dev \
     valgrind python3-venv python3-dev python3-cffi python3-pytest \
     python3-hypothesis python3-setuptools python3-wheel lua5.4 \
     liblua5.4-dev lua5.1 liblua5.1-0-dev luajit libluajit-5.1-dev swig \
-    tcl tcl-dev luarocks libpython3-dev
+    tcl tcl-dev libffi-dev perl libperl-dev luarocks libpython3-dev
 
 # Sanitizer reports fail the test and say where.
 export ASAN_OPTIONS ?= detect_leaks=1:abort_on_error=0:strict_string_checks=1

@@ -164,7 +164,7 @@ static void lock_all(struct alts *a)
     for (size_t i = 0; i < a->n; i++) {
         csp_chan *ch = a->ops[a->lock[i]].ch;
         if (ch != prev)
-            csp__mutex_lock(&ch->lock);
+            csp__lock_acquire(&ch->lock);
         prev = ch;
     }
 }
@@ -181,7 +181,7 @@ static void unlock_all(struct alts *a)
     for (size_t i = a->n; i-- > 0;) {
         csp_chan *next = i > 0 ? a->ops[a->lock[i - 1]].ch : NULL;
         if (next != ch)
-            csp__mutex_unlock(&ch->lock);
+            csp__lock_release(&ch->lock);
         ch = next;
     }
 }
@@ -221,10 +221,10 @@ static int fast_pass(struct alts *a, size_t *idx, void **val,
         void *v = NULL;
         int rc;
 
-        csp__mutex_lock(&op->ch->lock);
+        csp__lock_acquire(&op->ch->lock);
         rc = op->kind == CSP_OP_PUT ? csp__chan_try_put(op->ch, op->val, wl, dl)
                                     : csp__chan_try_take(op->ch, &v, wl, dl);
-        csp__mutex_unlock(&op->ch->lock);
+        csp__lock_release(&op->ch->lock);
         if (rc != CSP_EAGAIN) {
             *idx = i;
             *val = v;

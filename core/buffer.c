@@ -41,7 +41,7 @@ void csp__buf_fini(csp_rt *rt, struct csp__buf *b)
     b->slots = NULL;
 }
 
-static int grow(csp_rt *rt, struct csp__buf *b)
+int csp__buf_grow(csp_rt *rt, struct csp__buf *b)
 {
     size_t size = b->size * 2;
     void **slots = csp__alloc(rt, size * sizeof(void *));
@@ -55,27 +55,4 @@ static int grow(csp_rt *rt, struct csp__buf *b)
     b->size = size;
     b->head = 0;
     return CSP_OK;
-}
-
-int csp__buf_push(csp_rt *rt, struct csp__buf *b, void *v)
-{
-    if (CSP__UNLIKELY(b->count == b->size)) {
-        int rc = grow(rt, b);
-        if (rc != CSP_OK)
-            return rc;
-    }
-    b->slots[(b->head + b->count) & (b->size - 1)] = v;
-    b->count++;
-    return CSP_OK;
-}
-
-void *csp__buf_pop(struct csp__buf *b)
-{
-    void *v;
-
-    CSP_ASSERT(b->count > 0);
-    v = b->slots[b->head];
-    b->head = (b->head + 1) & (b->size - 1);
-    b->count--;
-    return v;
 }

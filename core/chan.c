@@ -252,8 +252,11 @@ static void abort_locked(csp_chan *ch, struct csp__wakes *wl,
     close_locked(ch, wl, dl);
 }
 
-int csp__chan_try_take(csp_chan *ch, void **val, struct csp__wakes *wl,
-                       struct csp__drops *dl)
+/* The single-case cores, inlined into chan_wait (each call saved a
+ * prologue and epilogue of six registers on the ping-pong path) and
+ * wrapped below for alts.c. */
+static inline __attribute__((always_inline)) int
+try_take(csp_chan *ch, void **val, struct csp__wakes *wl, struct csp__drops *dl)
 {
     struct csp__node *p;
 
@@ -296,8 +299,8 @@ int csp__chan_try_take(csp_chan *ch, void **val, struct csp__wakes *wl,
     return CSP_EAGAIN;
 }
 
-int csp__chan_try_put(csp_chan *ch, void *val, struct csp__wakes *wl,
-                      struct csp__drops *dl)
+static inline __attribute__((always_inline)) int
+try_put(csp_chan *ch, void *val, struct csp__wakes *wl, struct csp__drops *dl)
 {
     struct csp__node *t;
 
@@ -338,12 +341,26 @@ int csp__chan_try_put(csp_chan *ch, void *val, struct csp__wakes *wl,
     case CSP_BUF_FIXED:
         if (csp__buf_full(&ch->buf))
             return CSP_EAGAIN;
-        break;
+        /* Below cap, so below the allocated size: cannot fail. */
+        csp__buf_push(ch->rt, &ch->buf, val);
+        return CSP_OK;
     default:
         break;
     }
     csp__chan_sink(ch, val, dl);
     return CSP_OK;
+}
+
+int csp__chan_try_take(csp_chan *ch, void **val, struct csp__wakes *wl,
+                       struct csp__drops *dl)
+{
+    return try_take(ch, val, wl, dl);
+}
+
+int csp__chan_try_put(csp_chan *ch, void *val, struct csp__wakes *wl,
+                      struct csp__drops *dl)
+{
+    return try_put(ch, val, wl, dl);
 }
 
 /* ------------------------------------------------------------------------
@@ -383,9 +400,7 @@ static int chan_alloc(csp_chan **out, csp_rt *rt, int buf, size_t cap,
         if (rc != CSP_OK)
             goto fail_buf;
     }
-    rc = csp__mutex_init(&ch->lock);
-    if (rc != CSP_OK)
-        goto fail_mutex;
+    csp__lock_init(&ch->lock);
     csp__mutex_lock(&rt->chans_lock);
     csp__list_append(&rt->chans, &ch->rt_link);
     csp__mutex_unlock(&rt->chans_lock);
@@ -393,8 +408,6 @@ static int chan_alloc(csp_chan **out, csp_rt *rt, int buf, size_t cap,
     *out = ch;
     return CSP_OK;
 
-fail_mutex:
-    csp__buf_fini(rt, &ch->buf);
 fail_buf:
     csp__free(rt, ch, sizeof *ch);
     return rc;
@@ -482,7 +495,6 @@ void csp_chan_release(csp_chan *ch)
         ch->drop(ch->drop_ud, ch->promise);
     if (ch->xf)
         csp__xinst_free(rt, ch->xf);
-    csp__mutex_destroy(&ch->lock);
     csp__free(rt, ch, sizeof *ch);
     atomic_fetch_sub_explicit(&rt->nchans, 1, memory_order_relaxed);
 }
@@ -494,9 +506,9 @@ void csp__chan_close(csp_chan *ch)
 
     csp__wakes_init(&wl);
     dl.n = 0;
-    csp__mutex_lock(&ch->lock);
+    csp__lock_acquire(&ch->lock);
     close_locked(ch, &wl, &dl);
-    csp__mutex_unlock(&ch->lock);
+    csp__lock_release(&ch->lock);
     csp__finish(&wl, &dl);
 }
 
@@ -516,9 +528,9 @@ int csp_chan_closed(const csp_chan *ch)
 
     if (!ch)
         return 0;
-    csp__mutex_lock((csp__mutex *)&ch->lock);
+    csp__lock_acquire((csp__lock *)&ch->lock);
     closed = ch->closed;
-    csp__mutex_unlock((csp__mutex *)&ch->lock);
+    csp__lock_release((csp__lock *)&ch->lock);
     return closed;
 }
 
@@ -530,10 +542,10 @@ size_t csp_chan_count(csp_chan *ch)
 
     if (!ch)
         return 0;
-    csp__mutex_lock(&ch->lock);
+    csp__lock_acquire(&ch->lock);
     n = ch->buf_kind == CSP_BUF_PROMISE ? (size_t)ch->promised
                                         : ch->buf.count;
-    csp__mutex_unlock(&ch->lock);
+    csp__lock_release(&ch->lock);
     return n;
 }
 
@@ -552,9 +564,9 @@ int csp_chan_offer(csp_chan *ch, void *val)
         return CSP_EPERM;
     csp__wakes_init(&wl);
     dl.n = 0;
-    csp__mutex_lock(&ch->lock);
+    csp__lock_acquire(&ch->lock);
     rc = csp__chan_try_put(ch, val, &wl, &dl);
-    csp__mutex_unlock(&ch->lock);
+    csp__lock_release(&ch->lock);
     csp__finish(&wl, &dl);
     return rc;
 }
@@ -572,9 +584,9 @@ int csp_chan_poll(csp_chan *ch, void **val)
         return CSP_EPERM;
     csp__wakes_init(&wl);
     dl.n = 0;
-    csp__mutex_lock(&ch->lock);
+    csp__lock_acquire(&ch->lock);
     rc = csp__chan_try_take(ch, &v, &wl, &dl);
-    csp__mutex_unlock(&ch->lock);
+    csp__lock_release(&ch->lock);
     csp__finish(&wl, &dl);
     if (rc == CSP_OK)
         *val = v;
@@ -607,8 +619,8 @@ chan_wait(csp_chan *ch, int is_put, void **val, int mode, int64_t deadline)
         return rc;
     csp__wakes_init(&wl);
     dl.n = 0;
-    csp__mutex_lock(&ch->lock);
-    rc = csp__chan_try(ch, is_put, &v, &wl, &dl);
+    csp__lock_acquire(&ch->lock);
+    rc = is_put ? try_put(ch, v, &wl, &dl) : try_take(ch, &v, &wl, &dl);
     if (rc == CSP_EAGAIN) {
         if (csp__wait_expired(&m)) {
             rc = CSP_ETIMEDOUT;
@@ -621,7 +633,7 @@ chan_wait(csp_chan *ch, int is_put, void **val, int mode, int64_t deadline)
             rc = CSP_PENDING;
         }
     }
-    csp__mutex_unlock(&ch->lock);
+    csp__lock_release(&ch->lock);
     csp__finish(&wl, &dl);
     if (rc != CSP_PENDING) {
         if (!is_put && (rc == CSP_OK || rc == CSP_ECLOSED))
@@ -692,7 +704,7 @@ static int cb_op(csp_chan *ch, int is_put, void **val, csp_exec *ex,
     csp__wakes_init(&wl);
     dl.n = 0;
     for (;;) {
-        csp__mutex_lock(&ch->lock);
+        csp__lock_acquire(&ch->lock);
         rc = csp__chan_try(ch, is_put, &v, &wl, &dl);
         if (rc != CSP_EAGAIN)
             break;
@@ -714,12 +726,12 @@ static int cb_op(csp_chan *ch, int is_put, void **val, csp_exec *ex,
             break;
         }
         /* Must wait: allocate outside the lock, then try again. */
-        csp__mutex_unlock(&ch->lock);
+        csp__lock_release(&ch->lock);
         op = csp__pending_new(ch->rt, 1);
         if (!op)
             return CSP_ENOMEM;
     }
-    csp__mutex_unlock(&ch->lock);
+    csp__lock_release(&ch->lock);
     csp__finish(&wl, &dl);
     if (rc == CSP_PENDING) {
         if (pending)
@@ -763,7 +775,7 @@ int csp__chans_fork_trylock(csp_rt *rt)
 
     csp__mutex_lock(&rt->chans_lock);
     for (l = rt->chans.head; l; l = l->next) {
-        if (!csp__mutex_trylock(&CHAN_OF(l)->lock)) {
+        if (!csp__lock_try(&CHAN_OF(l)->lock)) {
             busy = l;
             break;
         }
@@ -771,7 +783,7 @@ int csp__chans_fork_trylock(csp_rt *rt)
     if (!busy)
         return 1;
     for (l = rt->chans.head; l != busy; l = l->next)
-        csp__mutex_unlock(&CHAN_OF(l)->lock);
+        csp__lock_release(&CHAN_OF(l)->lock);
     csp__mutex_unlock(&rt->chans_lock);
     return 0;
 }
@@ -779,7 +791,7 @@ int csp__chans_fork_trylock(csp_rt *rt)
 void csp__chans_fork_unlock(csp_rt *rt)
 {
     for (struct csp__link *l = rt->chans.head; l; l = l->next)
-        csp__mutex_unlock(&CHAN_OF(l)->lock);
+        csp__lock_release(&CHAN_OF(l)->lock);
     csp__mutex_unlock(&rt->chans_lock);
 }
 

@@ -274,7 +274,7 @@ struct csp_chan {
     atomic_uint refs;             /* atomic; the last release frees */
     uint64_t id;                  /* immutable; lock order; never reused */
     csp_rt *rt;                   /* immutable */
-    csp__mutex lock;              /* guards every field below */
+    csp__lock lock;               /* guards every field below */
     struct csp__list takes;       /* pending take nodes, FIFO */
     struct csp__list puts;        /* pending put nodes, FIFO */
     uint32_t ntakes, nputs;       /* linked nodes, for the 1024 limit */
@@ -384,10 +384,32 @@ int csp__loop_holds(csp_exec *ex, csp_task *t);
 /* Buffer (buffer.c); all with ch->lock held except init/fini. */
 int csp__buf_init(csp_rt *rt, struct csp__buf *b, size_t cap);
 void csp__buf_fini(csp_rt *rt, struct csp__buf *b);
+/* Double B's slots (a transform's expansion). CSP_OK or CSP_ENOMEM. */
+int csp__buf_grow(csp_rt *rt, struct csp__buf *b);
 /* Append, growing past cap if needed (a transform's expansion). Returns
- * CSP_OK or CSP_ENOMEM (only when growing). */
-int csp__buf_push(csp_rt *rt, struct csp__buf *b, void *v);
-void *csp__buf_pop(struct csp__buf *b);
+ * CSP_OK or CSP_ENOMEM (only when growing). Inline: W4 pushes and pops
+ * once per message. */
+static inline int csp__buf_push(csp_rt *rt, struct csp__buf *b, void *v)
+{
+    if (CSP__UNLIKELY(b->count == b->size)) {
+        int rc = csp__buf_grow(rt, b);
+        if (rc != CSP_OK)
+            return rc;
+    }
+    b->slots[(b->head + b->count) & (b->size - 1)] = v;
+    b->count++;
+    return CSP_OK;
+}
+static inline void *csp__buf_pop(struct csp__buf *b)
+{
+    void *v;
+
+    CSP_ASSERT(b->count > 0);
+    v = b->slots[b->head];
+    b->head = (b->head + 1) & (b->size - 1);
+    b->count--;
+    return v;
+}
 static inline bool csp__buf_full(const struct csp__buf *b)
 {
     return b->count >= b->cap;
@@ -399,7 +421,10 @@ static inline bool csp__buf_full(const struct csp__buf *b)
 
 /* The go process running on this thread, or NULL. Reads TLS: call only at
  * the entry of a public function, before anything that can park. */
-struct csp__proc *csp__proc_current(void);
+static inline struct csp__proc *csp__proc_current(void)
+{
+    return csp__tls()->proc;
+}
 
 /* Park P (the caller) until csp__proc_wake(P). P holds no lock. W is the
  * op it waits on, with its nodes linked (a forced csp_rt_free withdraws
@@ -410,6 +435,21 @@ void csp__proc_park(struct csp__proc *p, struct csp__waiter *w);
 /* Make P runnable after a park; exactly once per park, by the claimer of
  * its waiter, with no lock held. Never runs P inline. */
 void csp__proc_wake(struct csp__proc *p);
+
+/* Wakes gathered by csp__wake_all: procs woken from outside their
+ * scheduler's workers (the timer thread closing a bucket, a thread's
+ * put) are chained here and queued with one push per scheduler, ahead of
+ * processes not yet started. Initialise with {0}; flush before the
+ * gathering function returns. */
+struct csp__wake_batch {
+    void *s;                /* struct csp__sched of the chain, or NULL */
+    csp_task *first, *last; /* the chain, by task.next */
+    uint32_t n;
+    struct csp__worker *self; /* the calling thread's worker or NULL */
+    int self_read;            /* self is valid */
+};
+void csp__proc_wake_batched(struct csp__proc *p, struct csp__wake_batch *b);
+void csp__wake_batch_flush(struct csp__wake_batch *b);
 
 enum { CSP__WAIT_NONE = 0, CSP__WAIT_PUT, CSP__WAIT_TAKE, CSP__WAIT_ALTS,
        CSP__WAIT_SLEEP, CSP__WAIT_YIELD };

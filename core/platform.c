@@ -236,3 +236,32 @@ uint64_t csp__rand(void)
     t->rng = x;
     return x * 0x2545f4914f6cdd1du;
 }
+
+/* ------------------------------------------------------------------------
+ * csp__lock's slow paths (platform.h). */
+
+void csp__lock_slow(csp__lock *l)
+{
+    /* Spin while the holder is likely running: a channel critical
+     * section is short. Read before CAS so the line stays shared. */
+    for (int i = 0; i < 100; i++) {
+        uint32_t v = atomic_load_explicit(&l->word, memory_order_relaxed);
+        if (v == 0) {
+            if (atomic_compare_exchange_weak_explicit(
+                    &l->word, &v, 1, memory_order_acquire,
+                    memory_order_relaxed))
+                return;
+        } else if (v == 2) {
+            break; /* others sleep already: join them */
+        }
+        csp__cpu_relax();
+    }
+    /* Mark sleepers, then sleep until the word was 0 when we set 2. */
+    while (atomic_exchange_explicit(&l->word, 2, memory_order_acquire) != 0)
+        csp__futex_wait(&l->word, 2, CSP_FOREVER);
+}
+
+void csp__lock_wake(csp__lock *l)
+{
+    csp__futex_wake(&l->word, 1);
+}

@@ -20,33 +20,59 @@
  * park. Nothing here reads TLS after a switch; the current worker is
  * p->worker, which the scheduler sets before every resume.
  */
+#define _GNU_SOURCE /* dladdr */
+#include <dlfcn.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "sched_internal.h"
 
-#define STACK_MIN (16 * 1024)
+#define STACK_MIN CSP_STACK_MIN
 #define STACK_MAX ((size_t)1 << 30)
 #define SLEEP_MAX_MS ((uint64_t)1 << 40)
-
-struct csp__proc *csp__proc_current(void)
-{
-    return csp__tls()->proc;
-}
 
 int csp_in_go(void)
 {
     return csp__tls()->proc != NULL;
 }
 
-/* The first frame on a proc's stack. ARG is the worker's pointer handed
- * over by the scheduler's first transfer (unused: p->worker has it). */
+/* P's stack overflowed: switch to the scheduler's own stack (the small
+ * one may have no room left for a report), which calls
+ * csp__proc_overflowed. The transfer's own pushes may land below lo:
+ * which check failed is decided first. */
+_Noreturn void csp__proc_overflow(struct csp__proc *p)
+{
+    p->canary_hit = *p->stack->canary != CSP__STACK_CANARY;
+    p->after = CSP__AFTER_OVERFLOW;
+    csp__coro_transfer(&p->ctx, &p->worker->ctx, NULL);
+    abort(); /* never resumed */
+}
+
+void csp__proc_overflowed(struct csp__proc *p)
+{
+    char who[160];
+    Dl_info info;
+    const char *name = NULL;
+
+    if (dladdr((void *)(uintptr_t)p->fn, &info) && info.dli_sname)
+        name = info.dli_sname;
+    snprintf(who, sizeof who, "go process %llu (%s%s%p)",
+             (unsigned long long)p->id, name ? name : "",
+             name ? " at " : "function ", (void *)(uintptr_t)p->fn);
+    csp__stack_overflow_named(p->stack, who, p->canary_hit);
+}
+
+/* The first frame on a proc's stack. ARG is what the first transfer in
+ * handed over: NULL from the scheduler, or the proc that parked and
+ * switched straight to us, whose park we finish. */
 static void proc_entry(void *arg0, void *arg)
 {
     struct csp__proc *p = arg0;
     void *v;
 
-    (void)arg;
+    if (arg) /* the proc that switched straight to us (csp__proc_park) */
+        csp__sched_park_done(arg, p->worker);
 #if defined(CSP__SCHED_CHECKS)
     p->fpenv = csp__coro_fpenv();
 #endif
@@ -62,7 +88,7 @@ static void proc_entry(void *arg0, void *arg)
         csp_chan_close(ch);
         csp_chan_release(ch);
     }
-    csp__stack_check(p->stack);
+    csp__proc_check(p);
     p->after = CSP__AFTER_EXIT;
     /* p->worker, not TLS: the proc may have migrated. */
     csp__coro_exit(&p->ctx, &p->worker->ctx, NULL);
@@ -83,9 +109,12 @@ int csp_go_ex(csp_rt *rt, csp_go_fn fn, void *arg, unsigned flags,
     csp_chan *ch = NULL;
     int rc;
 
-    if (!rt || !fn || (flags & ~(unsigned)CSP_GO_PINNED))
+    if (!rt || !fn ||
+        (flags & ~(unsigned)(CSP_GO_PINNED | CSP_GO_SMALL_STACK)))
         return CSP_EINVAL;
     if (stack_size && (stack_size < STACK_MIN || stack_size > STACK_MAX))
+        return CSP_EINVAL;
+    if ((flags & CSP_GO_SMALL_STACK) && stack_size)
         return CSP_EINVAL;
     rc = csp__sched_start(rt);
     if (rc != CSP_OK)
@@ -93,6 +122,14 @@ int csp_go_ex(csp_rt *rt, csp_go_fn fn, void *arg, unsigned flags,
     s = csp__sched_get(rt);
     if (atomic_load_explicit(&s->closing, memory_order_acquire))
         return CSP_EPERM;
+    if (flags & CSP_GO_SMALL_STACK)
+        stack_size = CSP__SMALL_STACK;
+    else if (!stack_size)
+        stack_size = s->stack_size;
+#if defined(CSP__ASAN) || defined(CSP__TSAN)
+    if (stack_size < CSP__STACK_FLOOR)
+        stack_size = CSP__STACK_FLOOR;
+#endif
     /* TLS at entry; nothing here parks. */
     self = csp__tls()->worker;
     if (self && self->s != s)
@@ -170,58 +207,61 @@ void csp__proc_destroy(struct csp__proc *p, struct csp__stack_cache *cache)
 /* ------------------------------------------------------------------------
  * Park and wake (DESIGN §5.4). */
 
-void csp__proc_park(struct csp__proc *p, struct csp__waiter *w)
-{
-    csp__stack_check(p->stack);
-#if defined(CSP__SCHED_CHECKS)
-    /* The switch does not save MXCSR/FPCR (DESIGN §4.1). */
-    CSP_ASSERT(csp__coro_fpenv() == p->fpenv);
-#endif
-    p->waiter = w;
-    p->after = CSP__AFTER_PARK;
-    csp__chaos_delay(); /* a waker may claim us meanwhile */
-    csp__coro_transfer(&p->ctx, &p->worker->ctx, NULL);
-    /* Resumed, perhaps on another worker: p is all we may use. */
-    atomic_store_explicit(&p->wait_kind, CSP__WAIT_NONE, memory_order_relaxed);
-}
+/* csp__proc_park lives in sched.c, beside the switch it makes. */
 
-void csp__proc_wake(struct csp__proc *p)
+/* csp__proc_wake lives in sched.c, beside the runnext push it inlines. */
+
+void csp__proc_wake_batched(struct csp__proc *p, struct csp__wake_batch *b)
 {
     struct csp__sched *s = p->s;
-    struct csp__worker *self = csp__tls()->worker;
-    int ext = !(self && self->s == s);
     uint32_t old;
 
-    /* Before P can run (and a shutdown free S): see ext_inflight. */
-    if (ext)
-        atomic_fetch_add_explicit(&s->ext_inflight, 1, memory_order_seq_cst);
-    csp__chaos_delay(); /* the proc may still be switching out */
-    /* acq_rel: release publishes the claimer's results to whoever runs
-     * P next; acquire pairs with the scheduler's PARKED CAS. */
-    old = atomic_exchange_explicit(&p->pstate, CSP__P_NOTIFIED,
-                                   memory_order_acq_rel);
-
-    if (old != CSP__P_PARKED) {
-        /* RUNNING: its scheduler sees NOTIFIED and runs it again.
-         * WITHDRAWN: a forced shutdown holds it and requeues it. */
-        CSP_ASSERT(old == CSP__P_RUNNING || old == CSP__P_WITHDRAWN);
-        if (ext)
-            atomic_fetch_sub_explicit(&s->ext_inflight, 1,
-                                      memory_order_release);
+    if (!b->self_read) {
+        b->self = csp__tls()->worker;
+        b->self_read = 1;
+    }
+    if ((b->self && b->self->s == s) || p->pinned) {
+        csp__proc_wake(p); /* runnext or its pinned FIFO */
         return;
     }
-    if (!ext)
-        /* Only this thread writes its worker's counter. */
-        atomic_store_explicit(
-            &self->nparked,
-            atomic_load_explicit(&self->nparked, memory_order_relaxed) - 1,
-            memory_order_relaxed);
-    else
-        atomic_fetch_sub_explicit(&s->nparked_ext, 1, memory_order_relaxed);
+    if (b->s != s) {
+        csp__wake_batch_flush(b);
+        b->s = s;
+        /* Before any proc of the batch can run: see ext_inflight. */
+        atomic_fetch_add_explicit(&s->ext_inflight, 1, memory_order_seq_cst);
+    }
+    csp__chaos_delay(); /* the proc may still be switching out */
+    old = atomic_exchange_explicit(&p->pstate, CSP__P_NOTIFIED,
+                                   memory_order_acq_rel);
+    if (old != CSP__P_PARKED) {
+        CSP_ASSERT(old == CSP__P_RUNNING || old == CSP__P_WITHDRAWN);
+        return;
+    }
     atomic_store_explicit(&p->pstate, CSP__P_RUNNING, memory_order_relaxed);
-    csp__sched_ready(s, ext ? NULL : self, p);
-    if (ext) /* release: the shutdown that reads 0 is past our last use */
-        atomic_fetch_sub_explicit(&s->ext_inflight, 1, memory_order_release);
+    p->task.next = NULL;
+    if (b->last)
+        b->last->next = &p->task;
+    else
+        b->first = &p->task;
+    b->last = &p->task;
+    b->n++;
+}
+
+void csp__wake_batch_flush(struct csp__wake_batch *b)
+{
+    struct csp__sched *s = b->s;
+
+    if (!s)
+        return;
+    if (b->n) {
+        atomic_fetch_sub_explicit(&s->nparked_ext, b->n, memory_order_relaxed);
+        csp__sched_ready_chain(s, b->first, b->last, b->n);
+    }
+    b->s = NULL;
+    b->first = b->last = NULL;
+    b->n = 0;
+    /* release: the shutdown that reads 0 is past our last use of S. */
+    atomic_fetch_sub_explicit(&s->ext_inflight, 1, memory_order_release);
 }
 
 int csp__proc_withdraw(struct csp__proc *p)
@@ -243,9 +283,9 @@ int csp__proc_withdraw(struct csp__proc *p)
             memory_order_acquire)) {
         for (uint32_t i = 0; i < w->ncases; i++) {
             csp_chan *ch = w->nodes[i].ch;
-            csp__mutex_lock(&ch->lock);
+            csp__lock_acquire(&ch->lock);
             csp__chan_unlink(ch, &w->nodes[i]);
-            csp__mutex_unlock(&ch->lock);
+            csp__lock_release(&ch->lock);
         }
         return 1;
     }
@@ -334,7 +374,7 @@ int csp_yield(void)
 
     if (!p)
         return CSP_EPERM;
-    csp__stack_check(p->stack);
+    csp__proc_check(p);
     p->after = CSP__AFTER_YIELD;
     csp__coro_transfer(&p->ctx, &p->worker->ctx, NULL);
     return CSP_OK;

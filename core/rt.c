@@ -28,7 +28,7 @@ static const struct {
     int64_t min, max;
 } ranges[CSP__NSETTINGS] = {
     [CSP_RT_THREADS] = {1, 1024},
-    [CSP_RT_STACK_SIZE] = {16 * 1024, (int64_t)1 << 30},
+    [CSP_RT_STACK_SIZE] = {CSP_STACK_MIN, (int64_t)1 << 30},
     [CSP_RT_STACK_GUARDS] = {0, (int64_t)1 << 20},
     [CSP_RT_STACK_CACHE] = {0, 65536},
     [CSP_RT_TIMER_RESOLUTION_MS] = {1, 1000},
@@ -262,6 +262,7 @@ int csp_rt_dump(csp_rt *rt, FILE *f)
         {CSP_STAT_STACKS_REUSED, "stacks reused"},
         {CSP_STAT_THREADS_LIVE, "threads live"},
         {CSP_STAT_WORKERS, "workers"},
+        {CSP_STAT_WAKEUPS, "worker wake-ups"},
     };
 
     if (!rt || !f)

@@ -35,10 +35,72 @@ void csp__inject_push(struct csp__sched *s, csp_task *first, csp_task *last,
     csp__mutex_unlock(&s->inject_lock);
 }
 
+void csp__inject_push_ready(struct csp__sched *s, csp_task *first,
+                            csp_task *last, uint32_t n)
+{
+    csp__mutex_lock(&s->inject_lock);
+    if (s->ready_tail) {
+        last->next = s->ready_tail->next;
+        s->ready_tail->next = first;
+        if (s->injectq.tail == s->ready_tail)
+            s->injectq.tail = last;
+    } else {
+        csp__taskq_prepend_chain(&s->injectq, first, last);
+    }
+    s->ready_tail = last;
+    atomic_store_explicit(
+        &s->nready, atomic_load_explicit(&s->nready, memory_order_relaxed) + n,
+        memory_order_relaxed);
+    atomic_store_explicit(
+        &s->ninject,
+        atomic_load_explicit(&s->ninject, memory_order_relaxed) + n,
+        memory_order_relaxed);
+    atomic_fetch_add_explicit(&s->epoch, 1, memory_order_relaxed);
+    csp__mutex_unlock(&s->inject_lock);
+}
+
+/* K entries left the head of the inject queue: fewer of them are woken
+ * ones. inject_lock held. */
+static void ready_taken(struct csp__sched *s, uint32_t k)
+{
+    uint32_t r = atomic_load_explicit(&s->nready, memory_order_relaxed);
+
+    if (r == 0)
+        return;
+    if (k >= r) {
+        r = 0;
+        s->ready_tail = NULL;
+    } else {
+        r -= k;
+    }
+    atomic_store_explicit(&s->nready, r, memory_order_relaxed);
+}
+
+csp_task *csp__inject_get_ready(struct csp__sched *s)
+{
+    csp_task *t;
+
+    if (atomic_load_explicit(&s->nready, memory_order_relaxed) == 0)
+        return NULL;
+    csp__mutex_lock(&s->inject_lock);
+    if (atomic_load_explicit(&s->nready, memory_order_relaxed) == 0) {
+        csp__mutex_unlock(&s->inject_lock);
+        return NULL;
+    }
+    t = csp__taskq_pop(&s->injectq);
+    ready_taken(s, 1);
+    atomic_store_explicit(
+        &s->ninject,
+        atomic_load_explicit(&s->ninject, memory_order_relaxed) - 1,
+        memory_order_relaxed);
+    csp__mutex_unlock(&s->inject_lock);
+    return t;
+}
+
 /* Take up to MAX entries (Go's globrunqget): return the first, put the
  * rest on W's ring. Takes inject_lock, then W's ring after unlocking. */
 csp_task *csp__inject_get(struct csp__sched *s, struct csp__worker *w,
-                            uint32_t max)
+                          uint32_t max)
 {
     csp_task *first, *rest, *t;
     uint32_t n, k;
@@ -66,6 +128,7 @@ csp_task *csp__inject_get(struct csp__sched *s, struct csp__worker *w,
     if (!s->injectq.head)
         s->injectq.tail = NULL;
     t->next = NULL;
+    ready_taken(s, k);
     atomic_store_explicit(&s->ninject, n - k, memory_order_relaxed);
     csp__mutex_unlock(&s->inject_lock);
     rest = first->next;
@@ -152,12 +215,17 @@ int csp__ring_empty(struct csp__worker *w)
     return h == tl;
 }
 
-/* Sleep about BACKOFF_NS (a timed futex wait on a private word). */
+/* Wait about BACKOFF_NS. */
 static void backoff(void)
 {
-    _Atomic uint32_t word = 0;
+    /* Spin, not sleep: a timed futex wait is a context switch each time,
+     * and the thief retries this while V runs a ping-pong pair. */
+    int64_t until = csp__now_ns() + BACKOFF_NS;
 
-    csp__futex_wait(&word, 0, csp__now_ns() + BACKOFF_NS);
+    do {
+        for (int i = 0; i < 16; i++)
+            csp__cpu_relax();
+    } while (csp__now_ns() < until);
 }
 
 /* Copy half of V's ring into W's ring after W's tail WT (Go's runqgrab).

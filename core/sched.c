@@ -54,6 +54,7 @@
 #include "sched_internal.h"
 
 #define STEAL_ROUNDS 4
+#define SPIN_NS 20000            /* an idle spinner looks this long */
 #define DRAIN_POLL_NS 1000000    /* shutdown's recheck period */
 #define STUCK_CONFIRM_NS 2000000 /* quiet this long before CSP_EBUSY */
 
@@ -111,12 +112,13 @@ static void wake_worker(struct csp__sched *s, struct csp__worker *w,
     /* release: pairs with the acquire load in the sleeper's loop. */
     atomic_store_explicit(&w->wake, why, memory_order_release);
     csp__mutex_unlock(&s->idle_lock);
+    atomic_fetch_add_explicit(&s->nwakeups, 1, memory_order_relaxed);
     csp__futex_wake(&w->wake, 1);
 }
 
 /* Start an idle worker spinning if there is work nobody looks for (Go's
  * wakep). Call after making an entry visible. */
-static void wakep_nofence(struct csp__sched *s);
+static inline void wakep_nofence(struct csp__sched *s);
 
 static void wakep(struct csp__sched *s)
 {
@@ -131,14 +133,21 @@ static void wakep(struct csp__sched *s)
  * Waking a spinner then only helps parallelism (it may steal the slot
  * after the backoff), so a stale read of the counters is harmless, and
  * the hot ping-pong path saves a fence. */
-static void wakep_nofence(struct csp__sched *s)
+static __attribute__((noinline)) void wakep_slow(struct csp__sched *s);
+
+static inline void wakep_nofence(struct csp__sched *s)
+{
+    if (atomic_load_explicit(&s->nidle, memory_order_relaxed) == 0 ||
+        atomic_load_explicit(&s->nspinning, memory_order_relaxed) != 0)
+        return;
+    wakep_slow(s);
+}
+
+static void wakep_slow(struct csp__sched *s)
 {
     struct csp__worker *w;
     int32_t zero = 0;
 
-    if (atomic_load_explicit(&s->nidle, memory_order_relaxed) == 0 ||
-        atomic_load_explicit(&s->nspinning, memory_order_relaxed) != 0)
-        return;
     if (!atomic_compare_exchange_strong_explicit(&s->nspinning, &zero, 1,
                                                  memory_order_seq_cst,
                                                  memory_order_relaxed))
@@ -154,6 +163,7 @@ static void wakep_nofence(struct csp__sched *s)
     idle_remove(s, w);
     atomic_store_explicit(&w->wake, CSP__WAKE_SPIN, memory_order_release);
     csp__mutex_unlock(&s->idle_lock);
+    atomic_fetch_add_explicit(&s->nwakeups, 1, memory_order_relaxed);
     csp__futex_wake(&w->wake, 1);
 }
 
@@ -185,8 +195,8 @@ void csp__sched_spawn(struct csp__sched *s, struct csp__worker *self,
     }
 }
 
-void csp__sched_ready(struct csp__sched *s, struct csp__worker *self,
-                      struct csp__proc *p)
+static inline __attribute__((always_inline)) void
+sched_ready(struct csp__sched *s, struct csp__worker *self, struct csp__proc *p)
 {
     if (p->pinned) {
         pin_push(p->home, &p->task);
@@ -211,9 +221,68 @@ void csp__sched_ready(struct csp__sched *s, struct csp__worker *self,
             wakep_nofence(s);
         }
     } else {
-        csp__inject_push(s, &p->task, &p->task, 1);
+        /* Woken from outside: ahead of processes not yet started. */
+        csp__inject_push_ready(s, &p->task, &p->task, 1);
         wakep(s);
     }
+}
+
+void csp__sched_ready(struct csp__sched *s, struct csp__worker *self,
+                      struct csp__proc *p)
+{
+    sched_ready(s, self, p);
+}
+
+/* The ping-pong path: the claimer of P's op makes it runnable (proc.c's
+ * park handshake, here so that the runnext push inlines). */
+void csp__proc_wake(struct csp__proc *p)
+{
+    struct csp__sched *s = p->s;
+    struct csp__worker *self = csp__tls()->worker;
+    int ext = !(self && self->s == s);
+    uint32_t old;
+
+    /* Before P can run (and a shutdown free S): see ext_inflight. */
+    if (ext)
+        atomic_fetch_add_explicit(&s->ext_inflight, 1, memory_order_seq_cst);
+    csp__chaos_delay(); /* the proc may still be switching out */
+    /* acq_rel: release publishes the claimer's results to whoever runs
+     * P next; acquire pairs with the scheduler's PARKED CAS. */
+    old = atomic_exchange_explicit(&p->pstate, CSP__P_NOTIFIED,
+                                   memory_order_acq_rel);
+
+    if (old != CSP__P_PARKED) {
+        /* RUNNING: its scheduler sees NOTIFIED and runs it again.
+         * WITHDRAWN: a forced shutdown holds it and requeues it. */
+        CSP_ASSERT(old == CSP__P_RUNNING || old == CSP__P_WITHDRAWN);
+        if (ext)
+            atomic_fetch_sub_explicit(&s->ext_inflight, 1,
+                                      memory_order_release);
+        return;
+    }
+    if (!ext)
+        /* Only this thread writes its worker's counter. */
+        atomic_store_explicit(
+            &self->nparked,
+            atomic_load_explicit(&self->nparked, memory_order_relaxed) - 1,
+            memory_order_relaxed);
+    else
+        atomic_fetch_sub_explicit(&s->nparked_ext, 1, memory_order_relaxed);
+    atomic_store_explicit(&p->pstate, CSP__P_RUNNING, memory_order_relaxed);
+    if (ext) {
+        sched_ready(s, NULL, p);
+        /* release: the shutdown that reads 0 is past our last use */
+        atomic_fetch_sub_explicit(&s->ext_inflight, 1, memory_order_release);
+    } else {
+        sched_ready(s, self, p);
+    }
+}
+
+void csp__sched_ready_chain(struct csp__sched *s, csp_task *first,
+                            csp_task *last, uint32_t n)
+{
+    csp__inject_push_ready(s, first, last, n);
+    wakep(s);
 }
 
 struct csp__worker *csp__sched_pick_home(struct csp__sched *s)
@@ -268,6 +337,23 @@ static int any_work(struct csp__sched *s, struct csp__worker *w)
     for (uint32_t i = 0; i < s->nworkers; i++)
         if (!csp__ring_empty(s->workers[i]))
             return 1;
+    return 0;
+}
+
+/* Spin up to SPIN_NS for work to appear where W looks. 1 if it did. */
+static int spin_for_work(struct csp__worker *w)
+{
+    struct csp__sched *s = w->s;
+    int64_t until = csp__now_ns() + SPIN_NS;
+
+    do {
+        for (int i = 0; i < 32; i++)
+            csp__cpu_relax();
+        if (any_work(s, w))
+            return 1;
+        if (atomic_load_explicit(&s->stop, memory_order_relaxed))
+            return 0;
+    } while (csp__now_ns() < until);
     return 0;
 }
 
@@ -327,8 +413,10 @@ top:
             csp__ring_put(w, t); /* let the ring run: fairness */
         }
     }
-    if ((t = csp__ring_pop(w)) || (t = csp__pin_pop(w)) ||
-        (t = csp__inject_get(s, w, CSP__RING / 2)))
+    /* Procs woken by a timer or a thread run before the ring's
+     * processes not yet started (W8's lateness). */
+    if ((t = csp__inject_get_ready(s)) || (t = csp__ring_pop(w)) ||
+        (t = csp__pin_pop(w)) || (t = csp__inject_get(s, w, CSP__RING / 2)))
         goto found;
 
     /* Spin (look at other workers) if fewer than half the busy workers
@@ -345,6 +433,13 @@ top:
     if (w->spinning) {
         if ((t = steal_work(w)))
             goto found;
+        /* Before sleeping, spin a while: a worker put to sleep and woken
+         * again costs two context switches and a futex wake across vCPUs
+         * (~22 us), and while we count in nspinning, submitters skip
+         * wakep (W6's spawn loop woke the idle worker for 0.6 of its
+         * spawns). */
+        if (spin_for_work(w))
+            goto top;
         w->spinning = 0;
         atomic_fetch_sub_explicit(&s->nspinning, 1, memory_order_seq_cst);
         /* StoreLoad: pairs with wakep's fence. */
@@ -407,8 +502,13 @@ found_next:
 /* ------------------------------------------------------------------------
  * Running procs. */
 
-/* Run P on W until it parks for good, yields, or exits. TLS is this
- * worker thread's own state (the scheduler context never migrates). */
+static int park_finish(struct csp__worker *w, struct csp__proc *p);
+
+/* Run P on W until it parks for good, yields, or exits; a proc that
+ * parks may switch straight to the one in W's runnext slot
+ * (csp__proc_park), so the proc that comes back here is w->cur, not
+ * necessarily P. TLS is this worker thread's own state (the scheduler
+ * context never migrates). */
 static void run_proc(struct csp__worker *w, struct csp__tls *tls,
                      struct csp__proc *p)
 {
@@ -422,7 +522,8 @@ static void run_proc(struct csp__worker *w, struct csp__tls *tls,
         p->worker = w;
         atomic_store_explicit(&w->cur, p, memory_order_relaxed);
         tls->proc = p;
-        csp__coro_transfer(&w->ctx, &p->ctx, w);
+        csp__coro_transfer(&w->ctx, &p->ctx, NULL);
+        p = atomic_load_explicit(&w->cur, memory_order_relaxed);
         tls->proc = NULL;
         atomic_store_explicit(&w->cur, NULL, memory_order_relaxed);
 #if defined(CSP__SCHED_CHECKS)
@@ -440,38 +541,19 @@ static void run_proc(struct csp__worker *w, struct csp__tls *tls,
              * keep reusing stacks instead of filling worker caches. */
             csp__proc_destroy(p, p->shard == w->s->nworkers ? NULL : w->stacks);
             return;
+        case CSP__AFTER_OVERFLOW:
+            csp__proc_overflowed(p);
         case CSP__AFTER_YIELD:
             if (p->pinned)
                 pin_push(w, &p->task);
             else
                 csp__ring_put(w, &p->task);
             return;
-        default: {
-            uint32_t expect = CSP__P_RUNNING;
-
+        default:
             CSP_ASSERT(p->after == CSP__AFTER_PARK);
-            csp__chaos_delay(); /* a waker may XCHG meanwhile */
-            /* Count it parked first so the total never goes negative
-             * when a waker decrements at once. */
-            atomic_store_explicit(
-                &w->nparked,
-                atomic_load_explicit(&w->nparked, memory_order_relaxed) + 1,
-                memory_order_relaxed);
-            /* release: the proc's state before the park (its waiter)
-             * is visible to whoever sees PARKED (a forced shutdown);
-             * acquire on failure: the waker's results are visible. */
-            if (atomic_compare_exchange_strong_explicit(
-                    &p->pstate, &expect, CSP__P_PARKED, memory_order_acq_rel,
-                    memory_order_acquire))
+            if (park_finish(w, p))
                 return;
-            atomic_store_explicit(
-                &w->nparked,
-                atomic_load_explicit(&w->nparked, memory_order_relaxed) - 1,
-                memory_order_relaxed);
             /* NOTIFIED: woken before it finished switching out. */
-            CSP_ASSERT(expect == CSP__P_NOTIFIED);
-            atomic_store_explicit(&p->pstate, CSP__P_RUNNING,
-                                  memory_order_relaxed);
             if (p->pinned || w->streak < CSP__RUNNEXT_CAP) {
                 w->streak++;
                 continue; /* counts as a runnext run */
@@ -479,8 +561,104 @@ static void run_proc(struct csp__worker *w, struct csp__tls *tls,
             csp__ring_put(w, &p->task);
             return;
         }
-        }
     }
+}
+
+/* The scheduler's half of P's park, on W after P switched out: count it
+ * parked and CAS RUNNING -> PARKED. 1 if P is parked; 0 if a waker got
+ * there first (P is RUNNING again and must be queued or run). */
+static int park_finish(struct csp__worker *w, struct csp__proc *p)
+{
+    uint32_t expect = CSP__P_RUNNING;
+
+    csp__chaos_delay(); /* a waker may XCHG meanwhile */
+    /* Count it parked first so the total never goes negative when a
+     * waker decrements at once. */
+    atomic_store_explicit(
+        &w->nparked,
+        atomic_load_explicit(&w->nparked, memory_order_relaxed) + 1,
+        memory_order_relaxed);
+    /* release: the proc's state before the park (its waiter) is visible
+     * to whoever sees PARKED (a forced shutdown); acquire on failure: the
+     * waker's results are visible. */
+    if (atomic_compare_exchange_strong_explicit(&p->pstate, &expect,
+                                                CSP__P_PARKED,
+                                                memory_order_acq_rel,
+                                                memory_order_acquire))
+        return 1;
+    atomic_store_explicit(
+        &w->nparked, atomic_load_explicit(&w->nparked, memory_order_relaxed) - 1,
+        memory_order_relaxed);
+    CSP_ASSERT(expect == CSP__P_NOTIFIED);
+    atomic_store_explicit(&p->pstate, CSP__P_RUNNING, memory_order_relaxed);
+    return 0;
+}
+
+static inline __attribute__((always_inline)) void
+sched_park(struct csp__proc *p)
+{
+    struct csp__worker *w = p->worker;
+    csp_task *t = NULL;
+    void *prev;
+
+    /* Only runnext, where procs this worker readied wait (never a pool
+     * task): the proc P just woke, in a ping-pong. The streak cap keeps
+     * the ring, the pinned FIFO and the inject queue served. */
+    if (w->streak < CSP__RUNNEXT_CAP && !csp__chaos(4) &&
+        atomic_load_explicit(&w->runnext, memory_order_relaxed))
+        /* An XCHG: a thief may CAS the slot concurrently. */
+        t = atomic_exchange_explicit(&w->runnext, NULL, memory_order_acquire);
+    if (t) {
+        struct csp__proc *q = (struct csp__proc *)t;
+
+        CSP_ASSERT(is_proc(t) && !q->pinned);
+        w->streak++;
+#if defined(CSP__SCHED_CHECKS)
+        struct csp__worker *none = NULL;
+        CSP_ASSERT(atomic_compare_exchange_strong_explicit(
+            &q->running_on, &none, w, memory_order_acq_rel,
+            memory_order_relaxed));
+#endif
+        q->worker = w;
+        atomic_store_explicit(&w->cur, q, memory_order_relaxed);
+        w->tls->proc = q;
+        /* Q finishes our park once we are switched out. */
+        prev = csp__coro_transfer(&p->ctx, &q->ctx, p);
+    } else {
+        prev = csp__coro_transfer(&p->ctx, &w->ctx, NULL);
+    }
+    /* Resumed, perhaps on another worker: p->worker is ours now. */
+    if (prev)
+        csp__sched_park_done(prev, p->worker);
+}
+
+void csp__proc_park(struct csp__proc *p, struct csp__waiter *w)
+{
+    csp__proc_check(p);
+#if defined(CSP__SCHED_CHECKS)
+    /* The switch does not save MXCSR/FPCR (DESIGN §4.1). */
+    CSP_ASSERT(csp__coro_fpenv() == p->fpenv);
+#endif
+    p->waiter = w;
+    p->after = CSP__AFTER_PARK;
+    csp__chaos_delay(); /* a waker may claim us meanwhile */
+    sched_park(p);
+    /* Resumed, perhaps on another worker: p is all we may use. */
+    atomic_store_explicit(&p->wait_kind, CSP__WAIT_NONE, memory_order_relaxed);
+}
+
+void csp__sched_park_done(struct csp__proc *prev, struct csp__worker *w)
+{
+#if defined(CSP__SCHED_CHECKS)
+    struct csp__worker *me = w;
+    CSP_ASSERT(atomic_compare_exchange_strong_explicit(
+        &prev->running_on, &me, NULL, memory_order_acq_rel,
+        memory_order_relaxed));
+#endif
+    if (park_finish(w, prev))
+        return;
+    /* Woken while it switched to us: it runs next. */
+    csp__sched_ready(w->s, w, prev);
 }
 
 static void *worker_main(void *arg)
@@ -490,6 +668,7 @@ static void *worker_main(void *arg)
     csp_task *t;
 
     tls->worker = w;
+    w->tls = tls;
     csp__coro_thread_init(&w->ctx);
     while ((t = find_work(w))) {
         if (is_proc(t))

@@ -19,6 +19,16 @@
 #define CSP__SCHED_CHECKS 1
 #endif
 
+/* The stack of CSP_GO_SMALL_STACK, and the least stack a proc gets:
+ * sanitizers' frames are several times larger, so their builds give
+ * small requests 32 KiB. */
+#if defined(CSP__ASAN) || defined(CSP__TSAN)
+#define CSP__SMALL_STACK ((size_t)32 * 1024)
+#define CSP__STACK_FLOOR ((size_t)32 * 1024)
+#else
+#define CSP__SMALL_STACK ((size_t)CSP_STACK_SMALL)
+#endif
+
 #define CSP__RING 256       /* entries in a worker's ring (power of two) */
 #define CSP__RUNNEXT_CAP 3  /* runnext runs in a row before the ring */
 #define CSP__INJECT_TICK 61 /* every Nth tick checks the inject queue */
@@ -35,7 +45,12 @@ enum {
     CSP__P_WITHDRAWN = 3
 };
 /* after: why a proc switched out to its scheduler. */
-enum { CSP__AFTER_PARK = 1, CSP__AFTER_YIELD = 2, CSP__AFTER_EXIT = 3 };
+enum {
+    CSP__AFTER_PARK = 1,
+    CSP__AFTER_YIELD = 2,
+    CSP__AFTER_EXIT = 3,
+    CSP__AFTER_OVERFLOW = 4 /* its stack overflowed: report and abort */
+};
 
 /* Lives at the top of its own stack (proc.c). */
 struct csp__proc {
@@ -53,6 +68,7 @@ struct csp__proc {
     uint8_t after;              /* CSP__AFTER_*; set by the proc itself */
     uint8_t pinned;             /* immutable */
     uint8_t sleeping;           /* csp_sleep in progress; the proc's own */
+    uint8_t canary_hit;         /* AFTER_OVERFLOW: the canary was written */
     uint64_t id;                /* immutable; spawn sequence number */
     /* What it waits on, for csp_rt_dump; written by the proc, read by
      * dumpers, hence relaxed atomics. */
@@ -95,6 +111,7 @@ struct csp__worker {
     /* Parks minus wakes counted on this thread (owner stores only). */
     _Atomic int64_t nparked;
     struct csp__stack_cache *stacks;
+    struct csp__tls *tls; /* the worker thread's TLS; set at its start */
     csp__thread thread;
 };
 
@@ -132,6 +149,12 @@ struct csp__sched {
     csp__mutex inject_lock;              /* leaf */
     struct csp__taskq injectq;           /* inject_lock */
     _Atomic uint32_t ninject;            /* stored under inject_lock */
+    /* The first nready entries of injectq are procs woken from outside
+     * the workers (a timer, a thread): they run before anything queued
+     * after them and before the workers' rings (processes not yet
+     * started). ready_tail is the last of them, or NULL. */
+    _Atomic uint32_t nready;             /* stored under inject_lock */
+    csp_task *ready_tail;                /* inject_lock */
     _Atomic uint64_t epoch;              /* bumped at each inject push */
     /* Idle list and spinning (Go's protocol). */
     csp__mutex idle_lock;          /* leaf */
@@ -139,6 +162,7 @@ struct csp__sched {
     struct csp__list idle;         /* of csp__worker.idle_link */
     _Atomic int32_t nidle;         /* stored under idle_lock */
     _Atomic int32_t nspinning;
+    _Atomic int64_t nwakeups;   /* futex wakes of idle workers */
     int draining;               /* idle_lock: shutdown is waiting */
     _Atomic int stop;           /* workers exit when idle */
     _Atomic int closing;        /* no more spawns (shutdown decided) */
@@ -198,10 +222,29 @@ void csp__sched_spawn(struct csp__sched *s, struct csp__worker *self,
                       struct csp__proc *p);
 void csp__sched_ready(struct csp__sched *s, struct csp__worker *self,
                       struct csp__proc *p);
+/* Queue the chain FIRST..LAST of N unpinned procs woken from outside the
+ * workers, ahead of processes not yet started, with one push. */
+void csp__sched_ready_chain(struct csp__sched *s, csp_task *first,
+                            csp_task *last, uint32_t n);
+/* csp__proc_park (internal.h) is in sched.c: it switches P out straight
+ * to the proc in its worker's runnext slot when there is one and the
+ * runnext streak allows (no scheduler context in between), else to the
+ * worker's scheduler, and returns when P is resumed. */
+/* PREV switched straight to the caller, a proc now running on W (the
+ * ARG of the transfer that resumed it): finish PREV's park as the
+ * scheduler would (the PARKED CAS, or queue it if it was woken
+ * meanwhile). */
+void csp__sched_park_done(struct csp__proc *prev, struct csp__worker *w);
 /* runq.c: the run queues (entries are csp_task pointers). */
 /* Append the chain FIRST..LAST (N entries) to the inject queue. */
 void csp__inject_push(struct csp__sched *s, csp_task *first, csp_task *last,
                       uint32_t n);
+/* Put the chain FIRST..LAST (N procs woken from outside the workers)
+ * behind the woken entries at the front of the inject queue. */
+void csp__inject_push_ready(struct csp__sched *s, csp_task *first,
+                            csp_task *last, uint32_t n);
+/* The first woken entry of the inject queue, or NULL if none. */
+csp_task *csp__inject_get_ready(struct csp__sched *s);
 /* Take up to MAX entries from the inject queue (Go's globrunqget): the
  * first is returned, the rest go on W's ring. NULL if it is empty. */
 csp_task *csp__inject_get(struct csp__sched *s, struct csp__worker *w,
@@ -234,6 +277,21 @@ void csp__proc_destroy(struct csp__proc *p, struct csp__stack_cache *cache);
  * first (P is or will be queued and runs). Takes channel locks, one at a
  * time; call with no lock held. */
 int csp__proc_withdraw(struct csp__proc *p);
+/* P's stack overflowed: switch to its scheduler, which reports it. */
+_Noreturn __attribute__((noinline, cold)) void
+csp__proc_overflow(struct csp__proc *p);
+/* At every park, yield and exit: P's canary is intact and the calling
+ * frame is not within the red zone at the bottom of its stack. */
+static inline __attribute__((always_inline)) void
+csp__proc_check(struct csp__proc *p)
+{
+    if (CSP__UNLIKELY(*p->stack->canary != CSP__STACK_CANARY ||
+                      !csp__stack_headroom_ok(p->stack)))
+        csp__proc_overflow(p);
+}
+/* Report P's stack overflow (after = AFTER_OVERFLOW) naming P, and
+ * abort. Runs on the scheduler's stack. */
+_Noreturn void csp__proc_overflowed(struct csp__proc *p);
 /* Print P's state and what it waits on (one line) to F. */
 void csp__proc_describe(struct csp__proc *p, FILE *f);
 

@@ -59,6 +59,7 @@ int csp__sched_stat(csp_rt *rt, int key, int64_t *value)
     case CSP_STAT_STACKS_REUSED:
     case CSP_STAT_THREADS_LIVE:
     case CSP_STAT_WORKERS:
+    case CSP_STAT_WAKEUPS:
         break;
     default:
         return CSP_EINVAL;
@@ -96,6 +97,9 @@ int csp__sched_stat(csp_rt *rt, int key, int64_t *value)
         break;
     case CSP_STAT_THREADS_LIVE:
         *value = csp__tpool_live(&s->tpool);
+        break;
+    case CSP_STAT_WAKEUPS:
+        *value = atomic_load_explicit(&s->nwakeups, memory_order_relaxed);
         break;
     default:
         *value = s->nworkers;

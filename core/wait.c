@@ -128,13 +128,24 @@ void csp__wake_pending(struct csp_pending *op)
 void csp__wake_all(struct csp__wakes *wl)
 {
     struct csp__waiter *w = wl->head;
+    struct csp__wake_batch b;
 
+    if (!w)
+        return;
+    if (!w->wnext && w->kind == CSP__CONT_PROC) {
+        /* One proc (the ping-pong case): no batch. */
+        wl->head = NULL;
+        wl->tail = &wl->head;
+        csp__proc_wake(w->u.proc);
+        return;
+    }
+    memset(&b, 0, sizeof b);
     while (w) {
         struct csp__waiter *next = w->wnext;
 
         switch (w->kind) {
         case CSP__CONT_PROC:
-            csp__proc_wake(w->u.proc);
+            csp__proc_wake_batched(w->u.proc, &b);
             break;
         case CSP__CONT_THREAD: {
             struct csp__parker *p = w->u.parker; /* retained by the claim */
@@ -150,6 +161,7 @@ void csp__wake_all(struct csp__wakes *wl)
         }
         w = next;
     }
+    csp__wake_batch_flush(&b);
     wl->head = NULL;
     wl->tail = &wl->head;
 }
@@ -170,9 +182,9 @@ void csp__waiter_unlink(struct csp__waiter *w)
 {
     for (uint32_t i = 0; i < w->ncases; i++) {
         struct csp__node *n = &w->nodes[i];
-        csp__mutex_lock(&n->ch->lock);
+        csp__lock_acquire(&n->ch->lock);
         csp__chan_unlink(n->ch, n);
-        csp__mutex_unlock(&n->ch->lock);
+        csp__lock_release(&n->ch->lock);
     }
 }
 

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# examples/run.sh - run every example (examples/c, python, lua, embed,
-# tcl), each
-# REPEAT times in a row and each run under `timeout`, stopping at the first
-# run that fails or times out with the example's name and the run's
+# examples/run.sh - run every example (examples/c, python, lua, embed, tcl,
+# perl), each REPEAT times in a row and each run under `timeout`, stopping
+# at the first run that fails or times out with the example's name and the
+# run's
 # number. `make demo` runs each once with its output shown; `make
 # demo-repeat` runs each DEMO_REPEAT times, showing a failing run's output
 # only, so that a race in an example fails CI instead of a reader's demo.
@@ -13,8 +13,9 @@
 #   -t SECONDS  limit per run (60); a run over it is killed and fails
 #   -q          quiet: one line per example instead of its output
 #
-# Tcl examples need BUILD_DIR/swig/cspswig.so and are skipped without it,
-# as `make demo` always did. The last line starts with "demo:" or
+# Tcl examples need BUILD_DIR/swig/cspswig.so, Perl ones
+# BUILD_DIR/swig/perl/cspswig.pm (the SWIG modules); each is skipped
+# without it, saying so. The last line starts with "demo:" or
 # "demo-repeat:" (with -q) and says what passed or what failed.
 set -uo pipefail
 
@@ -109,6 +110,14 @@ for src in examples/tcl/*.tcl; do
         continue
     fi
     run "Tcl (SWIG)" "$src" tclsh "$src" "$build/swig/cspswig.so"
+done
+for src in examples/perl/*.pl; do
+    [ -e "$src" ] || continue
+    if [ ! -e "$build/swig/perl/cspswig.pm" ]; then
+        echo "  $src skipped: no $build/swig/perl/cspswig.pm"
+        continue
+    fi
+    run "Perl (SWIG)" "$src" perl -I "$build/swig/perl" "$src"
 done
 [ "$quiet" = 1 ] || echo
 echo "$tag: $count examples passed, $repeat run(s) each, in $((SECONDS - start)) s"

@@ -2,7 +2,7 @@
 """check_errors_catalogue.py - every row of docs/errors.md's bad-input
 catalogue names at least one test, and every test it names exists in that
 language's suite (C tests/c, Python tests/python, Lua tests/lua, Tcl
-tests/swig). Prints the number of rows per language.
+and Perl tests/swig). Prints the number of rows per language.
 
     check_errors_catalogue.py [REPO_ROOT]
 """
@@ -30,6 +30,7 @@ suites = {
     "Python": names(r"^def (test_[a-z0-9_]+)", "tests/python/*.py", "test_"),
     "Lua": names(r'^test\("([a-z0-9_]+)"', "tests/lua/*.lua"),
     "Tcl (SWIG)": names(r"^test ([a-z0-9_]+) \{", "tests/swig/*.tcl"),
+    "Perl (SWIG)": names(r"^test ([a-z0-9_]+) => sub", "tests/swig/*.pl"),
 }
 
 with open(os.path.join(root, "docs/errors.md"), encoding="utf-8") as fh:

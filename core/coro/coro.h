@@ -172,29 +172,43 @@ static inline uint64_t csp__coro_fpenv(void)
 /* ------------------------------------------------------------------------
  * Stacks (stack.c).
  *
- * A stack is [lo, lo+size), 16-byte aligned. The first max_guarded stacks
- * a pool maps have a PROT_NONE guard page below lo: an overflow faults
- * (SIGSEGV). Each guarded stack costs two kernel mappings, and
- * vm.max_map_count (65530) bounds mappings per process, so all pools
- * together guard at most csp__stack_guard_cap() stacks (24573 by default,
- * leaving 16k mappings to the rest of the process). Beyond either budget,
- * or once a guarded mapping fails, stacks are carved from unguarded slabs
- * (one mapping for many stacks) and an overflow is caught after the fact
- * by a canary word just below lo, which csp__stack_check verifies at
- * every park and exit. A canary catches only an overflow that writes it;
- * a frame that jumps past it corrupts the neighbouring stack unseen.
+ * A stack is [lo, lo+size), 16-byte aligned, from one of
+ * CSP__STACK_CLASSES size classes (2 KiB << c; a request gets the
+ * smallest class that holds it, one larger than the largest class a
+ * mapping of its own). Stacks of classes of CSP__STACK_GUARD_MIN and more
+ * (the first max_guarded a pool maps) have a PROT_NONE guard page below
+ * lo: an overflow faults (SIGSEGV). Each guarded stack costs two kernel
+ * mappings, and vm.max_map_count (65530) bounds mappings per process, so
+ * all pools together guard at most csp__stack_guard_cap() stacks (24573
+ * by default, leaving 16k mappings to the rest of the process). Smaller
+ * classes, and every class beyond either budget or once a guarded
+ * mapping fails, are carved from unguarded slabs (one mapping for many
+ * stacks) and an overflow is caught after the fact by a canary word just
+ * below lo, which csp__stack_check verifies at every park and exit. A
+ * canary catches only an overflow that writes it; a frame that jumps
+ * past it corrupts the neighbouring stack unseen, which is why the
+ * scheduler also checks, at every park, that the parking frame is not
+ * within a red zone of lo (csp__stack_headroom).
  *
  * Pages are committed on first touch: a parked process costs the pages
- * its frames touched (1-2); the canary shares the page at the top of the
- * stack below it, so it costs no extra page.
+ * its frames touched (1-2; half a page for a 2 KiB stack); the canary
+ * shares the page at the top of the stack below it, so it costs no extra
+ * page.
  *
- * A free stack goes to its worker's cache (LIFO, owned by that worker, no
- * lock), and past cache_max half the cache spills to the pool's free list
- * (one mutex, a leaf lock). A get from a non-empty cache makes no syscall
- * and takes no lock. Mappings are returned only by csp__stack_pool_free
- * (an oversized stack's by its put); csp__stack_pool_trim gives free stacks' pages back to the kernel and is
- * for housekeeping, never the spawn or exit path.
+ * A free stack goes to its worker's cache (LIFO per class, owned by that
+ * worker, no lock), and past cache_max half the class's cache spills to
+ * the pool's free list for the class (one mutex, a leaf lock). A get
+ * from a non-empty cache makes no syscall and takes no lock. Mappings are
+ * returned only by csp__stack_pool_free (an oversized stack's by its
+ * put); csp__stack_pool_trim gives free stacks' pages back to the kernel
+ * and is for housekeeping, never the spawn or exit path.
  */
+#define CSP__STACK_CLASSES 10
+#define CSP__STACK_CLASS_SIZE(c) ((size_t)2048 << (c))
+#define CSP__STACK_GUARD_MIN ((size_t)16 * 1024)
+/* Bytes above lo a parking frame must keep free (csp__stack_headroom). */
+#define CSP__STACK_RED_ZONE 256
+
 struct csp__stack_slab; /* stack.c */
 
 struct csp__stack {
@@ -205,15 +219,17 @@ struct csp__stack {
     struct csp__stack_slab *slab; /* its mapping; immutable */
     unsigned valgrind_id;         /* VALGRIND_STACK_REGISTER id */
     uint8_t guarded;              /* 1: a guard page lies below lo */
+    int8_t cls;                   /* size class; -1: a mapping of its own */
 };
 
 struct csp__stack_pool;  /* per runtime */
 struct csp__stack_cache; /* per worker */
 
-/* A pool of stacks of SIZE usable bytes (0: 256 KiB; rounded up to whole
- * pages), at most MAX_GUARDED of them with a guard page, and worker caches
- * holding at most CACHE_MAX free stacks (0: no cache). Uses malloc, not
- * the runtime allocator. Returns NULL when out of memory. */
+/* A pool of stacks whose default request (a get of size 0) is SIZE bytes
+ * (0: 256 KiB), at most MAX_GUARDED of them with a guard page, and
+ * worker caches holding at most CACHE_MAX free stacks of each class (0:
+ * no cache). Uses malloc, not the runtime allocator. Returns NULL when
+ * out of memory. */
 struct csp__stack_pool *csp__stack_pool_new(size_t size, size_t max_guarded,
                                             size_t cache_max);
 /* Unmap every stack of POOL, in use or not, and free it. Caches must have
@@ -232,10 +248,15 @@ size_t csp__stack_pool_trim(struct csp__stack_pool *pool, size_t keep);
 struct csp__stack_cache *csp__stack_cache_new(struct csp__stack_pool *pool);
 void csp__stack_cache_free(struct csp__stack_cache *c); /* accepts NULL */
 
-/* Get a stack for SIZE usable bytes (0: the pool's size). A SIZE up to
- * the pool's is served by a pool stack (whose usable size is the pool's,
- * less 16 bytes if canary-only); a larger one gets a mapping of its own,
- * of at least SIZE, unmapped again by put. NULL when out of memory.
+/* The size class for a request of SIZE bytes, or -1 when SIZE is larger
+ * than the largest class. */
+int csp__stack_class_of(size_t size);
+
+/* Get a stack for SIZE usable bytes (0: the pool's default). A SIZE up
+ * to the largest class is served by a stack of the smallest class that
+ * holds it (whose usable size is the class's, less 16 bytes if
+ * canary-only); a larger one gets a mapping of its own, of at least SIZE,
+ * unmapped again by put. NULL when out of memory.
  * The _pool_ variants serve threads with no cache, under the pool lock. */
 struct csp__stack *csp__stack_get(struct csp__stack_cache *c, size_t size);
 void csp__stack_put(struct csp__stack_cache *c, struct csp__stack *s);
@@ -249,10 +270,23 @@ void csp__stack_pool_put(struct csp__stack_pool *pool, struct csp__stack *s);
  * exit, while S is still in use. */
 #define CSP__STACK_CANARY UINT64_C(0x6373702d73746b21) /* "csp-stk!" */
 _Noreturn void csp__stack_overflow(const struct csp__stack *s);
+/* As csp__stack_overflow, naming the process (WHO, e.g. "go process 12
+ * (worker_fn)"; NULL: "a go process"), saying whether the canary was hit
+ * (CANARY_HIT) or a frame came within the red zone. */
+_Noreturn void csp__stack_overflow_named(const struct csp__stack *s,
+                                         const char *who, int canary_hit);
 static inline void csp__stack_check(const struct csp__stack *s)
 {
     if (*s->canary != CSP__STACK_CANARY)
         csp__stack_overflow(s);
+}
+/* 1 if the calling frame keeps CSP__STACK_RED_ZONE bytes above S's lo
+ * (inline: the frame is the caller's). A frame deeper than that may have
+ * skipped the canary; the scheduler treats it as an overflow. */
+static inline int csp__stack_headroom_ok(const struct csp__stack *s)
+{
+    return (uintptr_t)__builtin_frame_address(0) >=
+           (uintptr_t)s->lo + CSP__STACK_RED_ZONE;
 }
 
 /* Counters for csp_rt_stat: stacks mapped (in use or free), and gets

@@ -1,12 +1,23 @@
-/* stack.c - go process stacks: mapping, guard pages or canaries, per-worker
- * caches and a per-runtime pool.
+/* stack.c - go process stacks: size classes, mapping, guard pages or
+ * canaries, per-worker caches and a per-runtime pool.
+ *
+ * Size classes. A request is served from the smallest class that holds
+ * it: 2, 4, 8, ... 1024 KiB (CSP__STACK_CLASSES of them, class c holding
+ * 2 KiB << c bytes); larger requests get a mapping of their own
+ * ("single"), unmapped again when put back. So a process spawned with a
+ * 16 KiB stack costs a 16 KiB slot (plus its guard page), not the
+ * runtime's default, and one spawned small (CSP_GO_SMALL_STACK) a 2 KiB
+ * slot: two parked processes share a page.
  *
  * Stacks are carved from slabs, one mmap(MAP_NORESERVE|MAP_STACK) each, so
- * that pages are committed only when touched. Two kinds of slab:
+ * that pages are committed only when touched. Each class has its own
+ * slabs, of two kinds:
  *
  *   guarded   [guard|stack][guard|stack]...  mapped PROT_NONE; a slot is
  *             opened (mprotect RW) when first carved, leaving its guard
- *             page below it. Each opened slot adds two kernel mappings,
+ *             page below it. Only classes of CSP__STACK_GUARD_MIN (16 KiB)
+ *             and more are guarded: a guard page would more than double a
+ *             small stack. Each opened slot adds two kernel mappings,
  *             and vm.max_map_count (default 65530) bounds them for the
  *             whole process. So a pool guards at most max_guarded stacks
  *             (default 16384), all pools together at most
@@ -15,19 +26,26 @@
  *             default), which leaves mappings for the rest of the
  *             process; and once a guarded mapping fails the pool stops
  *             trying.
- *   unguarded [page|stack|stack|...]  one RW mapping for up to 4096 stacks.
- *             The canary of slot i is the word just below its lo, in the
- *             last 16 bytes of slot i-1 (for slot 0, of the leading page),
- *             which hold no stack: a stack's top page also holds the
- *             canary of the stack above, so canaries cost no page of their
- *             own. Usable size is the slot less those 16 bytes.
+ *   unguarded [page|stack|stack|...]  one RW mapping for many stacks
+ *             (64 at first, doubling up to 16 MiB a slab). The canary of
+ *             slot i is the word just below its lo, in the last 16 bytes
+ *             of slot i-1 (for slot 0, of the leading page), which hold
+ *             no stack: a stack's top also holds the canary of the stack
+ *             above, so canaries cost no page of their own. Usable size
+ *             is the slot less those 16 bytes.
  *
- * Stacks of up to the pool's size come from the pool. A larger request
- * gets a slab of its own ("single"), unmapped again when put back.
+ * First touch. The top page of a new stack is touched at once (the proc
+ * struct and the first frames live there), and on these VMs a page fault
+ * costs about twice what MADV_POPULATE_WRITE does. Classes of a page or
+ * less, whose every page holds stack tops, are populated 64 KiB at a time
+ * (one madvise per 16 pages); larger classes get their top page populated
+ * when carved. A cache that finds nothing free carves a batch of small
+ * stacks in one lock hold.
  *
  * Invariants:
  *   - A slab is unmapped only by csp__stack_pool_free, or when its single
  *     stack is put; so a stack pointer stays valid while the pool lives.
+ *   - A stack goes back to the free list of its own class (s->cls).
  *   - A canary is written when its slot is carved and never written again;
  *     madvise in csp__stack_pool_trim spares every slot's top page, where
  *     the next slot's canary lives.
@@ -35,10 +53,11 @@
  *     exceeds pool->max_guarded; guarded_total counts them over all pools
  *     and never exceeds csp__stack_guard_cap().
  *
- * Locking: pool->lock (a leaf lock) guards the pool's free list, its slabs
- * and its counters. A cache is owned by one thread and has no lock; only
- * its `reused` counter is read by others (atomic, relaxed). Nothing here
- * blocks or makes a syscall when a get is served by a non-empty cache.
+ * Locking: pool->lock (a leaf lock) guards the pool's free lists, its
+ * slabs and its counters. A cache is owned by one thread and has no lock;
+ * only its `reused` counter is read by others (atomic, relaxed). Nothing
+ * here blocks or makes a syscall when a get is served by a non-empty
+ * cache.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -70,10 +89,12 @@
 #endif
 
 enum {
-    CANARY_GAP = 16,      /* bytes at the top of an unguarded slot */
-    GUARDED_SLAB = 16,    /* slots in a guarded slab */
-    UNGUARDED_FIRST = 64, /* slots in the first unguarded slab */
-    UNGUARDED_MAX = 4096, /* ... doubling up to this */
+    CANARY_GAP = 16,                  /* bytes at the top of an unguarded slot */
+    GUARDED_SLAB = 16,                /* slots in a guarded slab */
+    UNGUARDED_FIRST = 64,             /* slots in the first unguarded slab */
+    UNGUARDED_BYTES = 16 << 20,       /* ... doubling up to this many bytes */
+    POPULATE_CHUNK = 64 * 1024,       /* small classes: populated this much */
+    SMALL_BATCH = 32,                 /* small stacks carved per refill */
 };
 
 _Atomic long csp__fail_stack_map;
@@ -94,6 +115,7 @@ struct csp__stack_slab {
     size_t map_size;                     /* immutable */
     size_t cap;                          /* slots; immutable */
     size_t used;                         /* slots carved; pool->lock */
+    size_t populated;                    /* bytes from map populated */
     uint8_t guarded;                     /* immutable */
     uint8_t single;                      /* one oversized stack */
     struct csp__stack stacks[];          /* one per slot */
@@ -101,24 +123,30 @@ struct csp__stack_slab {
 
 struct csp__stack_cache {
     struct csp__stack_pool *pool;         /* immutable */
-    struct csp__stack *top;               /* LIFO; owner only */
-    size_t n;                             /* stacks in it; owner only */
+    struct csp__stack *top[CSP__STACK_CLASSES]; /* LIFO each; owner only */
+    size_t n[CSP__STACK_CLASSES];         /* stacks in each; owner only */
     _Atomic int64_t reused;               /* owner writes, relaxed */
     struct csp__link link;                /* pool->caches; pool->lock */
 };
 
-struct csp__stack_pool {
-    size_t size;        /* usable bytes of a guarded stack; immutable */
-    size_t page;        /* immutable */
-    size_t max_guarded; /* immutable */
-    size_t cache_max;   /* immutable */
-    csp__mutex lock;    /* leaf; guards every field below */
-    struct csp__stack *free;         /* free pool stacks, LIFO */
+/* One size class of a pool; pool->lock guards it. */
+struct csp__stack_class {
+    size_t size;                     /* slot bytes; immutable */
+    struct csp__stack *free;         /* free stacks, LIFO */
     size_t nfree;
-    struct csp__list slabs;          /* every slab */
     struct csp__stack_slab *gslab;   /* guarded slab being carved */
     struct csp__stack_slab *uslab;   /* unguarded slab being carved */
     size_t next_ucap;                /* slots of the next unguarded slab */
+};
+
+struct csp__stack_pool {
+    size_t size;        /* the default request (get with 0); immutable */
+    size_t page;        /* immutable */
+    size_t max_guarded; /* immutable */
+    size_t cache_max;   /* per class and cache; immutable */
+    csp__mutex lock;    /* leaf; guards every field below */
+    struct csp__stack_class cls[CSP__STACK_CLASSES];
+    struct csp__list slabs;          /* every slab */
     size_t nguarded;                 /* guarded stacks mapped */
     int guard_failed;                /* the kernel refused: no more guards */
     int64_t mapped;                  /* stacks mapped */
@@ -179,6 +207,17 @@ static int guard_reserve(void)
 static void guard_release(long n)
 {
     atomic_fetch_sub_explicit(&guarded_total, n, memory_order_relaxed);
+}
+
+int csp__stack_class_of(size_t size)
+{
+    int c = 0;
+
+    if (size > CSP__STACK_CLASS_SIZE(CSP__STACK_CLASSES - 1))
+        return -1;
+    while (CSP__STACK_CLASS_SIZE(c) < size)
+        c++;
+    return c;
 }
 
 static void *map(size_t len, int prot)
@@ -287,27 +326,50 @@ static struct csp__stack_slab *unguarded_slab(size_t page, size_t size,
 #define MADV_POPULATE_WRITE 23 /* Linux 5.14 */
 #endif
 
-/* Commit the top page of a new stack [LO, LO + SIZE) now: the proc struct
- * and the first frames live there, so it is touched at once anyway. One
- * madvise costs about a syscall, a page fault on a VM several times more
- * (bench W6). Older kernels refuse (EINVAL) and the page faults in as
- * before. */
+static _Atomic int populate_unsupported;
+
+/* Commit [P, P + LEN) now (P page-aligned). Older kernels refuse
+ * (EINVAL) and the pages fault in as before. */
+static void populate(char *p, size_t len)
+{
+    if (atomic_load_explicit(&populate_unsupported, memory_order_relaxed))
+        return;
+    if (madvise(p, len, MADV_POPULATE_WRITE) != 0 && errno == EINVAL)
+        atomic_store_explicit(&populate_unsupported, 1, memory_order_relaxed);
+}
+
+/* Commit the top page of a new stack [LO, LO + SIZE) now: the proc
+ * struct and the first frames live there, so it is touched at once
+ * anyway. One madvise costs about a syscall, a page fault on a VM several
+ * times more (bench W6). */
 static void prefault_top(char *lo, size_t size, size_t page)
 {
-    static _Atomic int unsupported;
+    if (size >= page)
+        populate(lo + size - page, page);
+}
 
-    if (size < page ||
-        atomic_load_explicit(&unsupported, memory_order_relaxed))
+/* Unguarded slab SL of a class of at most a page: make sure the page
+ * holding bytes up to END (an offset into the map) is populated, a
+ * chunk at a time. */
+static void populate_through(struct csp__stack_slab *sl, size_t end,
+                             size_t page)
+{
+    if (end <= sl->populated)
         return;
-    if (madvise(lo + size - page, page, MADV_POPULATE_WRITE) != 0 &&
-        errno == EINVAL)
-        atomic_store_explicit(&unsupported, 1, memory_order_relaxed);
+    size_t from = sl->populated;
+    size_t to = (end + page - 1) / page * page;
+    if (to - from < POPULATE_CHUNK)
+        to = from + POPULATE_CHUNK;
+    if (to > sl->map_size)
+        to = sl->map_size;
+    populate(sl->map + from, to - from);
+    sl->populated = to;
 }
 
 /* Open the next slot of guarded slab SL (stride PAGE + SIZE). Returns
  * NULL if the kernel refuses the mapping. */
 static struct csp__stack *carve_guarded(struct csp__stack_slab *sl,
-                                        size_t page, size_t size)
+                                        size_t page, size_t size, int cls)
 {
     char *lo = sl->map + sl->used * (page + size) + page;
 
@@ -322,6 +384,7 @@ static struct csp__stack *carve_guarded(struct csp__stack_slab *sl,
     s->next = NULL;
     s->slab = sl;
     s->guarded = 1;
+    s->cls = (int8_t)cls;
     announce(s);
     return s;
 }
@@ -329,13 +392,16 @@ static struct csp__stack *carve_guarded(struct csp__stack_slab *sl,
 /* Carve the next slot of unguarded slab SL (stride SIZE) and write its
  * canary. */
 static struct csp__stack *carve_unguarded(struct csp__stack_slab *sl,
-                                          size_t page, size_t size)
+                                          size_t page, size_t size, int cls)
 {
     char *lo = sl->map + page + sl->used * size;
     uint64_t *canary = (uint64_t *)(void *)(lo - sizeof(uint64_t));
 
+    if (size <= page)
+        populate_through(sl, (size_t)(lo - sl->map) + size, page);
+    else
+        prefault_top(lo, size, page);
     *canary = CSP__STACK_CANARY;
-    prefault_top(lo, size, page);
     struct csp__stack *s = &sl->stacks[sl->used++];
     s->lo = lo;
     s->size = size - CANARY_GAP;
@@ -343,33 +409,36 @@ static struct csp__stack *carve_unguarded(struct csp__stack_slab *sl,
     s->next = NULL;
     s->slab = sl;
     s->guarded = 0;
+    s->cls = (int8_t)cls;
     announce(s);
     return s;
 }
 
-/* A new pool stack: guarded while the budget allows and the kernel
- * agrees, else unguarded. NULL when out of memory. pool->lock held. */
-static struct csp__stack *fresh_stack(struct csp__stack_pool *pool)
+/* A new stack of class C: guarded while the class may be, the budget
+ * allows and the kernel agrees, else unguarded. NULL when out of
+ * memory. pool->lock held. */
+static struct csp__stack *fresh_stack(struct csp__stack_pool *pool, int c)
 {
+    struct csp__stack_class *k = &pool->cls[c];
     struct csp__stack *s = NULL;
 
     if (take_fault(&csp__fail_stack_map))
         return NULL;
-    if (!pool->guard_failed && pool->nguarded < pool->max_guarded &&
-        guard_reserve()) {
-        struct csp__stack_slab *sl = pool->gslab;
+    if (k->size >= CSP__STACK_GUARD_MIN && !pool->guard_failed &&
+        pool->nguarded < pool->max_guarded && guard_reserve()) {
+        struct csp__stack_slab *sl = k->gslab;
         if (!sl || sl->used == sl->cap) {
             size_t cap = pool->max_guarded - pool->nguarded;
             if (cap > GUARDED_SLAB)
                 cap = GUARDED_SLAB;
-            sl = guarded_slab(pool->page, pool->size, cap);
+            sl = guarded_slab(pool->page, k->size, cap);
             if (sl) {
                 slab_link(pool, sl);
-                pool->gslab = sl;
+                k->gslab = sl;
             }
         }
         if (sl)
-            s = carve_guarded(sl, pool->page, pool->size);
+            s = carve_guarded(sl, pool->page, k->size, c);
         if (s) {
             pool->nguarded++;
             pool->mapped++;
@@ -379,22 +448,22 @@ static struct csp__stack *fresh_stack(struct csp__stack_pool *pool)
         guard_release(1);
         pool->guard_failed = 1;
     }
-    struct csp__stack_slab *sl = pool->uslab;
+    struct csp__stack_slab *sl = k->uslab;
     if (!sl || sl->used == sl->cap) {
-        sl = unguarded_slab(pool->page, pool->size, pool->next_ucap);
+        sl = unguarded_slab(pool->page, k->size, k->next_ucap);
         if (!sl)
             return NULL;
         slab_link(pool, sl);
-        pool->uslab = sl;
-        if (pool->next_ucap < UNGUARDED_MAX)
-            pool->next_ucap *= 2;
+        k->uslab = sl;
+        if ((k->next_ucap * 2) * k->size <= UNGUARDED_BYTES)
+            k->next_ucap *= 2;
     }
-    s = carve_unguarded(sl, pool->page, pool->size);
+    s = carve_unguarded(sl, pool->page, k->size, c);
     pool->mapped++;
     return s;
 }
 
-/* A stack of its own for a request larger than the pool's size. */
+/* A stack of its own for a request larger than the largest class. */
 static struct csp__stack *oversize_get(struct csp__stack_pool *pool,
                                        size_t size)
 {
@@ -412,7 +481,7 @@ static struct csp__stack *oversize_get(struct csp__stack_pool *pool,
         guard_reserve()) {
         sl = guarded_slab(page, size, 1);
         if (sl) {
-            s = carve_guarded(sl, page, size);
+            s = carve_guarded(sl, page, size, -1);
             if (!s) {
                 slab_destroy(sl); /* nothing carved, no guard held */
                 sl = NULL;
@@ -429,7 +498,7 @@ static struct csp__stack *oversize_get(struct csp__stack_pool *pool,
         sl = unguarded_slab(page, size, 1);
         if (!sl)
             goto out;
-        s = carve_unguarded(sl, page, size);
+        s = carve_unguarded(sl, page, size, -1);
     }
     sl->single = 1;
     slab_link(pool, sl);
@@ -475,9 +544,6 @@ struct csp__stack_pool *csp__stack_pool_new(size_t size, size_t max_guarded,
         size = 256 * 1024;
     if (size > SIZE_MAX / 2)
         return NULL;
-    size = (size + (size_t)page - 1) / (size_t)page * (size_t)page;
-    if (size < 2 * (size_t)page)
-        size = 2 * (size_t)page;
     pool = calloc(1, sizeof *pool);
     if (!pool)
         return NULL;
@@ -489,7 +555,10 @@ struct csp__stack_pool *csp__stack_pool_new(size_t size, size_t max_guarded,
     pool->page = (size_t)page;
     pool->max_guarded = max_guarded;
     pool->cache_max = cache_max;
-    pool->next_ucap = UNGUARDED_FIRST;
+    for (int c = 0; c < CSP__STACK_CLASSES; c++) {
+        pool->cls[c].size = CSP__STACK_CLASS_SIZE(c);
+        pool->cls[c].next_ucap = UNGUARDED_FIRST;
+    }
     return pool;
 }
 
@@ -519,16 +588,23 @@ void csp__stack_pool_fork_unlock(struct csp__stack_pool *pool)
 
 size_t csp__stack_pool_trim(struct csp__stack_pool *pool, size_t keep)
 {
-    size_t n = 0, i = 0;
+    size_t n = 0;
 
     csp__mutex_lock(&pool->lock);
-    for (struct csp__stack *s = pool->free; s; s = s->next, i++) {
-        if (i < keep)
-            continue;
-        /* An unguarded slot keeps its top page: the next slot's canary. */
-        size_t len = s->guarded ? s->size : pool->size - pool->page;
-        if (len && madvise(s->lo, len, MADV_DONTNEED) == 0)
-            n++;
+    for (int c = 0; c < CSP__STACK_CLASSES; c++) {
+        size_t i = 0;
+        for (struct csp__stack *s = pool->cls[c].free; s; s = s->next, i++) {
+            if (i < keep)
+                continue;
+            /* An unguarded slot keeps its top page: the next slot's
+             * canary (small slots share pages: nothing to give back). */
+            size_t len = s->guarded ? s->size
+                         : pool->cls[c].size >= 2 * pool->page
+                             ? pool->cls[c].size - pool->page
+                             : 0;
+            if (len && madvise(s->lo, len, MADV_DONTNEED) == 0)
+                n++;
+        }
     }
     csp__mutex_unlock(&pool->lock);
     return n;
@@ -554,12 +630,15 @@ void csp__stack_cache_free(struct csp__stack_cache *c)
         return;
     struct csp__stack_pool *pool = c->pool;
     csp__mutex_lock(&pool->lock);
-    while (c->top) {
-        struct csp__stack *s = c->top;
-        c->top = s->next;
-        s->next = pool->free;
-        pool->free = s;
-        pool->nfree++;
+    for (int k = 0; k < CSP__STACK_CLASSES; k++) {
+        struct csp__stack_class *cl = &pool->cls[k];
+        while (c->top[k]) {
+            struct csp__stack *s = c->top[k];
+            c->top[k] = s->next;
+            s->next = cl->free;
+            cl->free = s;
+            cl->nfree++;
+        }
     }
     pool->reused += atomic_load_explicit(&c->reused, memory_order_relaxed);
     csp__list_remove(&pool->caches, &c->link);
@@ -567,112 +646,134 @@ void csp__stack_cache_free(struct csp__stack_cache *c)
     free(c);
 }
 
-/* Pop a free pool stack, else carve one. pool->lock held. *REUSED tells
- * which. */
-static struct csp__stack *pool_take(struct csp__stack_pool *pool, int *reused)
+/* Pop a free stack of class K, else carve one. pool->lock held. *REUSED
+ * tells which. */
+static struct csp__stack *pool_take(struct csp__stack_pool *pool, int k,
+                                    int *reused)
 {
-    struct csp__stack *s = pool->free;
+    struct csp__stack_class *cl = &pool->cls[k];
+    struct csp__stack *s = cl->free;
 
     if (s) {
-        pool->free = s->next;
-        pool->nfree--;
+        cl->free = s->next;
+        cl->nfree--;
         s->next = NULL;
         *reused = 1;
         return s;
     }
     *reused = 0;
-    return fresh_stack(pool);
+    return fresh_stack(pool, k);
+}
+
+static void count_reuse(struct csp__stack_cache *c)
+{
+    /* Only this thread writes c->reused; readers take a relaxed
+     * snapshot. */
+    atomic_store_explicit(
+        &c->reused, atomic_load_explicit(&c->reused, memory_order_relaxed) + 1,
+        memory_order_relaxed);
 }
 
 struct csp__stack *csp__stack_get(struct csp__stack_cache *c, size_t size)
 {
     struct csp__stack_pool *pool = c->pool;
-    struct csp__stack *s = c->top;
+    int k = csp__stack_class_of(size ? size : pool->size);
+    struct csp__stack *s;
     int reused;
 
-    if (size > pool->size)
-        return oversize_get(pool, size);
+    if (k < 0)
+        return oversize_get(pool, size ? size : pool->size);
+    s = c->top[k];
     if (s) {
-        /* The hot path: no lock, no syscall. Only this thread writes
-         * c->reused; readers take a relaxed snapshot. */
-        c->top = s->next;
-        c->n--;
+        /* The hot path: no lock, no syscall. */
+        c->top[k] = s->next;
+        c->n[k]--;
         s->next = NULL;
-        atomic_store_explicit(
-            &c->reused,
-            atomic_load_explicit(&c->reused, memory_order_relaxed) + 1,
-            memory_order_relaxed);
+        count_reuse(c);
         return s;
     }
     csp__mutex_lock(&pool->lock);
-    s = pool_take(pool, &reused);
-    if (s && reused) {
-        /* Refill up to half the cache in the same lock hold. */
+    s = pool_take(pool, k, &reused);
+    if (s) {
+        struct csp__stack_class *cl = &pool->cls[k];
         size_t want = pool->cache_max / 2;
-        while (c->n < want && pool->free) {
-            struct csp__stack *t = pool->free;
-            pool->free = t->next;
-            pool->nfree--;
-            t->next = c->top;
-            c->top = t;
-            c->n++;
+        /* Refill up to half the cache in the same lock hold: from the
+         * free list, or for small classes by carving a batch. */
+        while (c->n[k] < want && cl->free) {
+            struct csp__stack *t = cl->free;
+            cl->free = t->next;
+            cl->nfree--;
+            t->next = c->top[k];
+            c->top[k] = t;
+            c->n[k]++;
+        }
+        if (!reused && cl->size <= pool->page) {
+            if (want > SMALL_BATCH)
+                want = SMALL_BATCH;
+            while (c->n[k] < want) {
+                struct csp__stack *t = fresh_stack(pool, k);
+                if (!t)
+                    break;
+                t->next = c->top[k];
+                c->top[k] = t;
+                c->n[k]++;
+            }
         }
     }
     csp__mutex_unlock(&pool->lock);
     if (s && reused)
-        atomic_store_explicit(
-            &c->reused,
-            atomic_load_explicit(&c->reused, memory_order_relaxed) + 1,
-            memory_order_relaxed);
+        count_reuse(c);
     return s;
 }
 
 void csp__stack_put(struct csp__stack_cache *c, struct csp__stack *s)
 {
     struct csp__stack_pool *pool = c->pool;
+    int k = s->cls;
 
     if (s->slab->single) {
         oversize_put(pool, s);
         return;
     }
     scrub(s);
-    s->next = c->top;
-    c->top = s;
-    c->n++;
-    if (c->n <= pool->cache_max)
+    s->next = c->top[k];
+    c->top[k] = s;
+    c->n[k]++;
+    if (c->n[k] <= pool->cache_max)
         return;
     /* Spill the colder half (the bottom of the LIFO) to the pool. */
     size_t keep = pool->cache_max / 2;
-    struct csp__stack *last = c->top;
+    struct csp__stack *last = c->top[k];
     for (size_t i = 1; i < keep; i++)
         last = last->next;
-    struct csp__stack *spill = keep ? last->next : c->top;
+    struct csp__stack *spill = keep ? last->next : c->top[k];
     if (keep)
         last->next = NULL;
     else
-        c->top = NULL;
-    size_t nspill = c->n - keep;
+        c->top[k] = NULL;
+    size_t nspill = c->n[k] - keep;
     struct csp__stack *tail = spill;
     while (tail->next)
         tail = tail->next;
-    c->n = keep;
+    c->n[k] = keep;
     csp__mutex_lock(&pool->lock);
-    tail->next = pool->free;
-    pool->free = spill;
-    pool->nfree += nspill;
+    tail->next = pool->cls[k].free;
+    pool->cls[k].free = spill;
+    pool->cls[k].nfree += nspill;
     csp__mutex_unlock(&pool->lock);
 }
 
 struct csp__stack *csp__stack_pool_get(struct csp__stack_pool *pool,
                                        size_t size)
 {
+    int k = csp__stack_class_of(size ? size : pool->size);
     struct csp__stack *s;
     int reused;
 
-    if (size > pool->size)
-        return oversize_get(pool, size);
+    if (k < 0)
+        return oversize_get(pool, size ? size : pool->size);
     csp__mutex_lock(&pool->lock);
-    s = pool_take(pool, &reused);
+    s = pool_take(pool, k, &reused);
     if (s && reused)
         pool->reused++;
     csp__mutex_unlock(&pool->lock);
@@ -681,29 +782,41 @@ struct csp__stack *csp__stack_pool_get(struct csp__stack_pool *pool,
 
 void csp__stack_pool_put(struct csp__stack_pool *pool, struct csp__stack *s)
 {
+    int k = s->cls;
+
     if (s->slab->single) {
         oversize_put(pool, s);
         return;
     }
     scrub(s);
     csp__mutex_lock(&pool->lock);
-    s->next = pool->free;
-    pool->free = s;
-    pool->nfree++;
+    s->next = pool->cls[k].free;
+    pool->cls[k].free = s;
+    pool->cls[k].nfree++;
     csp__mutex_unlock(&pool->lock);
 }
 
 _Noreturn void csp__stack_overflow(const struct csp__stack *s)
 {
-    char msg[400];
+    csp__stack_overflow_named(s, NULL, 1);
+}
+
+_Noreturn void csp__stack_overflow_named(const struct csp__stack *s,
+                                         const char *who, int canary_hit)
+{
+    char msg[512];
     int n = snprintf(msg, sizeof msg,
-                     "csp: stack overflow in a go process: the canary below "
-                     "its unguarded stack [%p, %p) of %zu bytes was "
-                     "overwritten. Give it a bigger stack "
-                     "(CSP_RT_STACK_SIZE, csp_go_ex), or raise "
+                     "csp: stack overflow in %s: %s its %s stack "
+                     "[%p, %p) of %zu bytes. Give it a bigger stack "
+                     "(CSP_RT_STACK_SIZE, csp_go_ex; CSP_GO_SMALL_STACK is "
+                     "for processes that only move values), or raise "
                      "CSP_RT_STACK_GUARDS so overflows fault where they "
                      "happen.\n",
-                     s->lo, (void *)((char *)s->lo + s->size), s->size);
+                     who ? who : "a go process",
+                     canary_hit ? "the canary was overwritten below"
+                         : "it came within a red zone of the bottom of",
+                     s->guarded ? "guarded" : "unguarded", s->lo,
+                     (void *)((char *)s->lo + s->size), s->size);
     if (n > 0) {
         size_t len = (size_t)n < sizeof msg ? (size_t)n : sizeof msg - 1;
         ssize_t w = write(STDERR_FILENO, msg, len);

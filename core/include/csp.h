@@ -135,7 +135,8 @@ typedef void *(*csp_go_fn)(void *arg);
  * may be changed until the first go process, pool callback or timeout.
  */
 #define CSP_RT_THREADS 1            /* workers; default: CPUs, env CSP_THREADS */
-#define CSP_RT_STACK_SIZE 2         /* go process stack bytes; default 256 KiB */
+#define CSP_RT_STACK_SIZE 2         /* go process stack bytes; default 256 KiB,
+                                       CSP_STACK_MIN at least (csp_go_ex) */
 #define CSP_RT_STACK_GUARDS 3       /* guarded stacks at most; default 16384 */
 #define CSP_RT_STACK_CACHE 4        /* free stacks cached per worker; 64 */
 #define CSP_RT_TIMER_RESOLUTION_MS 5 /* timeout coalescing; default 1 */
@@ -205,6 +206,9 @@ CSP_API csp_rt *csp_rt_default(void);
 #define CSP_STAT_STACKS_REUSED 9   /* spawns served from a stack cache */
 #define CSP_STAT_THREADS_LIVE 10   /* csp_thread threads alive */
 #define CSP_STAT_WORKERS 11        /* worker threads running */
+#define CSP_STAT_WAKEUPS 12        /* idle workers woken from sleep, total
+                                      (each about two context switches);
+                                      since 0.2 */
 
 /* Read counter KEY (CSP_STAT_*) into *VALUE. The value is a snapshot.
  * Returns CSP_OK or CSP_EINVAL.
@@ -490,6 +494,18 @@ CSP_API int csp_timeout(csp_chan **out, csp_rt *rt, uint64_t ms);
  * never preempted (call csp_yield in long loops).
  */
 #define CSP_GO_PINNED 1 /* always run on the worker that spawned it */
+/* A small stack (CSP_STACK_SMALL bytes, proc bookkeeping included) for a
+ * process that only moves values: two parked processes share a 4 KiB
+ * page. It has no guard page: a canary below it and a red zone at its
+ * bottom are checked at every park, yield and exit, and an overflow
+ * aborts with a message naming the process. Keep big locals, deep
+ * recursion and calls into libraries (printf, a drop hook or transform
+ * that does) out of such a process. Since: 0.2 */
+#define CSP_GO_SMALL_STACK 2
+/* Stack sizes: the least csp_go_ex and CSP_RT_STACK_SIZE accept, and the
+ * size CSP_GO_SMALL_STACK gives. Since: 0.2 */
+#define CSP_STACK_MIN 2048
+#define CSP_STACK_SMALL 2048
 
 /* Start FN(ARG) as a go process of RT. If RESULT is not NULL, *RESULT gets
  * a channel (one reference) on which FN's return value, if not NULL, is put
@@ -500,7 +516,15 @@ CSP_API int csp_timeout(csp_chan **out, csp_rt *rt, uint64_t ms);
 CSP_API int csp_go(csp_rt *rt, csp_go_fn fn, void *arg, csp_chan **result);
 
 /* As csp_go with FLAGS (CSP_GO_*) and a stack of STACK_SIZE bytes (0: the
- * runtime's setting; else at least 16 KiB, rounded up to pages).
+ * runtime's setting CSP_RT_STACK_SIZE; else CSP_STACK_MIN to 1 GiB). The
+ * stack comes from the size class that holds STACK_SIZE (2 KiB, 4, 8, ...
+ * 1 MiB; larger sizes get a mapping of their own), so a process costs
+ * what it asked for. Classes of 16 KiB and more have a guard page below
+ * them (up to CSP_RT_STACK_GUARDS of them); smaller ones a canary, as
+ * CSP_GO_SMALL_STACK. The proc's bookkeeping (about 256 bytes) lives at
+ * the top of its stack. Returns as csp_go, and CSP_EINVAL for an unknown
+ * flag, a STACK_SIZE out of range, or CSP_GO_SMALL_STACK with a
+ * STACK_SIZE.
  * Waits: never.  Threads: any. */
 CSP_API int csp_go_ex(csp_rt *rt, csp_go_fn fn, void *arg, unsigned flags,
                       size_t stack_size, csp_chan **result);

@@ -628,6 +628,117 @@ TEST(stack_memory_is_aligned_and_writable)
     fx_fini(&fx);
 }
 
+TEST(stack_get_serves_the_smallest_class_holding_the_size)
+{
+    struct fixture fx;
+
+    fx_init(&fx, 256 * 1024, 64, 8);
+    static const size_t asks[] = {1, 2048, 2049, 16 * 1024, 16 * 1024 + 1,
+                                  1000 * 1000};
+    static const size_t want[] = {2048, 2048, 4096, 16 * 1024, 32 * 1024,
+                                  1024 * 1024};
+    for (size_t i = 0; i < sizeof asks / sizeof asks[0]; i++) {
+        struct csp__stack *s = csp__stack_get(fx.cache, asks[i]);
+        ASSERT_NOT_NULL(s);
+        ASSERT_TRUE(s->size <= want[i]);
+        ASSERT_TRUE(s->size >= want[i] - 16);
+        ASSERT_TRUE(s->size >= asks[i] || s->size == want[i] - 16);
+        memset(s->lo, 0x5a, s->size);
+        csp__stack_check(s);
+        csp__stack_put(fx.cache, s);
+    }
+    fx_fini(&fx);
+}
+
+TEST(stack_get_zero_serves_the_pools_default_size)
+{
+    struct fixture fx;
+
+    fx_init(&fx, 64 * 1024, 64, 8);
+    struct csp__stack *s = csp__stack_get(fx.cache, 0);
+    ASSERT_EQ(64 * 1024, s->size);
+    csp__stack_put(fx.cache, s);
+    fx_fini(&fx);
+}
+
+TEST(stack_small_classes_have_canaries_not_guard_pages)
+{
+    struct fixture fx;
+
+    fx_init(&fx, 256 * 1024, 1024, 8);
+    for (int c = 0; CSP__STACK_CLASS_SIZE(c) < CSP__STACK_GUARD_MIN; c++) {
+        struct csp__stack *s = csp__stack_get(fx.cache, CSP__STACK_CLASS_SIZE(c));
+        ASSERT_FALSE(s->guarded);
+        csp__stack_put(fx.cache, s);
+    }
+    struct csp__stack *g = csp__stack_get(fx.cache, CSP__STACK_GUARD_MIN);
+    ASSERT_TRUE(g->guarded);
+    csp__stack_put(fx.cache, g);
+    fx_fini(&fx);
+}
+
+TEST(stack_small_stacks_are_packed_two_to_a_page)
+{
+    struct fixture fx;
+    enum { N = 5 }; /* the first get and the half cache it refills */
+    struct csp__stack *s[N];
+    int seen[N] = {0};
+
+    fx_init(&fx, 256 * 1024, 64, 8);
+    for (int i = 0; i < N; i++)
+        s[i] = csp__stack_get(fx.cache, 2048);
+    uintptr_t lo = (uintptr_t)s[0]->lo;
+    for (int i = 1; i < N; i++)
+        lo = (uintptr_t)s[i]->lo < lo ? (uintptr_t)s[i]->lo : lo;
+    /* Consecutive 2 KiB slots: N stacks in N/2 pages and a half. */
+    for (int i = 0; i < N; i++) {
+        uintptr_t off = (uintptr_t)s[i]->lo - lo;
+        ASSERT_EQ(0, off % 2048);
+        ASSERT_TRUE(off / 2048 < N);
+        seen[off / 2048]++;
+    }
+    for (int i = 0; i < N; i++) {
+        ASSERT_EQ(1, seen[i]);
+        csp__stack_put(fx.cache, s[i]);
+    }
+    fx_fini(&fx);
+}
+
+TEST(stack_put_returns_a_stack_to_its_own_class)
+{
+    struct fixture fx;
+
+    fx_init(&fx, 256 * 1024, 64, 8);
+    struct csp__stack *small = csp__stack_get(fx.cache, 2048);
+    csp__stack_put(fx.cache, small);
+    struct csp__stack *big = csp__stack_get(fx.cache, 64 * 1024);
+    ASSERT_TRUE(big != small);
+    ASSERT_TRUE(big->size >= 64 * 1024 - 16);
+    ASSERT_PTR_EQ(small, csp__stack_get(fx.cache, 2048));
+    csp__stack_put(fx.cache, big);
+    csp__stack_put(fx.cache, small);
+    fx_fini(&fx);
+}
+
+TEST(stack_small_class_refill_carves_a_batch_in_one_go)
+{
+    struct fixture fx;
+
+    fx_init(&fx, 256 * 1024, 64, 64);
+    struct csp__stack *s = csp__stack_get(fx.cache, 2048);
+    int64_t mapped = csp__stack_pool_mapped(fx.pool);
+    ASSERT_TRUE(mapped > 1);
+    /* The batch serves the next gets with no new stack. */
+    struct csp__stack *more[8];
+    for (int i = 0; i < 8; i++)
+        more[i] = csp__stack_get(fx.cache, 2048);
+    ASSERT_EQ(mapped, csp__stack_pool_mapped(fx.pool));
+    for (int i = 0; i < 8; i++)
+        csp__stack_put(fx.cache, more[i]);
+    csp__stack_put(fx.cache, s);
+    fx_fini(&fx);
+}
+
 TEST(stack_get_after_put_reuses_cached_stack)
 {
     struct fixture fx;
@@ -764,8 +875,10 @@ TEST(stack_get_after_guard_failure_returns_unguarded)
 TEST(stack_guards_of_all_pools_stop_at_process_cap) // slow: 49k mappings, too many for valgrind
 {
     long cap = csp__stack_guard_cap();
-    struct csp__stack_pool *p1 = csp__stack_pool_new(8192, (size_t)cap, 0);
-    struct csp__stack_pool *p2 = csp__stack_pool_new(8192, (size_t)cap, 0);
+    struct csp__stack_pool *p1 =
+        csp__stack_pool_new(CSP__STACK_GUARD_MIN, (size_t)cap, 0);
+    struct csp__stack_pool *p2 =
+        csp__stack_pool_new(CSP__STACK_GUARD_MIN, (size_t)cap, 0);
     long half = cap / 2;
 
     /* Mappings below the kernel limit are a process-wide resource: two
@@ -792,14 +905,15 @@ TEST(stack_guards_of_all_pools_stop_at_process_cap) // slow: 49k mappings, too m
     csp__stack_pool_free(p2);
 }
 
-TEST(stack_get_larger_than_pool_maps_own_stack)
+TEST(stack_get_larger_than_largest_class_maps_own_stack)
 {
     struct fixture fx;
+    size_t big = CSP__STACK_CLASS_SIZE(CSP__STACK_CLASSES - 1) + 1;
 
     fx_init(&fx, 32 * 1024, 16, 8);
-    struct csp__stack *s = csp__stack_get(fx.cache, 200 * 1024);
+    struct csp__stack *s = csp__stack_get(fx.cache, big);
     ASSERT_NOT_NULL(s);
-    ASSERT_TRUE(s->size >= 200 * 1024);
+    ASSERT_TRUE(s->size >= big);
     ASSERT_EQ(1, csp__stack_pool_mapped(fx.pool));
     memset(s->lo, 1, s->size);
     csp__stack_check(s);
@@ -810,15 +924,16 @@ TEST(stack_get_larger_than_pool_maps_own_stack)
     fx_fini(&fx);
 }
 
-TEST(stack_get_larger_than_pool_unguarded_has_canary)
+TEST(stack_get_larger_than_largest_class_unguarded_has_canary)
 {
     struct fixture fx;
+    size_t big = CSP__STACK_CLASS_SIZE(CSP__STACK_CLASSES - 1) + 1;
 
     fx_init(&fx, 32 * 1024, 0, 8);
-    struct csp__stack *s = csp__stack_get(fx.cache, 100 * 1024);
+    struct csp__stack *s = csp__stack_get(fx.cache, big);
     ASSERT_NOT_NULL(s);
     ASSERT_FALSE(s->guarded);
-    ASSERT_TRUE(s->size >= 100 * 1024);
+    ASSERT_TRUE(s->size >= big);
     memset(s->lo, 1, s->size);
     csp__stack_check(s);
     csp__stack_put(fx.cache, s);

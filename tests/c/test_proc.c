@@ -83,13 +83,113 @@ TEST(go_rejects_null_runtime_and_function)
 
 TEST(go_ex_rejects_unknown_flags)
 {
-    ASSERT_RC(CSP_EINVAL, csp_go_ex(test_rt, return_arg, NULL, 2, 0, NULL));
+    ASSERT_RC(CSP_EINVAL, csp_go_ex(test_rt, return_arg, NULL, 4, 0, NULL));
 }
 
-TEST(go_ex_rejects_stack_below_16k)
+TEST(go_ex_rejects_stack_below_minimum)
 {
-    ASSERT_RC(CSP_EINVAL,
-              csp_go_ex(test_rt, return_arg, NULL, 0, 16 * 1024 - 1, NULL));
+    ASSERT_RC(CSP_EINVAL, csp_go_ex(test_rt, return_arg, NULL, 0,
+                                    CSP_STACK_MIN - 1, NULL));
+}
+
+TEST(go_ex_rejects_small_stack_flag_with_a_size)
+{
+    ASSERT_RC(CSP_EINVAL, csp_go_ex(test_rt, return_arg, NULL,
+                                    CSP_GO_SMALL_STACK, 64 * 1024, NULL));
+}
+
+/* The usable size of the caller's stack. */
+static void *own_stack_size(void *arg)
+{
+    (void)arg;
+    return V(csp__proc_current()->stack->size);
+}
+
+/* What a request of SIZE bytes gets: the class holding it (sanitizer
+ * builds raise small requests to CSP__SMALL_STACK). */
+static size_t class_for(size_t size)
+{
+    if (size < CSP__SMALL_STACK)
+        size = CSP__SMALL_STACK;
+    return CSP__STACK_CLASS_SIZE(csp__stack_class_of(size));
+}
+
+TEST(go_ex_stack_comes_from_the_class_holding_the_size)
+{
+    static const size_t sizes[] = {CSP_STACK_MIN, 3000, 16 * 1024,
+                                   20 * 1024, 200 * 1024};
+    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+        csp_chan *res;
+        ASSERT_OK(csp_go_ex(test_rt, own_stack_size, NULL, 0, sizes[i], &res));
+        size_t got = U(join(res));
+        /* An unguarded stack gives 16 bytes to its neighbour's canary. */
+        ASSERT_TRUE(got <= class_for(sizes[i]));
+        ASSERT_TRUE(got >= class_for(sizes[i]) - 16);
+    }
+}
+
+TEST(go_ex_small_stack_flag_gives_a_small_stack)
+{
+    csp_chan *res;
+
+    ASSERT_OK(csp_go_ex(test_rt, own_stack_size, NULL, CSP_GO_SMALL_STACK, 0,
+                        &res));
+    ASSERT_TRUE(U(join(res)) <= CSP__SMALL_STACK);
+}
+
+TEST(rt_stack_size_setting_makes_small_stacks_the_default)
+{
+    csp_rt *rt;
+    csp_chan *res;
+
+    ASSERT_OK(csp_rt_new(&rt, NULL, NULL));
+    ASSERT_OK(csp_rt_set(rt, CSP_RT_STACK_SIZE, CSP_STACK_SMALL));
+    ASSERT_OK(csp_go(rt, own_stack_size, NULL, &res));
+    ASSERT_TRUE(U(join(res)) <= CSP__SMALL_STACK);
+    ASSERT_OK(csp_rt_free(rt, 0));
+}
+
+/* A daisy chain of small-stack procs: each takes from its left and puts
+ * one more to its right. */
+struct link2 {
+    csp_chan *left, *right;
+};
+
+static void *chain_step(void *arg)
+{
+    struct link2 *l = arg;
+    void *v;
+
+    if (csp_chan_take(l->left, &v) == CSP_OK)
+        csp_chan_put(l->right, V(U(v) + 1));
+    return NULL;
+}
+
+TEST(small_stack_procs_move_values_through_a_chain)
+{
+    enum { N = 2000 };
+    static struct link2 links[N];
+    csp_chan *first, *left;
+
+    ASSERT_OK(csp_chan_new(&first, test_rt, CSP_BUF_NONE, 0, NULL, NULL));
+    left = csp_chan_retain(first);
+    for (int i = 0; i < N; i++) {
+        csp_chan *right;
+        ASSERT_OK(csp_chan_new(&right, test_rt, CSP_BUF_NONE, 0, NULL, NULL));
+        links[i].left = left;
+        links[i].right = right;
+        ASSERT_OK(csp_go_ex(test_rt, chain_step, &links[i], CSP_GO_SMALL_STACK,
+                            0, NULL));
+        left = right;
+    }
+    ASSERT_OK(csp_chan_put_blocking(first, V(1), deadline_in(8 * SEC)));
+    void *v = NULL;
+    ASSERT_OK(csp_chan_take_blocking(left, &v, deadline_in(8 * SEC)));
+    ASSERT_EQ(N + 1, U(v));
+    csp_chan_release(first);
+    for (int i = 0; i < N; i++)
+        csp_chan_release(links[i].left);
+    csp_chan_release(left);
 }
 
 TEST(go_ex_small_stack_runs)
@@ -539,6 +639,115 @@ TEST(proc_stack_overflow_hits_guard_page)
     ASSERT_EQ(pid, waitpid(pid, &status, 0));
     ASSERT_TRUE(WIFSIGNALED(status));
     ASSERT_EQ(SIGSEGV, WTERMSIG(status));
+}
+
+/* Small stacks have no guard page: an overflow is caught at the next
+ * park by the canary (a frame that wrote it) or the red zone (a frame
+ * that reached below it without writing it), and reported naming the
+ * process. Each runs in a child with a runtime of its own that maps no
+ * guard pages, so sanitizer builds (whose small stacks are larger and
+ * would otherwise be guarded) take the same path. */
+static void smash_impl(void)
+{
+    volatile unsigned char buf[CSP__SMALL_STACK + 1024];
+
+    for (size_t i = 0; i < sizeof buf; i++)
+        buf[i] = (unsigned char)i;
+}
+static void (*volatile smash)(void) = smash_impl;
+
+static void *overflow_small(void *arg)
+{
+    (void)arg;
+    smash();
+    csp_yield();
+    return NULL;
+}
+
+static void __attribute__((noinline)) park_deep_impl(size_t n)
+{
+    volatile unsigned char *buf = __builtin_alloca(n);
+
+    buf[n - 1] = 1; /* touches the top only: the canary stays */
+    csp_yield();
+    buf[n - 1] = 2;
+}
+static void (*volatile park_deep)(size_t) = park_deep_impl;
+
+static void *red_zone_small(void *arg)
+{
+    (void)arg;
+    struct csp__proc *p = csp__proc_current();
+    uintptr_t lo = (uintptr_t)p->stack->lo;
+    uintptr_t here = (uintptr_t)__builtin_frame_address(0);
+    /* Leave the frames of park_deep and csp_yield about 160 bytes above
+     * lo: inside the red zone, above the canary. */
+    park_deep((size_t)(here - lo) - 160 - 128);
+    return NULL;
+}
+
+static int run_small_child(csp_go_fn fn, char *err, size_t len)
+{
+    int fds[2], status;
+    size_t got = 0;
+
+    ASSERT_EQ(0, pipe(fds));
+    fflush(stderr);
+    pid_t pid = fork(); /* no csp thread runs yet in this test process */
+    ASSERT_TRUE(pid >= 0);
+    if (pid == 0) {
+        struct rlimit no_core = {0, 0};
+        csp_rt *rt;
+        csp_chan *res;
+
+        setrlimit(RLIMIT_CORE, &no_core);
+        dup2(fds[1], STDERR_FILENO);
+        if (csp_rt_new(&rt, NULL, NULL) != CSP_OK ||
+            csp_rt_set(rt, CSP_RT_STACK_GUARDS, 0) != CSP_OK ||
+            csp_rt_set(rt, CSP_RT_THREADS, 1) != CSP_OK ||
+            csp_rt_set(rt, CSP_RT_STACK_SIZE, CSP__SMALL_STACK) != CSP_OK ||
+            csp_go(rt, fn, NULL, &res) != CSP_OK)
+            _exit(3);
+        csp_chan_take_blocking(res, &(void *){0}, deadline_in(8 * SEC));
+        _exit(4);
+    }
+    close(fds[1]);
+    for (;;) {
+        ssize_t r = read(fds[0], err + got, len - 1 - got);
+        if (r <= 0)
+            break;
+        got += (size_t)r;
+        if (got == len - 1)
+            break;
+    }
+    err[got] = 0;
+    close(fds[0]);
+    ASSERT_EQ(pid, waitpid(pid, &status, 0));
+    return status;
+}
+
+TEST(small_stack_overflow_over_the_canary_aborts_naming_the_process)
+{
+    char err[1024];
+    int status = run_small_child(overflow_small, err, sizeof err);
+
+    ASSERT_TRUE(WIFSIGNALED(status));
+    ASSERT_EQ(SIGABRT, WTERMSIG(status));
+    ASSERT_NOT_NULL(strstr(err, "csp: stack overflow in go process 1 ("));
+    ASSERT_NOT_NULL(strstr(err, "canary was overwritten"));
+}
+
+TEST(small_stack_park_in_the_red_zone_aborts_naming_the_process)
+{
+    char err[1024];
+    int status = run_small_child(red_zone_small, err, sizeof err);
+
+    ASSERT_TRUE(WIFSIGNALED(status));
+    ASSERT_EQ(SIGABRT, WTERMSIG(status));
+    ASSERT_NOT_NULL(strstr(err, "csp: stack overflow in go process 1 ("));
+    if (!strstr(err, "red zone"))
+        fprintf(stderr, "child said: %s\n", err);
+    ASSERT_NOT_NULL(strstr(err, "red zone"));
 }
 
 /* ------------------------------------------------------------------------

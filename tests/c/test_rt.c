@@ -265,7 +265,8 @@ TEST(rt_set_rejects_out_of_range_values)
 {
     ASSERT_RC(CSP_EINVAL, csp_rt_set(test_rt, CSP_RT_THREADS, 0));
     ASSERT_RC(CSP_EINVAL, csp_rt_set(test_rt, CSP_RT_THREADS, 100000));
-    ASSERT_RC(CSP_EINVAL, csp_rt_set(test_rt, CSP_RT_STACK_SIZE, 4096));
+    ASSERT_RC(CSP_EINVAL,
+              csp_rt_set(test_rt, CSP_RT_STACK_SIZE, CSP_STACK_MIN - 1));
     ASSERT_RC(CSP_EINVAL, csp_rt_set(test_rt, CSP_RT_TIMER_RESOLUTION_MS, 0));
     ASSERT_RC(CSP_EINVAL, csp_rt_set(test_rt, CSP_RT_DEBUG_DEADLOCK, 2));
     ASSERT_RC(CSP_EINVAL, csp_rt_set(test_rt, CSP_RT_STACK_GUARDS, -1));

@@ -273,6 +273,142 @@ TEST(inject_queue_proc_runs_beside_a_ping_pong_pair)
     csp_chan_release(p.pong);
 }
 
+/* Woken ahead of spawned (issue #13, item 4): on one worker, procs woken
+ * from outside the workers (a thread's put, a timer) run before the
+ * processes a running proc spawned and that never ran. Every proc
+ * records its turn. */
+struct order {
+    csp_chan *ch;        /* the woken procs wait here or on a timeout */
+    _Atomic long turn;   /* next position */
+    long woken_at[64];   /* positions of the woken procs */
+    long spawned_min;    /* first position of a spawned proc */
+    _Atomic long nwoken;
+    int nsleepers;
+    _Atomic int spawned; /* the spawner has filled its ring */
+};
+
+static void *record_spawned(void *arg)
+{
+    struct order *o = arg;
+    long t = atomic_fetch_add(&o->turn, 1);
+    if (t < o->spawned_min)
+        o->spawned_min = t; /* one worker: no race */
+    return NULL;
+}
+
+static void *woken_taker(void *arg)
+{
+    struct order *o = arg;
+    void *v;
+
+    ASSERT_OK(csp_chan_take(o->ch, &v));
+    o->woken_at[atomic_fetch_add(&o->nwoken, 1)] = atomic_fetch_add(&o->turn, 1);
+    return NULL;
+}
+
+static void *woken_sleeper(void *arg)
+{
+    struct order *o = arg;
+    csp_chan *t;
+
+    ASSERT_OK(csp_timeout(&t, test_rt, 200));
+    ASSERT_RC(CSP_ECLOSED, csp_chan_take(t, &(void *){0}));
+    csp_chan_release(t);
+    o->woken_at[atomic_fetch_add(&o->nwoken, 1)] = atomic_fetch_add(&o->turn, 1);
+    return NULL;
+}
+
+/* Spawn 100 recorders into this worker's ring, then spin (never parking)
+ * until WANT procs woken from outside wait in the inject queue. */
+static void *spawn_then_wait_for_wakes(void *arg)
+{
+    struct order *o = arg;
+    struct csp__sched *s = csp__sched_get(test_rt);
+    int64_t give_up = deadline_in(8 * SEC);
+
+    for (int i = 0; i < 100; i++)
+        ASSERT_OK(csp_go(test_rt, record_spawned, o, NULL));
+    atomic_store(&o->spawned, 1);
+    /* (If the wakes came before we ran, the woken procs ran first too.) */
+    while (atomic_load(&s->nready) < (uint32_t)o->nsleepers &&
+           atomic_load(&o->nwoken) < o->nsleepers)
+        ASSERT_TRUE(csp_now_ns() < give_up);
+    return NULL;
+}
+
+static void wait_parked(long n)
+{
+    int64_t give_up = deadline_in(8 * SEC);
+    while (stat_of(test_rt, CSP_STAT_PROCS_PARKED) < n)
+        ASSERT_TRUE(csp_now_ns() < give_up);
+}
+
+static void *put_from_thread(void *arg)
+{
+    struct order *o = arg;
+    int64_t give_up = deadline_in(8 * SEC);
+
+    while (!atomic_load(&o->spawned))
+        ASSERT_TRUE(csp_now_ns() < give_up);
+    ASSERT_OK(csp_chan_put_blocking(o->ch, V(1), deadline_in(8 * SEC)));
+    return NULL;
+}
+
+TEST(proc_woken_by_a_thread_runs_before_spawned_procs)
+{
+    static struct order o;
+    csp_chan *a, *b;
+    pthread_t th;
+
+    memset(&o, 0, sizeof o);
+    o.spawned_min = 1 << 30;
+    o.nsleepers = 1;
+    o.ch = mkchan_on(test_rt, CSP_BUF_NONE, 0);
+    ASSERT_OK(csp_rt_set(test_rt, CSP_RT_THREADS, 1));
+    ASSERT_OK(csp_go(test_rt, woken_taker, &o, &a));
+    wait_parked(1);
+    /* The thread's put wakes the taker while the spawner holds the
+     * worker with 100 unstarted procs in its ring. */
+    ASSERT_EQ(0, pthread_create(&th, NULL, put_from_thread, &o));
+    ASSERT_OK(csp_go(test_rt, spawn_then_wait_for_wakes, &o, &b));
+    join(a);
+    join(b);
+    pthread_join(th, NULL);
+    int64_t give_up = deadline_in(8 * SEC);
+    while (atomic_load(&o.turn) < 101)
+        ASSERT_TRUE(csp_now_ns() < give_up);
+    ASSERT_EQ(1, atomic_load(&o.nwoken));
+    ASSERT_TRUE(o.woken_at[0] < o.spawned_min);
+    csp_chan_release(o.ch);
+}
+
+TEST(procs_woken_by_a_timer_run_before_spawned_procs)
+{
+    static struct order o;
+    csp_chan *r[32], *b;
+
+    memset(&o, 0, sizeof o);
+    o.spawned_min = 1 << 30;
+    o.nsleepers = 32;
+    ASSERT_OK(csp_rt_set(test_rt, CSP_RT_THREADS, 1));
+    for (int i = 0; i < 32; i++)
+        ASSERT_OK(csp_go(test_rt, woken_sleeper, &o, &r[i]));
+    wait_parked(32);
+    /* All 32 share one timeout bucket (created within one resolution
+     * step, or two): the timer thread wakes them with one push each,
+     * ahead of the spawner's 100 unstarted procs. */
+    ASSERT_OK(csp_go(test_rt, spawn_then_wait_for_wakes, &o, &b));
+    join(b);
+    for (int i = 0; i < 32; i++)
+        join(r[i]);
+    int64_t give_up = deadline_in(8 * SEC);
+    while (atomic_load(&o.turn) < 132)
+        ASSERT_TRUE(csp_now_ns() < give_up);
+    ASSERT_EQ(32, atomic_load(&o.nwoken));
+    for (int i = 0; i < 32; i++)
+        ASSERT_TRUE(o.woken_at[i] < o.spawned_min);
+}
+
 static void *pinned_taker(void *arg)
 {
     struct pair *p = arg;
@@ -466,6 +602,57 @@ TEST(stat_reports_workers_once_started)
     ASSERT_EQ(0, stat_of(test_rt, CSP_STAT_WORKERS));
     ASSERT_NOT_NULL(csp_rt_executor(test_rt));
     ASSERT_EQ(2, stat_of(test_rt, CSP_STAT_WORKERS));
+}
+
+static void *park_on_arg(void *arg)
+{
+    void *v;
+    csp_chan_take(arg, &v);
+    return NULL;
+}
+
+static void *spawn_many_parkers(void *arg)
+{
+    for (int i = 0; i < 20000; i++)
+        ASSERT_OK(csp_go_ex(test_rt, park_on_arg, arg, CSP_GO_SMALL_STACK, 0,
+                            NULL));
+    return NULL;
+}
+
+TEST(spawn_loop_wakes_idle_workers_rarely)
+{
+    csp_chan *ch = mkchan_on(test_rt, CSP_BUF_NONE, 0), *res;
+
+    /* Two workers; one proc spawns 20000 procs that park at once. The
+     * idle worker spins between steals instead of sleeping, so spawns
+     * find a spinner and wake nobody (before: about 0.4 wake-ups per
+     * spawn). Bounded loosely: a loaded machine may deschedule the
+     * spawner past a spin. */
+    ASSERT_OK(csp_rt_set(test_rt, CSP_RT_THREADS, 2));
+    ASSERT_OK(csp_go(test_rt, spawn_many_parkers, ch, &res));
+    join(res);
+    ASSERT_TRUE(stat_of(test_rt, CSP_STAT_WAKEUPS) < 2000);
+    csp_chan_close(ch);
+    wait_stat(test_rt, CSP_STAT_PROCS_LIVE, 0);
+    csp_chan_release(ch);
+}
+
+TEST(stat_counts_worker_wake_ups)
+{
+    csp_chan *res;
+
+    ASSERT_OK(csp_rt_set(test_rt, CSP_RT_THREADS, 1));
+    ASSERT_EQ(0, stat_of(test_rt, CSP_STAT_WAKEUPS));
+    for (int i = 0; i < 3; i++) {
+        /* Wait until the worker sleeps, then wake it with a spawn. */
+        int64_t give_up = deadline_in(8 * SEC);
+        struct csp__sched *s = csp__sched_get(test_rt);
+        while (s && atomic_load(&s->nidle) != 1)
+            ASSERT_TRUE(csp_now_ns() < give_up);
+        ASSERT_OK(csp_go(test_rt, return_arg, NULL, &res));
+        join(res);
+    }
+    ASSERT_TRUE(stat_of(test_rt, CSP_STAT_WAKEUPS) >= 2);
 }
 
 TEST(stat_rejects_unknown_key)

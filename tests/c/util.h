@@ -60,9 +60,9 @@ static inline long pending_puts(csp_chan *ch)
 {
     long n;
 
-    csp__mutex_lock(&ch->lock);
+    csp__lock_acquire(&ch->lock);
     n = (long)ch->nputs;
-    csp__mutex_unlock(&ch->lock);
+    csp__lock_release(&ch->lock);
     return n;
 }
 
@@ -70,9 +70,9 @@ static inline long pending_takes(csp_chan *ch)
 {
     long n;
 
-    csp__mutex_lock(&ch->lock);
+    csp__lock_acquire(&ch->lock);
     n = (long)ch->ntakes;
-    csp__mutex_unlock(&ch->lock);
+    csp__lock_release(&ch->lock);
     return n;
 }
 

@@ -36,6 +36,31 @@ proc assert_raises {pattern script} {
     }
 }
 
+# Wait on LOOP and drain it until the expression COND (evaluated in the
+# caller) is true; fail after MS milliseconds.
+proc drain_until {loop cond {ms 5000}} {
+    set end [expr {[now_ns] + $ms * 1000000}]
+    while {![uplevel 1 [list expr $cond]]} {
+        set left [expr {($end - [now_ns]) / 1000000}]
+        if {$left <= 0} { error "timed out after $ms ms waiting for: $cond" }
+        loop_wait $loop $left
+        loop_drain $loop
+    }
+}
+
+# A callback that records its arguments and thread under ::calls(TAG).
+proc record {tag args} {
+    lappend ::calls($tag) [list $args [thread_id]]
+}
+
+# The calls recorded under TAG (a list of argument lists).
+proc calls {tag} {
+    if {![info exists ::calls($tag)]} { return {} }
+    set out {}
+    foreach c $::calls($tag) { lappend out [lindex $c 0] }
+    return $out
+}
+
 proc harness::run {argv} {
     variable tests
     variable bodies
@@ -51,6 +76,7 @@ proc harness::run {argv} {
             incr failed
             continue
         }
+        array unset ::calls
         if {[catch {uplevel #0 $bodies($name)} msg opts]} {
             puts "FAIL $name: $msg\n[dict get $opts -errorinfo]"
             incr failed
