@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# examples/run.sh - run every example (examples/c, python, lua, tcl, perl),
-# each REPEAT times in a row and each run under `timeout`, stopping at the
-# first run that fails or times out with the example's name and the run's
+# examples/run.sh - run every example (examples/c, python, lua, embed, tcl,
+# perl), each REPEAT times in a row and each run under `timeout`, stopping
+# at the first run that fails or times out with the example's name and the
+# run's
 # number. `make demo` runs each once with its output shown; `make
 # demo-repeat` runs each DEMO_REPEAT times, showing a failing run's output
 # only, so that a race in an example fails CI instead of a reader's demo.
@@ -89,6 +90,18 @@ done
 for src in examples/lua/*.lua; do
     [ -e "$src" ] || continue
     run Lua "$src" lua5.4 "$src"
+done
+# examples/embed: a C host embedding Lua 5.4 and CPython on one libcsp;
+# Python finds the venv's csp on PYTHONPATH, Lua csp on LUA_PATH/CPATH.
+for src in examples/embed/*.c; do
+    [ -e "$src" ] || continue
+    if [ ! -x "$build/examples/embed/embed" ]; then
+        echo "  $src skipped: not built (needs libpython3-dev, liblua5.4-dev)"
+        continue
+    fi
+    site=$("$py" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
+    run "Embed (C + Lua + Python)" "$src" \
+        env PYTHONPATH="$site" "$build/examples/embed/embed"
 done
 for src in examples/tcl/*.tcl; do
     [ -e "$src" ] || continue

@@ -71,7 +71,8 @@ static int l_chan(lua_State *L)
     if (kind != CSP_BUF_NONE && kind != CSP_BUF_PROMISE && cap == 0)
         return luaL_argerror(L, 2, "buffer size must be at least 1");
     luaL_checkstack(L, 2, "csp");
-    rc = csp_chan_new(&ch, st->rt, (int)kind, (size_t)cap, lcsp_drop_hook, st);
+    rc = csp_chan_new(&ch, st->rt, (int)kind, (size_t)cap, csp_value_drop,
+                     NULL);
     if (rc != CSP_OK)
         return lcsp_fail(L, rc);
     lcsp_pushchan(L, ch, 0, kind == CSP_BUF_PROMISE);
@@ -158,9 +159,7 @@ static int l_take(lua_State *L)
     }
     lcsp_op_free(st, op);
     if (rc == CSP_OK) {
-        lcsp_push(L, st, v);
-        if (!c->promise)
-            lcsp_release(L, st, v);
+        lcsp_push_taken(L, st, v, c->promise);
         return 1;
     }
     if (rc == CSP_ECLOSED) {
@@ -208,9 +207,7 @@ static int l_poll(lua_State *L)
     rc = csp_chan_poll(c->ch, &v);
     lcsp_leave(st);
     if (rc == CSP_OK) {
-        lcsp_push(L, st, v);
-        if (!c->promise)
-            lcsp_release(L, st, v);
+        lcsp_push_taken(L, st, v, c->promise);
         return 1;
     }
     if (rc == CSP_ECLOSED) {
@@ -310,7 +307,38 @@ static int l_tostring(lua_State *L)
     return 1;
 }
 
+/* ch:handle() -> lightuserdata: the csp_chan, for C (borrowed: valid
+ * while CH is alive; C calls csp_chan_retain to keep it). */
+static int l_handle(lua_State *L)
+{
+    struct lcsp_chan *c = lcsp_checkchan(L, 1);
+
+    lcsp_state(L)->shared = 1;
+    lua_pushlightuserdata(L, c->ch);
+    return 1;
+}
+
+/* core.wrap(lightuserdata [, promise]) -> channel: a channel given by C.
+ * The userdata takes a reference of its own (csp_chan_retain); the
+ * caller keeps and releases its own. PROMISE: takes borrow the value. */
+static int l_wrap(lua_State *L)
+{
+    csp_chan *ch;
+
+    if (!lua_islightuserdata(L, 1))
+        return luaL_argerror(L, 1,
+                             "light userdata expected (a csp_chan * from C)");
+    ch = lua_touserdata(L, 1);
+    if (!ch)
+        return luaL_argerror(L, 1, "NULL channel handle");
+    luaL_checkstack(L, 2, "csp");
+    lcsp_state(L)->shared = 1;
+    lcsp_pushchan(L, csp_chan_retain(ch), 0, lua_toboolean(L, 2));
+    return 1;
+}
+
 static const luaL_Reg methods[] = {
+    {"handle", l_handle},
     {"offer", l_offer},           {"poll", l_poll},   {"close", l_close},
     {"closed", l_closed},         {"count", l_count}, {"id", l_id},
     {"is_timeout", l_is_timeout}, {NULL, NULL}};
@@ -322,7 +350,8 @@ static const luaL_Reg metamethods[] = {{"__gc", l_gc},
 
 static const luaL_Reg funcs[] = {{"chan", l_chan},       {"timeout", l_timeout},
                                  {"put", l_put},         {"take", l_take},
-                                 {"is_chan", l_is_chan}, {NULL, NULL}};
+                                 {"is_chan", l_is_chan}, {"wrap", l_wrap},
+                                 {NULL, NULL}};
 
 /* With the module table at -1 and the state and chan metatable as the
  * would-be upvalues at -3 and -2: fill the metatable, its __index table

@@ -3,10 +3,12 @@
 --
 --   luarocks make lua/csp-0.1.0-1.rockspec [--tree DIR] [--lua-version 5.1]
 --
--- The C core is compiled into the csp.core module (no libcsp needed).
--- The objects land next to their sources, as usual for luarocks make.
--- To export luaopen_csp_core only, as the CMake build does, add
---   LIBFLAG='-shared -Wl,--version-script=lua/csp_core.map'
+-- csp.core links the shared library libcsp.so.0: the installed one when
+-- pkg-config knows it, else a copy built from the same C sources and
+-- installed beside csp/core.so (found through an $ORIGIN rpath), so this
+-- works on a machine with nothing installed. lua/rock-build.sh does it
+-- (CSP_LIBCSP=bundle or system forces a choice); objects go to
+-- build-rock/. csp.core exports luaopen_csp_core only.
 rockspec_format = "3.0"
 package = "csp"
 version = "0.1.0-1"
@@ -26,31 +28,11 @@ combinators: pipe, merge, split, mult, pub/sub, mix, pipeline.
 dependencies = {
   "lua >= 5.1, < 5.5",
 }
-local core_sources = {
-  "lua/csp.c", "lua/value.c", "lua/chan.c", "lua/alts.c", "lua/ops.c",
-  "lua/xform.c",
-  "core/platform.c", "core/rt.c", "core/fork.c", "core/alloc.c",
-  "core/error.c", "core/wait.c", "core/buffer.c", "core/chan.c",
-  "core/alts.c",
-  "core/xform.c", "core/timer.c", "core/runq.c", "core/sched.c",
-  "core/sched_stat.c", "core/proc.c",
-  "core/thread.c", "core/coro/coro.c", "core/coro/stack.c",
-  -- Each backend compiles to nothing unless it is this machine's.
-  "core/coro/switch_x86_64.S", "core/coro/switch_aarch64.S",
-  "core/coro/switch_ucontext.c",
-  "bindings/loop.c",
-  "core/ops/xf.c", "core/ops/flow.c", "core/ops/mult.c", "core/ops/mix.c",
-  "core/ops/pipeline.c",
-}
 build = {
-  type = "builtin",
-  modules = {
-    csp = "lua/csp.lua",
-    ["csp.core"] = {
-      sources = core_sources,
-      defines = { "CSP_STATIC" },
-      incdirs = { "core/include", "core", "lua" },
-      libraries = { "pthread", "m", "dl" },
-    },
+  type = "command",
+  build_command = [[sh lua/rock-build.sh build "$(CC)" "$(CFLAGS)" "$(LUA_INCDIR)"]],
+  install_command = [[sh lua/rock-build.sh install "$(LIBDIR)"]],
+  install = {
+    lua = { csp = "lua/csp.lua" },
   },
 }

@@ -7,9 +7,14 @@
  * any channel), withdraws the ops still pending, releases every value and
  * frees the loop.
  *
- * The runtime is the process's default one (csp_rt_default): a Lua state
- * needs no worker thread (completions come through the loop executor),
- * only the timer thread, which starts with the first timeout.
+ * The runtime is the process's default one (csp_rt_default), unless the
+ * host put a csp_rt as a light userdata under the registry key "csp.rt"
+ * before the first require (docs/embedding.md): a Lua state needs no
+ * worker thread (completions come through the loop executor), only the
+ * timer thread, which starts with the first timeout. The module links
+ * libcsp.so.0; luaopen refuses a library of another major version than
+ * the csp.h it was built with. Each state registers a value domain for
+ * its pins (value.c), freed when the state closes.
  *
  * The module must never be unloaded: the runtime's threads (the timer)
  * run code from it until the process exits, but lua_close dlcloses C
@@ -49,6 +54,7 @@ static int state_gc(lua_State *L)
     lcsp_ops_shutdown(L, st);
     lcsp_drain(L, st);
     lcsp_state_fini_values(st); /* sets st->closed */
+    csp_value_domain_free(st->domain);
     csp_loop_free(st->loop);
     st->loop = NULL;
     st->loop_exec = NULL;
@@ -64,11 +70,22 @@ static struct lcsp_state *state_new(lua_State *L)
     lua_pushcfunction(L, state_gc);
     lua_setfield(L, -2, "__gc");
     lua_setmetatable(L, -2);
-    st->rt = csp_rt_default();
+    lua_getfield(L, LUA_REGISTRYINDEX, "csp.rt");
+    if (lua_islightuserdata(L, -1))
+        st->rt = lua_touserdata(L, -1);
+    else if (!lua_isnil(L, -1))
+        luaL_error(L, "csp: registry csp.rt must be a light userdata (csp_rt *)");
+    lua_pop(L, 1);
+    if (!st->rt)
+        st->rt = csp_rt_default();
     if (!st->rt)
         luaL_error(L, "csp: cannot create the runtime");
     if (!lcsp_state_init_values(L, st))
         luaL_error(L, "csp: out of memory");
+    if (csp_value_domain_new(&st->domain, lcsp_drop_hook, st) != CSP_OK) {
+        lcsp_state_fini_values(st);
+        luaL_error(L, "csp: no value domain left");
+    }
     lcsp_exec_init(st);
     if (csp_loop_new(&st->loop, st->rt) != CSP_OK) {
         st->loop = NULL;
@@ -100,11 +117,31 @@ static void pin_module(void)
 #endif
 }
 
+/* core.runtime() -> lightuserdata: the csp_rt this state uses. */
+static int l_runtime(lua_State *L)
+{
+    lua_pushlightuserdata(L, lcsp_state(L)->rt);
+    return 1;
+}
+
 LCSP_EXPORT int luaopen_csp_core(lua_State *L)
 {
     struct lcsp_state *st;
+    int have = csp_version();
 
+    /* Another major version is another ABI; an older library lacks
+     * functions this module calls. */
+    if (have / 10000 != CSP_VERSION_MAJOR || have < CSP_VERSION_NUMBER)
+        return luaL_error(L,
+                          "csp: the loaded libcsp is version %d.%d.%d, but "
+                          "csp.core was built with csp.h %d.%d.%d (the major "
+                          "version must match and the library must be at "
+                          "least as new)",
+                          have / 10000, have / 100 % 100, have % 100,
+                          CSP_VERSION_MAJOR, CSP_VERSION_MINOR,
+                          CSP_VERSION_PATCH);
     pin_module();
+    lcsp_open_values(L);
     lua_getfield(L, LUA_REGISTRYINDEX, LCSP_STATE_KEY);
     if (lua_isnil(L, -1)) {
         lua_pop(L, 1);
@@ -124,6 +161,9 @@ LCSP_EXPORT int luaopen_csp_core(lua_State *L)
     lcsp_open_xform(L);
     lua_pushcfunction(L, l_version);
     lua_setfield(L, -2, "version");
+    lua_pushvalue(L, -3); /* the state: l_runtime's upvalue */
+    lua_pushcclosure(L, l_runtime, 1);
+    lua_setfield(L, -2, "runtime");
     lua_pushinteger(L, CSP_BUF_NONE);
     lua_setfield(L, -2, "BUF_NONE");
     lua_pushinteger(L, CSP_BUF_FIXED);

@@ -395,6 +395,12 @@ end
 
 csp.timeout = core_timeout
 csp.is_chan = core.is_chan
+-- Crossing to C (docs/embedding.md): csp.wrap(lightuserdata [, promise])
+-- makes a channel of a csp_chan * a C host gave (taking a reference of
+-- its own); ch:handle() gives C this channel's csp_chan * (borrowed);
+-- csp.runtime() the csp_rt * this state uses.
+csp.wrap = core.wrap
+csp.runtime = core.runtime
 
 -- ---------------------------------------------------------------------
 -- Channel operations (methods of every channel).

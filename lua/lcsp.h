@@ -52,21 +52,22 @@ void lcsp_setfuncs(lua_State *L, const luaL_Reg *l, int nup);
 /* ------------------------------------------------------------------------
  * Values (value.c).
  *
- * A Lua value crosses into C as a void * that is never NULL:
- *   ...00  a pin: (id << 2), id >= 1 indexes the pin table, which holds
- *          the value until it is released (strings, tables, floats, ...);
+ * A Lua value crosses into C as one of csp.h's portable values, a void *
+ * that is never NULL (docs/embedding.md):
  *   ...01  an integer stored in the pointer itself (no pin);
- *   0x2    false, 0x6 true (no pin).
+ *   ...11  false (3), true (7), or a pin: CSP_VAL_DOMAIN(st->domain, id),
+ *          id >= 1 indexes the pin table, which holds the value until it
+ *          is released (tables, floats, functions, ...);
+ *   ...10  a string, copied into a csp_bytes (Python reads it as bytes).
  * Releasing an immediate value does nothing, so most integer traffic never
- * touches the pin table.
+ * touches the pin table. A word of another domain (a Python object) or a
+ * C host's pointer arrives as a csp.foreign userdata (value.c).
  */
 #define LCSP_TAG(v) ((uintptr_t)(v)&3u)
-#define LCSP_TAG_PIN 0u
-#define LCSP_TAG_INT 1u
-#define LCSP_TAG_BOOL 2u
 /* In an alts record's vals: op i is a take from a promise channel, whose
- * value stays the channel's (takers borrow it). Tag 3: never a value. */
-#define LCSP_BORROW ((void *)(uintptr_t)3)
+ * value stays the channel's (takers borrow it). Tag 00 and below any
+ * pointer: never a Lua value. */
+#define LCSP_BORROW ((void *)(uintptr_t)4)
 
 /* ------------------------------------------------------------------------
  * Pending operations (ops.c): one record per put, take or alts issued
@@ -99,7 +100,9 @@ struct lcsp_op {
  * upvalue of every csp.core function. */
 struct lcsp_state {
     csp_exec exec;  /* first: the executor every _cb call gets */
-    csp_rt *rt;     /* the process's default runtime */
+    csp_rt *rt;     /* the default runtime, or the host's (registry
+                       "csp.rt", docs/embedding.md) */
+    int domain;     /* csp value domain of this state's pins */
     csp_loop *loop; /* completions from other threads */
     csp_exec *loop_exec;
     lua_State *L; /* the coroutine inside the current csp.core call,
@@ -147,6 +150,9 @@ struct lcsp_state {
     int errq_ref;      /* registry: table of transform errors to report */
     int xfcall_ref;    /* registry: the protected step caller */
     int closed;        /* the state's __gc ran */
+    int shared;        /* a channel crossed to or from C (wrap, handle):
+                          no deadlock is reported, another thread may
+                          complete any op */
 };
 
 /* The state of the current call; set by ENTER, cleared by LEAVE. A task
@@ -170,6 +176,12 @@ static inline struct lcsp_state *lcsp_state(lua_State *L)
 void *lcsp_encode(lua_State *L, struct lcsp_state *st, int idx);
 void lcsp_reserve(lua_State *L, struct lcsp_state *st, int n);
 void lcsp_push(lua_State *L, struct lcsp_state *st, void *v);
+/* Push V for a taker: BORROW (a promise's value) leaves V the channel's;
+ * else V is the taker's: pushed, then released (a foreign value's
+ * userdata owns it). */
+void lcsp_push_taken(lua_State *L, struct lcsp_state *st, void *v,
+                     int borrow);
+void lcsp_open_values(lua_State *L);
 void lcsp_release(lua_State *L, struct lcsp_state *st, void *v);
 void lcsp_drop_hook(void *ud, void *v);
 void lcsp_drain(lua_State *L, struct lcsp_state *st);

@@ -235,9 +235,7 @@ int lcsp_push_alts_result(lua_State *L, struct lcsp_state *st,
             taken_put = rc == CSP_OK;
             lua_pushboolean(L, rc == CSP_OK);
         } else if (rc == CSP_OK) {
-            lcsp_push(L, st, val);
-            if (!op->vals[idx])
-                lcsp_release(L, st, val);
+            lcsp_push_taken(L, st, val, op->vals[idx] != NULL);
         } else {
             lua_pushnil(L);
         }
@@ -259,9 +257,7 @@ static void deliver(lua_State *L, struct lcsp_state *st, struct lcsp_op *op,
     switch (op->kind) {
     case LCSP_OP_TAKE:
         if (op->rc == CSP_OK) {
-            lcsp_push(L, st, op->val);
-            if (!op->borrow)
-                lcsp_release(L, st, op->val);
+            lcsp_push_taken(L, st, op->val, op->borrow);
         } else {
             lua_pushnil(L);
         }
@@ -345,11 +341,14 @@ static int l_poll(lua_State *L)
     lcsp_enter(st, L);
     run_tasks(st, host);
     if (!st->done_head && tmo != 0) {
-        if (block && st->timer_ops == 0 && !atomic_load(&st->foreign)) {
+        if (block && st->timer_ops == 0 && !st->shared &&
+            !atomic_load(&st->foreign)) {
             /* Nothing queued and nothing that a timer could complete. A
              * task from another thread could still be on its way only if
              * an op waits on something a thread other than the timer
-             * serves, which Lua alone cannot create. */
+             * serves, which Lua alone cannot create: unless a channel
+             * crossed to or from C (st->shared), where C, Python or
+             * another state may complete it. */
             if (csp_loop_wait(st->loop, 0) != 1) {
                 lcsp_leave(st);
                 lua_pushinteger(L, -1);
@@ -417,6 +416,10 @@ static int l_stats(lua_State *L)
     if (csp_rt_stat(st->rt, CSP_STAT_CHANS_LIVE, &v) == CSP_OK) {
         lua_pushnumber(L, (lua_Number)v);
         lua_setfield(L, -2, "chans");
+    }
+    if (csp_rt_stat(st->rt, CSP_STAT_WORKERS, &v) == CSP_OK) {
+        lua_pushinteger(L, (lua_Integer)v);
+        lua_setfield(L, -2, "workers"); /* the runtime's: every language's */
     }
     if (csp_rt_stat(st->rt, CSP_STAT_OPS_PENDING, &v) == CSP_OK) {
         lua_pushnumber(L, (lua_Number)v);

@@ -66,8 +66,7 @@ static int xf_call(lua_State *L)
     case JOB_STEP:
         lcsp_push(L, st, r->step);
         lua_pushnil(L);
-        lcsp_push(L, st, job->val);
-        lcsp_release(L, st, job->val);
+        lcsp_push_taken(L, st, job->val, 0);
         job->val = NULL;
         lua_call(L, 2, 1);
         job->reduced = is_reduced(L, st, -1);
@@ -234,8 +233,8 @@ static int l_chan_xf(lua_State *L)
         return lcsp_fail(L, rc);
     }
     lcsp_enter(st, L);
-    rc = csp_chan_new_xf(&ch, st->rt, (int)kind, (size_t)cap, lcsp_drop_hook,
-                         st, xf, lx_exh, r);
+    rc = csp_chan_new_xf(&ch, st->rt, (int)kind, (size_t)cap, csp_value_drop,
+                         NULL, xf, lx_exh, r);
     lcsp_leave(st);
     csp_xform_release(xf);
     lcsp_drain(L, st);

@@ -1,9 +1,12 @@
 """setup.py: the parts pyproject.toml cannot say.
 
 - The extension csp._csp is built by CFFI from csp/_build.py (cffi_modules),
-  as a CPython limited-API (abi3) module with the C core compiled in.
+  as a CPython limited-API (abi3) module linking libcsp.so.0 (csp/_build.py
+  says which one).
 - The version is csp.h's CSP_VERSION_MAJOR.MINOR.PATCH (never retyped).
-- build_ext also compiles the core's assembly (.S) context switch.
+- When no libcsp is installed, build_ext first builds libcsp.so.0 from the
+  C sources (the core's assembly context switch included) into the
+  extension's directory, where the extension finds it ($ORIGIN rpath).
 - sdist vendors the C sources into _csp_src/ so that the archive builds
   away from the repository (csp/_build.py explains the search order).
 """
@@ -40,18 +43,39 @@ class BuildExt(build_ext):
         # driver preprocesses and assembles .S files itself.
         if ".S" not in self.compiler.src_extensions:
             self.compiler.src_extensions.append(".S")
-        # Sources outside this directory are named ../core/x.c (setuptools
-        # wants relative paths); compile them by absolute path so that
-        # their objects go under build/temp*/ and not next to the sources.
         super().build_extensions()
 
+    def build_libcsp(self, outdir):
+        """Build libcsp.so.0 from the C sources into OUTDIR, as CMake's
+        libcsp: position-independent, only csp_* exported, SONAME
+        libcsp.so.0."""
+        src = _build.source_dir()
+        sources = [str(src / n) for n in _build.core_sources(src)]
+        tmp = os.path.join(self.build_temp, "libcsp")
+        objs = self.compiler.compile(
+            sources, output_dir=tmp,
+            macros=[("CSP_BUILDING", "1")],
+            include_dirs=[str(src / "core" / "include"), str(src / "core")],
+            extra_postargs=["-std=gnu11", "-fPIC", "-fvisibility=hidden",
+                            "-pthread", "-O2"])
+        os.makedirs(outdir, exist_ok=True)
+        self.compiler.link_shared_object(
+            objs, "libcsp.so.0", output_dir=outdir, libraries=["m"],
+            extra_postargs=["-pthread", "-Wl,-soname,libcsp.so.0"])
+
     def build_extension(self, ext):
-        relative = ext.sources
-        ext.sources = [os.path.abspath(s) for s in relative]
-        try:
-            super().build_extension(ext)
-        finally:
-            ext.sources = relative  # egg_info checks them again later
+        # The extension is one small file: always relink it, since which
+        # libcsp it links can change between builds of the same sources.
+        self.force = True
+        outdir = os.path.dirname(self.get_ext_fullpath(ext.name))
+        stale = os.path.join(outdir, "libcsp.so.0")
+        if os.path.exists(stale):
+            os.remove(stale)  # a copy from an earlier bundled build
+        if _build.LIBCSP["mode"] == "bundle":
+            self.build_libcsp(outdir)
+            ext.extra_link_args = ["-L" + outdir] + [
+                a for a in ext.extra_link_args if not a.startswith("-L")]
+        super().build_extension(ext)
 
 
 class Sdist(sdist):

@@ -927,6 +927,133 @@ CSP_API int csp_pipeline_async(csp_rt *rt, size_t n, csp_chan *to,
                                csp_async_fn af, void *ud, csp_chan *from,
                                int close);
 
+/* ------------------------------------------------------------------------
+ * Portable values: what every binding reads when a channel is shared
+ * between languages in one process (docs/embedding.md).
+ *
+ * A value is a word (void *, never NULL) whose two low bits say what it is:
+ *
+ *   ...01  an integer I in [CSP_VAL_INT_MIN, CSP_VAL_INT_MAX], stored in
+ *          the word itself: (I << 2) | 1. No allocation, nothing to free.
+ *   ...11  CSP_VAL_FALSE (3), CSP_VAL_TRUE (7), or a domain value: a word
+ *          private to one language runtime (a Python object, a value of
+ *          one Lua state), made with CSP_VAL_DOMAIN from a domain id
+ *          (csp_value_domain_new) and a payload the domain chooses.
+ *   ...10  a byte string: a csp_bytes pointer tagged with CSP_VAL_BYTES.
+ *          It holds one reference, which the value carries.
+ *   ...00  any other pointer: the C host's own values, which no binding
+ *          reads (docs/embedding.md says what a binding does with one).
+ *
+ * Python reads integers as int, booleans as bool, byte strings as bytes;
+ * Lua as integer, boolean and string. A domain value reaching another
+ * language arrives as an opaque object that can only be passed back or
+ * dropped; dropping it hands it to its domain's drop function.
+ *
+ * csp_value_drop is the drop hook for channels shared between languages:
+ * it releases byte strings and hands domain values to their domain.
+ */
+#define CSP_VAL_INT_MAX (INTPTR_MAX / 4)
+#define CSP_VAL_INT_MIN (-CSP_VAL_INT_MAX - 1)
+#define CSP_VAL_TAG(v) ((uintptr_t)(v)&3u)
+#define CSP_VAL_TAG_PTR 0u
+#define CSP_VAL_TAG_INT 1u
+#define CSP_VAL_TAG_BYTES 2u
+#define CSP_VAL_TAG_IMM 3u
+/* The word of integer I (I within CSP_VAL_INT_MIN..MAX, else undefined). */
+#define CSP_VAL_INT(i) ((void *)(((uintptr_t)(intptr_t)(i) << 2) | 1u))
+/* The integer of word V (V must have CSP_VAL_TAG_INT). Exact for every
+ * sign: (V - 1) is a multiple of 4. */
+#define CSP_VAL_TO_INT(v) (((intptr_t)(uintptr_t)(v) - 1) / 4)
+#define CSP_VAL_FALSE ((void *)(uintptr_t)3)
+#define CSP_VAL_TRUE ((void *)(uintptr_t)7)
+/* The word of byte string B, and the byte string of word V. */
+#define CSP_VAL_BYTES(b) ((void *)((uintptr_t)(b) | 2u))
+#define CSP_VAL_TO_BYTES(v) ((csp_bytes *)((uintptr_t)(v) & ~(uintptr_t)3))
+
+/* Domain values: (PAYLOAD << CSP_VAL_DOMAIN_SHIFT) | (DOMAIN << 2) | 3.
+ * Domains 0 and 1 are false and true; ids from csp_value_domain_new start
+ * at 2 and are never reused. Payloads below CSP_VAL_PAYLOAD_MAX. */
+#define CSP_VAL_DOMAIN_SHIFT (UINTPTR_MAX > 0xffffffffu ? 24 : 12)
+#define CSP_VAL_DOMAIN_MAX ((1 << (CSP_VAL_DOMAIN_SHIFT - 2)) - 1)
+#define CSP_VAL_PAYLOAD_MAX (UINTPTR_MAX >> CSP_VAL_DOMAIN_SHIFT)
+#define CSP_VAL_DOMAIN(d, payload)                                          \
+    ((void *)(((uintptr_t)(payload) << CSP_VAL_DOMAIN_SHIFT) |               \
+              ((uintptr_t)(d) << 2) | 3u))
+/* The domain of a ...11 word (0: false, 1: true), and its payload. */
+#define CSP_VAL_DOMAIN_OF(v)                                                 \
+    ((int)(((uintptr_t)(v) >> 2) & (uintptr_t)CSP_VAL_DOMAIN_MAX))
+#define CSP_VAL_PAYLOAD_OF(v) ((uintptr_t)(v) >> CSP_VAL_DOMAIN_SHIFT)
+
+/* Kinds of value, from csp_value_kind. */
+#define CSP_VAL_KIND_NONE 0    /* NULL: not a value */
+#define CSP_VAL_KIND_INT 1     /* an immediate integer */
+#define CSP_VAL_KIND_BOOL 2    /* CSP_VAL_FALSE or CSP_VAL_TRUE */
+#define CSP_VAL_KIND_BYTES 3   /* a csp_bytes */
+#define CSP_VAL_KIND_DOMAIN 4  /* a value private to a domain */
+#define CSP_VAL_KIND_POINTER 5 /* any other pointer: the host's own */
+
+/* What V is (CSP_VAL_KIND_*). A ...11 word naming domain 2 or more is
+ * CSP_VAL_KIND_DOMAIN whether or not that domain is registered.
+ * Waits: never.  Threads: any.
+ * Since: 0.2 */
+CSP_API int csp_value_kind(const void *v);
+
+/* A byte string: LEN bytes at DATA, followed by a 0 byte that is not
+ * counted (DATA can be read as a C string when it holds no 0). Immutable
+ * once made; shared by reference count. The struct is frozen; the count
+ * lives in a hidden header before it. */
+typedef struct csp_bytes {
+    size_t len;
+    unsigned char data[];
+} csp_bytes;
+
+/* Make a byte string of LEN bytes copied from DATA (may be NULL when LEN
+ * is 0), allocated through RT's allocator; it must be released before
+ * csp_rt_free(RT). On CSP_OK *OUT holds one reference; put it on a
+ * channel as CSP_VAL_BYTES(*OUT), which hands that reference over.
+ * Returns CSP_OK, CSP_EINVAL (NULL OUT or RT, NULL DATA with LEN > 0),
+ * CSP_ENOMEM (also: LEN too large).
+ * Waits: never.  Threads: any.
+ * Since: 0.2 */
+CSP_API int csp_bytes_new(csp_bytes **out, csp_rt *rt, const void *data,
+                          size_t len);
+
+/* Add a reference to B and return B (NULL for NULL).
+ * Waits: never.  Threads: any.
+ * Since: 0.2 */
+CSP_API csp_bytes *csp_bytes_retain(csp_bytes *b);
+
+/* Drop a reference to B; the last one frees it. Accepts NULL.
+ * Waits: never.  Threads: any.
+ * Since: 0.2 */
+CSP_API void csp_bytes_release(csp_bytes *b);
+
+/* Register a domain of private values: DROP(UD, v) will get each of its
+ * values that a shared channel discards (through csp_value_drop), on any
+ * thread, possibly under a channel lock: it must not block or call csp.
+ * *OUT gets the id (2..CSP_VAL_DOMAIN_MAX) for CSP_VAL_DOMAIN. Ids are
+ * never reused in a process. Returns CSP_OK, CSP_EINVAL (NULL OUT or
+ * DROP), CSP_ENOMEM (every id handed out).
+ * Waits: never.  Threads: any.
+ * Since: 0.2 */
+CSP_API int csp_value_domain_new(int *out, csp_drop_fn drop, void *ud);
+
+/* Unregister DOMAIN: when this returns, its drop function is not running
+ * and will not be called again (values of DOMAIN dropped later are
+ * ignored). Returns CSP_OK or CSP_EINVAL (not a registered domain).
+ * Waits: for a drop of DOMAIN running on another thread.  Threads: any.
+ * Since: 0.2 */
+CSP_API int csp_value_domain_free(int domain);
+
+/* The drop hook for shared channels (UD is ignored): releases a byte
+ * string, hands a domain value to its domain's drop function (nothing if
+ * the domain is not registered), does nothing for integers, booleans and
+ * other pointers (a host that puts its own pointers on a shared channel
+ * gives it a hook of its own that calls this one for the rest).
+ * Waits: never.  Threads: any.
+ * Since: 0.2 */
+CSP_API void csp_value_drop(void *ud, void *val);
+
 #ifdef CSP_EXPERIMENTAL
 /* Nothing yet. */
 #endif

@@ -17,11 +17,14 @@ docs/python.md.
 
 from __future__ import annotations
 
+from . import _link  # first: refuses a libcsp of another major version
 from . import errors, xf
 from ._chan import (DEFAULT, Buffer, Chan, aalts, alts, buffer, chan, dropping,
                     promise_chan, sliding, timeout)
 from ._csp import lib as _lib
+from ._link import libcsp_path, runtime_handle, runtime_stats, use_runtime
 from ._sched import set_exception_handler
+from ._values import Foreign
 from .errors import CspError
 from .ops import (Mix, Mult, Pub, go, into, map, merge, mix, mult, onto_chan,
                   pipe, pipeline, pipeline_async, pipeline_blocking, pub,
@@ -41,5 +44,6 @@ __all__ = [
     "set_exception_handler", "pipe", "onto_chan", "to_chan", "into", "reduce",
     "merge", "split", "mult", "Mult", "pub", "Pub", "mix", "Mix", "pipeline",
     "pipeline_async", "pipeline_blocking", "map", "take", "xf", "errors",
-    "CspError",
+    "CspError", "Foreign", "use_runtime", "runtime_handle", "libcsp_path",
+    "runtime_stats",
 ]

@@ -4,9 +4,23 @@ setup.py names it in cffi_modules; it can also be run by hand:
 
     python3 python/csp/_build.py      # builds csp/_csp*.so in place
 
-The extension contains the whole C core, so no libcsp is needed at run
-time. Where the C sources come from (the first that has
-core/include/csp.h):
+The extension is the binding only: it links the shared library
+libcsp.so.0, so that in one process C, Python and Lua use one runtime
+(docs/embedding.md). Which libcsp (libcsp_choice(), first that applies):
+
+  1. $CSP_LIBCSP_DIR, or $CSP_BUILD_DIR (a CMake build tree, as `make
+     venv` sets it), holding libcsp.so.0: linked with an rpath to it;
+  2. the installed one, if pkg-config knows csp with the same major
+     version and a minor version at least this package's (CSP_LIBCSP=
+     bundle skips this step, CSP_LIBCSP=system makes it required);
+  3. else a copy built from the same C sources by setup.py's build_ext
+     and shipped beside the extension (csp/libcsp.so.0), found through
+     the rpath $ORIGIN: `pip install ./python` works on a machine with
+     nothing installed.
+
+At import, csp checks csp_version() against the header the extension was
+built with (csp/_link.py). Where the C sources come from (the first that
+has core/include/csp.h):
 
   1. $CSP_SOURCE_DIR, if set;
   2. the repository this package sits in (python/..), which is where
@@ -26,6 +40,8 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
+import subprocess
 from pathlib import Path
 
 from cffi import FFI
@@ -86,21 +102,85 @@ def cdef_text() -> str:
     return (HERE / "_cdef.h").read_text() + "\n" + (HERE / "_glue_cdef.h").read_text()
 
 
+def _version(src: Path) -> tuple[int, int, int]:
+    text = (src / "core" / "include" / "csp.h").read_text()
+    parts = []
+    for part in ("MAJOR", "MINOR", "PATCH"):
+        m = re.search(r"^#define CSP_VERSION_%s +(\d+)" % part, text, re.M)
+        parts.append(int(m.group(1)))
+    return parts[0], parts[1], parts[2]
+
+
+def _pkg_config(*args: str) -> str | None:
+    exe = shutil.which("pkg-config")
+    if not exe:
+        return None
+    try:
+        r = subprocess.run([exe, *args], capture_output=True, text=True,
+                           check=False)
+    except OSError:
+        return None
+    return r.stdout.strip() if r.returncode == 0 else None
+
+
+def libcsp_choice(src: Path) -> dict:
+    """Which libcsp the extension links: a dict with "mode" ("dir",
+    "system" or "bundle") and, for the first two, "libdir" and
+    "include_dirs"."""
+    want = os.environ.get("CSP_LIBCSP", "")
+    if want not in ("", "bundle", "system"):
+        raise RuntimeError("csp: CSP_LIBCSP must be bundle or system")
+    if not want:
+        for var in ("CSP_LIBCSP_DIR", "CSP_BUILD_DIR"):
+            d = os.environ.get(var)
+            if d and (Path(d) / "libcsp.so.0").exists():
+                return {"mode": "dir", "libdir": str(Path(d).resolve()),
+                        "include_dirs": [str(src / "core" / "include")]}
+    if want != "bundle":
+        have = _pkg_config("--modversion", "csp")
+        major, minor, _ = _version(src)
+        ok = False
+        if have:
+            try:
+                hv = [int(x) for x in have.split(".")[:2]]
+                ok = hv[0] == major and hv[1] >= minor
+            except ValueError:
+                ok = False
+        if ok:
+            libdir = _pkg_config("--variable=libdir", "csp")
+            inc = _pkg_config("--variable=includedir", "csp")
+            return {"mode": "system", "libdir": libdir,
+                    "include_dirs": [inc] if inc else []}
+        if want == "system":
+            raise RuntimeError(
+                f"csp: CSP_LIBCSP=system but pkg-config has no csp "
+                f"{major}.{minor}+ (found: {have or 'none'})")
+    return {"mode": "bundle", "libdir": None,
+            "include_dirs": [str(src / "core" / "include")]}
+
+
 SRC = source_dir()
+LIBCSP = libcsp_choice(SRC)
+
+# The extension links libcsp.so.0 by file name (-l:libcsp.so.0: there may
+# be no libcsp.so development link). For a bundled copy, setup.py builds
+# it first into the extension's directory and adds -L there.
+_link_args = ["-pthread", "-l:libcsp.so.0"]
+if LIBCSP["mode"] == "bundle":
+    _link_args.append("-Wl,-rpath,$ORIGIN")
+else:
+    _link_args = ["-L" + LIBCSP["libdir"],
+                  "-Wl,-rpath," + LIBCSP["libdir"]] + _link_args
 
 ffibuilder = FFI()
 ffibuilder.cdef(cdef_text())
 ffibuilder.set_source(
     "csp._csp",
     '#define CSP_EXPERIMENTAL 1\n#include "csp.h"\n#include "_glue.c"\n',
-    # Relative to the working directory (setup.py's): setuptools refuses
-    # absolute paths here; setup.py's build_ext makes them absolute again so
-    # that objects land under build/ (see BuildExt there).
-    sources=[os.path.relpath(SRC / n) for n in core_sources(SRC)],
-    include_dirs=[str(SRC / "core" / "include"), str(SRC / "core"), str(HERE)],
-    define_macros=[("CSP_STATIC", "1"), ("CSP_BUILDING", "1")],
+    sources=[],
+    include_dirs=LIBCSP["include_dirs"] + [str(HERE)],
     extra_compile_args=["-std=gnu11", "-fvisibility=hidden", "-pthread"],
-    extra_link_args=["-pthread"],
+    extra_link_args=_link_args,
     libraries=["m"],
     py_limited_api=True,
 )

@@ -213,6 +213,27 @@ class Chan(Generic[T]):
         self._drops = promise
         return self
 
+    @classmethod
+    def from_handle(cls, handle: int, promise: bool = False) -> "Chan[Any]":
+        """A Chan for the csp_chan at address HANDLE, given by C (an int:
+        a C host passes ``(uintptr_t)ch``; ``ch:handle()`` in Lua). Takes
+        a reference of its own (csp_chan_retain), released when the Chan
+        is collected: the caller keeps and releases its own. PROMISE: the
+        channel is a promise channel (takes borrow the value). Values are
+        read as csp.h's portable values (docs/embedding.md)."""
+        if not isinstance(handle, int) or isinstance(handle, bool) or handle <= 0:
+            raise TypeError("Chan.from_handle: handle must be a csp_chan "
+                            "address (a positive int)")
+        ch = lib.csp_chan_retain(ffi.cast("csp_chan *", handle))
+        self = cls._wrap(ch, promise)
+        self._drops = True  # its buffer kind is unknown here
+        return self
+
+    def handle(self) -> int:
+        """The address of this channel's csp_chan, for C (borrowed: valid
+        while this Chan lives; C calls csp_chan_retain to keep it)."""
+        return int(ffi.cast("uintptr_t", self._ch))
+
     def __del__(self) -> None:
         ch = getattr(self, "_ch", NULL)
         if ch != NULL:
@@ -439,9 +460,7 @@ class Chan(Generic[T]):
             return _peek(r)
         if t == 1:
             return r >> 2
-        if t == 2:
-            return _slots.pop(r >> 2)
-        return r == W_TRUE
+        return _decode(r)
 
     def __aiter__(self) -> AsyncIterator[T]:
         """``async for v in ch``: takes until closed and drained."""

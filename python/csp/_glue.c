@@ -139,11 +139,22 @@ static void pycsp_atfork_init(void)
     pthread_once(&atfork_once, atfork_register);
 }
 
+/* The runtime Python uses: the default one unless the host named another
+ * (csp.use_runtime, before the first channel). Set on the Python thread
+ * that imports csp, read by Python threads only. */
+static csp_rt *pycsp_rt;
+
+static void pycsp_set_rt(csp_rt *rt)
+{
+    pycsp_rt = rt;
+}
+
 static pycsp_host *pycsp_host_new(void)
 {
     csp_loop *loop;
+    csp_rt *rt = pycsp_rt ? pycsp_rt : csp_rt_default();
 
-    if (csp_loop_new_ex(&loop, csp_rt_default(), CSP_LOOP_NO_FD) != CSP_OK)
+    if (csp_loop_new_ex(&loop, rt, CSP_LOOP_NO_FD) != CSP_OK)
         return NULL;
     return loop;
 }

@@ -11,6 +11,9 @@ int pycsp_drops_take(intptr_t *out, int max);
 /* fork(): hold the glue's locks across a fork (call before any runtime) */
 void pycsp_atfork_init(void);
 
+/* the runtime Python uses (csp.use_runtime) */
+void pycsp_set_rt(csp_rt *rt);
+
 /* host executors and asyncio loops */
 pycsp_host *pycsp_host_new(void);
 void pycsp_host_free(pycsp_host *h);

@@ -49,7 +49,10 @@ ALTS_DEFAULT = lib.CSP_ALTS_DEFAULT
 ALTS_MAX = lib.CSP_ALTS_MAX
 
 # Function pointers handed to C.
-DROP = ffi.addressof(lib, "pycsp_drop")
+# Channels drop through csp_value_drop: byte strings are released at
+# once, Python's own words go to its domain (pycsp_drop, which queues them
+# for drain_drops), another language's to theirs.
+DROP = ffi.addressof(lib, "csp_value_drop")
 XF_INIT = ffi.addressof(lib, "pycsp_xf_init")
 XF_STEP = ffi.addressof(lib, "pycsp_xf_step")
 XF_COMPLETE = ffi.addressof(lib, "pycsp_xf_complete")
@@ -79,6 +82,16 @@ def errname(rc: int) -> str:
 
 
 def rt_default() -> Any:
+    # A host embedding Python names its runtime before `import csp`:
+    # sys.csp_runtime = <csp_rt address> (docs/embedding.md).
+    import sys
+    handle = getattr(sys, "csp_runtime", None)
+    if handle is not None:
+        if not isinstance(handle, int) or isinstance(handle, bool) or handle <= 0:
+            raise TypeError("sys.csp_runtime must be a csp_rt address (int)")
+        rt = ffi.cast("csp_rt *", handle)
+        lib.pycsp_set_rt(rt)
+        return rt
     rt = lib.csp_rt_default()
     if rt == NULL:
         raise errors.NoMemoryError("csp: cannot create the default runtime")
@@ -86,6 +99,23 @@ def rt_default() -> Any:
 
 
 RT = rt_default()
+_rt_used = False
+
+
+def rt_used() -> bool:
+    """True once Python made an object on RT (csp.use_runtime is too late)."""
+    return _rt_used
+
+
+def set_rt(rt: Any) -> None:
+    global RT
+    RT = rt
+
+
+def _use_rt() -> Any:
+    global _rt_used
+    _rt_used = True
+    return RT
 
 
 def rt_stat(key: int) -> int:
@@ -103,7 +133,7 @@ def now_ns() -> int:
 def chan_new(buf: int, cap: int) -> Any:
     """A new channel (one reference) whose drop hook queues for Python."""
     out = ffi.new("csp_chan **")
-    check(lib.csp_chan_new(out, RT, buf, cap, DROP, NULL))
+    check(lib.csp_chan_new(out, RT if _rt_used else _use_rt(), buf, cap, DROP, NULL))
     return out[0]
 
 
@@ -111,7 +141,7 @@ def xform_new(word: int) -> Any:
     """A recipe whose data is WORD (an xf instance record), one reference.
     Its last release queues WORD for release (pycsp_xf_free)."""
     out = ffi.new("csp_xform **")
-    check(lib.csp_xform_new(out, RT, XF_INIT, XF_STEP, XF_COMPLETE, NULL,
+    check(lib.csp_xform_new(out, RT if _rt_used else _use_rt(), XF_INIT, XF_STEP, XF_COMPLETE, NULL,
                             ffi.cast("void *", word), XF_FREE))
     return out[0]
 
@@ -123,7 +153,7 @@ def xform_release(xf: Any) -> None:
 def chan_new_xf(buf: int, cap: int, xf: Any, word: int) -> Any:
     """A channel whose puts go through recipe XF, exception handler data WORD."""
     out = ffi.new("csp_chan **")
-    check(lib.csp_chan_new_xf(out, RT, buf, cap, DROP, NULL, xf, EXH,
+    check(lib.csp_chan_new_xf(out, RT if _rt_used else _use_rt(), buf, cap, DROP, NULL, xf, EXH,
                               ffi.cast("void *", word)))
     return out[0]
 
@@ -150,7 +180,7 @@ def chan_count(ch: Any) -> int:
 
 def timeout(ms: int) -> Any:
     out = ffi.new("csp_chan **")
-    check(lib.csp_timeout(out, RT, ms))
+    check(lib.csp_timeout(out, RT if _rt_used else _use_rt(), ms))
     return out[0]
 
 
@@ -266,6 +296,7 @@ def emit(out: Any, word: int) -> int:
 # -- executors -------------------------------------------------------------
 
 def host_new() -> Any:
+    _use_rt()
     h = lib.pycsp_host_new()
     if h == NULL:
         raise errors.NoMemoryError("csp: cannot create a host executor")
@@ -290,7 +321,7 @@ def host_run(h: Any, out: Any, max_records: int, timeout_ms: int) -> int:
 
 def loop_new() -> Any:
     out = ffi.new("csp_loop **")
-    check(lib.csp_loop_new(out, RT))
+    check(lib.csp_loop_new(out, RT if _rt_used else _use_rt()))
     return out[0]
 
 

@@ -20,10 +20,19 @@ end
 
 test("values_released_after_put_and_take", function()
   local ch = csp.chan(3)
-  ch:put({}); ch:put("s"); ch:put(1.5)
+  ch:put({}); ch:put(function() end); ch:put(1.5)
   eq(pins(), 3)
   ch:take(); ch:take(); ch:take()
   eq(pins(), 0)
+end)
+
+test("values_strings_travel_as_bytes_not_pinned", function()
+  -- csp.h's portable byte strings: any language in the process reads them.
+  local ch = csp.chan(2)
+  ch:put("s"); ch:put("with\0zero")
+  eq(pins(), 0)
+  eq(ch:take(), "s")
+  eq(ch:take(), "with\0zero")
 end)
 
 test("values_integers_and_booleans_are_not_pinned", function()

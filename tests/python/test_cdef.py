@@ -75,7 +75,14 @@ def test_cdef_extension_is_abi3():
     assert ".abi3." in pathlib.Path(mod.__file__).name
 
 
-def test_cdef_extension_needs_no_libcsp():
+def test_cdef_extension_loads_exactly_one_libcsp():
+    # The core is libcsp.so.0's (one runtime per process, issue 14).
+    import csp
     import csp._csp as mod
-    maps = pathlib.Path("/proc/self/maps").read_text()
-    assert "libcsp.so" not in maps and mod.lib.csp_rt_default() != ffi.NULL
+    files = set()
+    for line in pathlib.Path("/proc/self/maps").read_text().splitlines():
+        path = line.split(None, 5)[-1] if len(line.split(None, 5)) == 6 else ""
+        if pathlib.Path(path).name.startswith("libcsp.so"):
+            files.add(path)
+    assert len(files) == 1 and csp.libcsp_path() in files
+    assert mod.lib.csp_rt_default() != ffi.NULL
