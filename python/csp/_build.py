@@ -98,6 +98,9 @@ ffibuilder.set_source(
     # that objects land under build/ (see BuildExt there).
     sources=[os.path.relpath(SRC / n) for n in core_sources(SRC)],
     include_dirs=[str(SRC / "core" / "include"), str(SRC / "core"), str(HERE)],
+    # Included by the generated C file, which does not change with them:
+    # without these a rebuild would keep a stale extension.
+    depends=[os.path.relpath(HERE / n) for n in ("_glue.c", "_glue_cdef.h", "_cdef.h")],
     define_macros=[("CSP_STATIC", "1"), ("CSP_BUILDING", "1")],
     extra_compile_args=["-std=gnu11", "-fvisibility=hidden", "-pthread"],
     extra_link_args=["-pthread"],

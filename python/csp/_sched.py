@@ -265,7 +265,7 @@ class Scheduler:
                     step(proc, val)
                 # Hold nothing while waiting: a finished process (and its
                 # result channel) or a callback must not outlive its turn.
-                proc = val = h = None
+                proc = val = h = item = None
                 k = host_run(host, recs, BATCH,
                              0 if ready or inbox or calls else -1)
                 if k > 0:
