@@ -356,7 +356,7 @@ class Chan(Generic[T]):
         waiting put calls it later, exactly once: on the asyncio loop or
         trio run it was issued from, else on csp's callback thread (the
         go scheduler thread). An exception it raises goes to the exception
-        handler. BusyError with 1024 puts already pending (no callback).
+        handler (never to the caller). BusyError with 1024 puts already pending (no callback).
         Returns an AsyncOp whose cancel() withdraws a waiting put."""
         if callback is not None and not callable(callback):
             raise TypeError(f"callback must be callable, not {type(callback).__name__}")
@@ -749,7 +749,7 @@ class AsyncOp:
         if cb is None:
             return
         if on_caller:
-            cb(v)  # on the caller: its exception is the caller's
+            _invoke(cb, v)
         else:
             self._dispatch(cb, v)
 

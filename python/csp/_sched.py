@@ -176,7 +176,8 @@ class Scheduler:
         if self.current is proc:
             return  # _step looks again once it parks
         waiting = self.waiting
-        for op, h in waiting.items():
+        # A copy: other threads' put_async/take_async add entries.
+        for op, h in list(waiting.items()):
             if h is proc:
                 break
         else:

@@ -135,6 +135,13 @@ def test_callback_raising_goes_to_exception_handler(caught):
     assert isinstance(caught[0], ZeroDivisionError)
 
 
+def test_immediate_callback_raising_goes_to_exception_handler_not_caller(caught):
+    ch = csp.chan(1)
+    op = ch.put_async(1, lambda ok: 1 / 0)
+    assert op.done and ch.poll() == 1
+    assert isinstance(caught[0], ZeroDivisionError)
+
+
 def test_callback_runs_on_the_asyncio_loop_it_was_issued_from():
     async def main():
         ch = csp.chan()

@@ -221,3 +221,29 @@ def test_cancel_racing_put_completion_delivers_at_most_once():
         delivered = [v for v in got if v is not None]
         assert len(delivered) <= 1
         assert done.poll() == (True if delivered else None)
+
+
+def test_cancel_while_other_threads_issue_callback_ops():
+    """Cancels search the scheduler's table of waiting ops while another
+    thread adds and withdraws put_async ops in it."""
+    ch = csp.chan()
+    before = pending_ops()
+    procs = [csp.go(csp.chan().atake) for _ in range(200)]
+    wait_until(lambda: pending_ops() >= before + 200)
+    stop = threading.Event()
+
+    def churn():
+        while not stop.is_set():
+            ops = [ch.put_async(i) for i in range(50)]
+            for op in ops:
+                op.cancel()
+
+    t = threading.Thread(target=churn)
+    t.start()
+    try:
+        for p in procs:
+            assert p.cancel()
+        assert all(p.take(timeout=10) is None for p in procs)
+    finally:
+        stop.set()
+        t.join()
