@@ -95,7 +95,7 @@ def _wheel(tmp_path):
     return zipfile.ZipFile(wheels[0]).namelist()
 
 
-def test_offline_wheel_from_readme_command_has_license_and_no_build_helpers(tmp_path):
+def test_offline_wheel_from_readme_command_has_license_and_no_build_helpers(tmp_path):  # timeout=300
     names = _wheel(tmp_path)
     assert any(n.endswith(".dist-info/LICENSE") for n in names)
     assert not any(n.endswith(("_build.py", "_gen_cdef.py")) for n in names)
