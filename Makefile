@@ -29,7 +29,8 @@ PY := $(VENV)/bin/python
 
 DEB_PACKAGES := build-essential cmake pkg-config clang libclang-rt-14-dev \
     valgrind python3-venv python3-dev python3-cffi python3-pytest \
-    python3-hypothesis python3-setuptools python3-wheel lua5.4 \
+    python3-hypothesis python3-setuptools python3-wheel python3-trio \
+    python3-anyio python3-sniffio python3-uvloop lua5.4 \
     liblua5.4-dev lua5.1 liblua5.1-0-dev luajit libluajit-5.1-dev swig \
     tcl tcl-dev libffi-dev perl libperl-dev luarocks libpython3-dev
 

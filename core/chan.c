@@ -171,6 +171,14 @@ void csp__chan_sink(csp_chan *ch, void *v, struct csp__drops *dl)
     struct csp__buf *b = &ch->buf;
 
     switch (ch->buf_kind) {
+    case CSP_BUF_PROMISE: /* a transformed promise: the first value stays */
+        if (ch->promised) {
+            csp__chan_discard(ch, v, dl);
+        } else {
+            ch->promised = 1;
+            ch->promise = v;
+        }
+        return;
     case CSP_BUF_DROPPING:
         if (b->count >= b->cap) {
             csp__chan_discard(ch, v, dl);
@@ -231,7 +239,9 @@ static void close_locked(csp_chan *ch, struct csp__wakes *wl,
     if (ch->xf && !ch->flushed && csp__list_empty(&ch->puts))
         flush_xform(ch, dl);
     while ((t = claim_first(ch, 0)) != NULL) {
-        if (ch->buf.count > 0)
+        if (ch->promised) /* its transform's completion made the value */
+            complete(t, CSP_OK, ch->promise, wl);
+        else if (ch->buf.count > 0)
             complete(t, CSP_OK, csp__buf_pop(&ch->buf), wl);
         else
             complete(t, CSP_ECLOSED, NULL, wl);
@@ -307,14 +317,18 @@ try_put(csp_chan *ch, void *val, struct csp__wakes *wl, struct csp__drops *dl)
     if (ch->closed)
         return CSP_ECLOSED;
     if (ch->buf_kind == CSP_BUF_PROMISE) {
+        int r;
+
         if (ch->promised) {
             csp__chan_discard(ch, val, dl);
             return CSP_OK;
         }
-        ch->promised = 1;
-        ch->promise = val;
-        while ((t = claim_first(ch, 0)) != NULL)
-            complete(t, CSP_OK, val, wl);
+        r = add_value(ch, val, dl); /* the first value out becomes it */
+        if (ch->promised)
+            while ((t = claim_first(ch, 0)) != NULL)
+                complete(t, CSP_OK, ch->promise, wl);
+        if (r == CSP_REDUCED)
+            abort_locked(ch, wl, dl);
         return CSP_OK;
     }
     if (ch->xf) {
@@ -443,8 +457,7 @@ int csp_chan_new_xf(csp_chan **out, csp_rt *rt, int buf, size_t cap,
     csp_chan *ch;
     int rc;
 
-    if (!out || !rt || !xf || buf == CSP_BUF_NONE ||
-        buf == CSP_BUF_PROMISE || !valid_buf(buf, cap))
+    if (!out || !rt || !xf || buf == CSP_BUF_NONE || !valid_buf(buf, cap))
         return CSP_EINVAL;
     rc = chan_alloc(&ch, rt, buf, cap, CSP__KIND_NORMAL);
     if (rc != CSP_OK)

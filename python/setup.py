@@ -19,6 +19,7 @@ from pathlib import Path
 
 from setuptools import setup
 from setuptools.command.build_ext import build_ext
+from setuptools.command.build_py import build_py
 from setuptools.command.sdist import sdist
 
 HERE = Path(__file__).resolve().parent
@@ -78,6 +79,23 @@ class BuildExt(build_ext):
         super().build_extension(ext)
 
 
+class BuildPy(build_py):
+    # csp/_build.py and csp/_gen_cdef.py are build helpers: in the sdist
+    # (MANIFEST.in), not in the wheel.
+    BUILD_ONLY = ("_build", "_gen_cdef")
+
+    def find_package_modules(self, package, package_dir):
+        mods = super().find_package_modules(package, package_dir)
+        return [m for m in mods if m[1] not in self.BUILD_ONLY]
+
+    def run(self):
+        super().run()
+        for name in self.BUILD_ONLY:  # copies left by an older build
+            stale = Path(self.build_lib) / "csp" / (name + ".py")
+            if stale.exists():
+                stale.unlink()
+
+
 class Sdist(sdist):
     def make_release_tree(self, base_dir, files):
         # The extension's sources outside this directory (../core/...)
@@ -96,6 +114,6 @@ class Sdist(sdist):
 setup(
     version=version(),
     cffi_modules=["csp/_build.py:ffibuilder"],
-    cmdclass={"build_ext": BuildExt, "sdist": Sdist},
+    cmdclass={"build_ext": BuildExt, "build_py": BuildPy, "sdist": Sdist},
     options={"bdist_wheel": {"py_limited_api": "cp38"}},
 )

@@ -1,7 +1,8 @@
-"""W1, W2 and W6 of shared/bench/SPEC.md with csp, beside asyncio.Queue and
-trio memory channels, in one run.
+"""W1, W2 and W6 of shared/bench/SPEC.md with csp, beside asyncio.Queue (on
+asyncio's own event loop and on uvloop's) and trio memory channels, in one
+run.
 
-    .venv/bin/python bench/python/bench.py [scale] [--reps R] [--systems csp,asyncio,trio] [W1 W2 W6]
+    .venv/bin/python bench/python/bench.py [scale] [--reps R] [--systems csp,asyncio,uvloop,trio] [W1 W2 W6]
     .venv/bin/python bench/python/bench.py [scale] --one csp [W1 W2 W6]
 
 Each run happens in a fresh process (so W6's peak RSS is its own) and
@@ -45,6 +46,11 @@ try:
     import trio
 except ImportError:  # pragma: no cover
     trio = None
+
+try:
+    import uvloop
+except ImportError:  # pragma: no cover
+    uvloop = None
 
 
 def n_of(base: int, scale: float) -> int:
@@ -289,9 +295,14 @@ WORKLOADS = {
 
 
 def run_one(system: str, wl: str, n: int) -> Any:
-    """Run workload WL of SYSTEM once, here; its result (and print it)."""
+    """Run workload WL of SYSTEM once, here; its result (and print it).
+    System "uvloop" is asyncio's workloads on uvloop's event loop."""
     name, unit, base, fns = WORKLOADS[wl]
-    r = fns[system](n)
+    if system == "uvloop":
+        uvloop.install()
+        r = fns["asyncio"](n)
+    else:
+        r = fns[system](n)
     if isinstance(r, tuple):
         print(f"{wl} {name}: {r[0]:.1f} {unit} {r[1]:.0f} B/process (peak RSS delta)")
     else:
@@ -304,7 +315,7 @@ def main() -> None:
     ap.add_argument("scale", nargs="?", type=float, default=0.1)
     ap.add_argument("workloads", nargs="*", default=["W1", "W2", "W6"])
     ap.add_argument("--reps", type=int, default=5)
-    ap.add_argument("--systems", default="csp,asyncio,trio")
+    ap.add_argument("--systems", default="csp,asyncio,uvloop,trio")
     ap.add_argument("--one", metavar="SYSTEM",
                     help="run each workload once with SYSTEM in this process "
                          "(plain uniform lines, no summary)")
@@ -316,7 +327,8 @@ def main() -> None:
         for wl in args.workloads:
             run_one(args.one, wl, n_of(WORKLOADS[wl][2], args.scale))
         return
-    systems = [s for s in args.systems.split(",") if s != "trio" or trio is not None]
+    systems = [s for s in args.systems.split(",")
+               if (s != "trio" or trio is not None) and (s != "uvloop" or uvloop is not None)]
     print(f"# python {sys.version.split()[0]} csp {csp.__version__} scale={args.scale} "
           f"reps={args.reps} systems={','.join(systems)}; each run in a fresh process")
     for wl in args.workloads:
@@ -335,6 +347,8 @@ def main() -> None:
         ratios = ""
         if "asyncio" in med and "csp" in med:
             ratios = f"; csp/asyncio = {med['csp'] / med['asyncio']:.2f}"
+            if "uvloop" in med:
+                ratios += f", csp/uvloop = {med['csp'] / med['uvloop']:.2f}"
             if "trio" in med:
                 ratios += f", csp/trio = {med['csp'] / med['trio']:.2f}"
         print(f"# {wl} {name} median {unit}: {line}{ratios}")

@@ -687,7 +687,9 @@ CSP_API void csp_emit_drop(csp_emit *out, void *val);
 
 /* Create a channel as csp_chan_new whose puts pass through a fresh
  * instance of XF (retained). BUF must not be CSP_BUF_NONE (a transform
- * needs a buffer, as in core.async). EXH (may be NULL: failing values are
+ * needs a buffer, as in core.async). With CSP_BUF_PROMISE the first value
+ * the transform emits becomes the promise (later ones are dropped); once
+ * it is set, later puts are dropped without reaching XF. EXH (may be NULL: failing values are
  * dropped) with EXH_UD handles step errors.
  * Returns CSP_OK, CSP_EINVAL, CSP_ENOMEM, or the error INIT returned.
  * Waits: never.  Threads: any. */

@@ -26,11 +26,12 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+from asyncio import _get_running_loop
 import weakref
 from typing import Any, Dict, Iterable, Optional, Tuple
 
 from . import _lowlevel as ll
-from . import _values
+from . import _trio, _values
 from ._csp import ffi, lib
 
 BATCH = 256
@@ -125,15 +126,18 @@ _last = _NO_LAST  # the last loop used (weakly) and its Bridge
 
 
 def bridge() -> Bridge:
-    """The current event loop's Bridge; RuntimeError outside a running loop."""
+    """The current event loop's Bridge, or the current trio run's
+    (_trio.TrioBridge, the same interface); RuntimeError outside both."""
     global _last
-    try:
-        loop = asyncio.get_running_loop()
-    except RuntimeError:
+    loop = _get_running_loop()
+    if loop is None:
+        tb = _trio.bridge()
+        if tb is not None:
+            return tb  # type: ignore[return-value]
         raise RuntimeError(
-            "csp awaitables need a go process (csp.go) or a running asyncio "
-            "event loop; use the blocking forms (ch.take(), ch.put(v)) on "
-            "plain threads") from None
+            "csp awaitables need a go process (csp.go), a running asyncio "
+            "event loop or a trio run (anyio runs on either); use the "
+            "blocking forms (ch.take(), ch.put(v)) on plain threads")
     ref, b = _last
     if ref() is loop:
         return b  # type: ignore[return-value]

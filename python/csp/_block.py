@@ -173,7 +173,7 @@ def wait(w: Waiter, deadline: Optional[float],
                 for pw in put_words:
                     _values.release(pw)
                 if late is None:
-                    raise errors.TimedOutError("timed out") from None
+                    raise errors.TimedOutError("timed out", lib.CSP_ETIMEDOUT) from None
                 raise
             # Too late to withdraw: the record is on its way. Collect it
             # with one wait in C, in this frame: a call to a Python helper

@@ -179,6 +179,9 @@ ffibuilder.set_source(
     '#define CSP_EXPERIMENTAL 1\n#include "csp.h"\n#include "_glue.c"\n',
     sources=[],
     include_dirs=LIBCSP["include_dirs"] + [str(HERE)],
+    # Included by the generated C file, which does not change with them:
+    # without these a rebuild would keep a stale extension.
+    depends=[os.path.relpath(HERE / n) for n in ("_glue.c", "_glue_cdef.h", "_cdef.h")],
     extra_compile_args=["-std=gnu11", "-fvisibility=hidden", "-pthread"],
     extra_link_args=_link_args,
     libraries=["m"],

@@ -16,11 +16,14 @@ form follows (_aio.py), which needs a running event loop.
 
 from __future__ import annotations
 
+import asyncio
+import itertools
 import math
+from _thread import get_ident
 from typing import (Any, AsyncIterator, Callable, Generic, Iterator, List,
                     Optional, Sequence, Tuple, TypeVar, Union)
 
-from . import _aio, _block
+from . import _aio, _block, _trio
 from . import _lowlevel as ll
 from . import _values
 from . import xf as _xf
@@ -160,17 +163,20 @@ def pycsp_py_exh(ud: int, err: int) -> int:
 
 # -- channels -------------------------------------------------------------------
 
+_TIMEOUT = -1
+_KIND_NAMES = {ll.BUF_NONE: "unbuffered", ll.BUF_FIXED: "buffer", ll.BUF_DROPPING: "dropping",
+               ll.BUF_SLIDING: "sliding", ll.BUF_PROMISE: "promise", _TIMEOUT: "timeout"}
+
 class Chan(Generic[T]):
     """A channel. Create one with csp.chan(), csp.promise_chan() or
     csp.timeout(); ``Chan[int]`` annotates one that carries ints."""
 
-    __slots__ = ("_ch", "_promise", "_drops", "__weakref__")
+    __slots__ = ("_ch", "_promise", "_drops", "_kind", "_cap", "__weakref__")
 
     def __init__(self, n: Union[None, int, Buffer] = None,
                  xform: Optional[_xf.Xform] = None,
                  ex_handler: Optional[Callable[[BaseException], Any]] = None) -> None:
         self._ch = NULL
-        self._promise = False
         if n is None:
             kind, n = ll.BUF_NONE, 0
         elif isinstance(n, Buffer):
@@ -178,7 +184,9 @@ class Chan(Generic[T]):
         else:
             n = _size(n, "channel size", 0)
             kind = ll.BUF_FIXED if n else ll.BUF_NONE
-        self._drops = kind in (ll.BUF_DROPPING, ll.BUF_SLIDING)
+        self._promise = kind == ll.BUF_PROMISE
+        self._kind, self._cap = kind, n
+        self._drops = kind in (ll.BUF_DROPPING, ll.BUF_SLIDING, ll.BUF_PROMISE)
         if xform is None:
             if ex_handler is not None:
                 raise ValueError("ex_handler needs an xform")
@@ -206,11 +214,13 @@ class Chan(Generic[T]):
                 _values.drain_drops()
 
     @classmethod
-    def _wrap(cls, ch: Any, promise: bool = False) -> "Chan[Any]":
+    def _wrap(cls, ch: Any, promise: bool = False, kind: int = -1) -> "Chan[Any]":
         self = cls.__new__(cls)
         self._ch = ch
         self._promise = promise
         self._drops = promise
+        self._kind = ll.BUF_PROMISE if promise else kind
+        self._cap = 0
         return self
 
     @classmethod
@@ -246,8 +256,23 @@ class Chan(Generic[T]):
                 pass
 
     def __repr__(self) -> str:
+        kind = _KIND_NAMES.get(self._kind, "timeout")
+        if self._kind in (ll.BUF_FIXED, ll.BUF_DROPPING, ll.BUF_SLIDING):
+            kind = f"{kind}({self._cap})"
         state = " closed" if self.closed else ""
-        return f"<csp.Chan #{self.id}{state}>"
+        return f"<csp.{type(self).__name__} #{self.id} {kind} count={self.count()}{state}>"
+
+    def __len__(self) -> int:
+        """The number of values buffered now (a snapshot), as count()."""
+        return lib.csp_chan_count(self._ch)
+
+    def qsize(self) -> int:
+        """count() under asyncio.Queue's name."""
+        return lib.csp_chan_count(self._ch)
+
+    def __bool__(self) -> bool:
+        # A channel is always true, even an empty one (__len__ is 0).
+        return True
 
     # -- state --
 
@@ -340,6 +365,53 @@ class Chan(Generic[T]):
         if r == EAGAIN4:
             return None
         return self._took(r >> 2, 0)
+
+    # -- callbacks (core.async's put! and take!) --
+
+    def put_async(self, value: T, callback: Optional[Callable[[bool], Any]] = None, *,
+                  on_caller: bool = True) -> "AsyncOp":
+        """Put VALUE without ever blocking or awaiting (core.async's put!).
+        CALLBACK (optional) gets True once the put is done, False if the
+        channel was closed. A put done now calls it on the caller before
+        returning (with ON_CALLER False: later, as for a waiting put); a
+        waiting put calls it later, exactly once: on the asyncio loop or
+        trio run it was issued from, else on csp's callback thread (the
+        go scheduler thread). An exception it raises goes to the exception
+        handler (never to the caller). BusyError with 1024 puts already pending (no callback).
+        Returns an AsyncOp whose cancel() withdraws a waiting put."""
+        if callback is not None and not callable(callback):
+            raise TypeError(f"callback must be callable, not {type(callback).__name__}")
+        w = _encode(value)
+        op = AsyncOp(self, callback, w, True)
+        rc = op._issue(lib.pycsp_put, PENDING, self._ch, w)
+        if rc == PENDING:
+            return op
+        if rc == OK:
+            if self._drops and lib.pycsp_drops_pending:
+                _values.drain_drops()
+            op._now(True, on_caller)
+            return op
+        _release(w)
+        if rc == ECLOSED:
+            op._now(False, on_caller)
+            return op
+        raise from_rc(rc)
+
+    def take_async(self, callback: Callable[[Optional[T]], Any], *,
+                   on_caller: bool = True) -> "AsyncOp":
+        """Take a value without ever blocking or awaiting (core.async's
+        take!): CALLBACK gets the value, or None once the channel is
+        closed and drained; when and where it runs as for put_async.
+        BusyError with 1024 takes already pending. Returns an AsyncOp
+        whose cancel() withdraws a waiting take."""
+        if not callable(callback):
+            raise TypeError(f"callback must be callable, not {type(callback).__name__}")
+        op = AsyncOp(self, callback, 0, False)
+        r = op._issue(lib.pycsp_take, PENDING4, self._ch)
+        if r == PENDING4:
+            return op
+        op._now(self._taken(r), on_caller)
+        return op
 
     # -- blocking --
 
@@ -483,20 +555,26 @@ def chan(n: Union[None, int, Buffer] = None, xform: Optional[_xf.Xform] = None,
     return Chan(n, xform, ex_handler)
 
 
-def promise_chan() -> Chan[Any]:
+def promise_chan(xform: Optional[_xf.Xform] = None,
+                 ex_handler: Optional[Callable[[BaseException], Any]] = None) -> Chan[Any]:
     """A channel whose first value goes to every taker, forever; later puts
-    succeed and are dropped."""
-    return Chan._wrap(ll.chan_new(ll.BUF_PROMISE, 0), promise=True)
+    succeed and are dropped. With XFORM (a csp.xf transducer) the first
+    value it emits becomes the promise; EX_HANDLER as for csp.chan."""
+    if xform is None and ex_handler is None:
+        return Chan._wrap(ll.chan_new(ll.BUF_PROMISE, 0), promise=True)
+    return Chan(Buffer(ll.BUF_PROMISE, 0), xform, ex_handler)
 
 
 def timeout(ms: float) -> Chan[Any]:
-    """A channel that closes after MS milliseconds (never earlier). Puts on
-    it raise WrongContextError."""
+    """A channel that closes after MS milliseconds (never earlier); a
+    negative MS closes it at once, as 0 (core.async, Go's time.After,
+    asyncio.sleep). Puts on it raise WrongContextError. ValueError for NaN
+    and infinities, TypeError for non-numbers."""
     if isinstance(ms, bool) or not isinstance(ms, (int, float)):
         raise TypeError(f"timeout takes milliseconds as a number, not {type(ms).__name__}")
-    if not 0 <= ms < 2**63:
-        raise ValueError(f"timeout must be finite and >= 0, not {ms}")
-    return Chan._wrap(ll.timeout(int(math.ceil(ms))))
+    if not ms < 2**63 or ms != ms or ms == -math.inf:
+        raise ValueError(f"timeout must be finite, not {ms}")
+    return Chan._wrap(ll.timeout(max(0, int(math.ceil(ms)))), kind=_TIMEOUT)
 
 
 # -- alts -----------------------------------------------------------------------
@@ -616,7 +694,11 @@ async def aalts(ops: Sequence[AltsOp], priority: bool = False, default: Any = _N
     rc = lib.pycsp_salts(a.chs, a.vals, n, a.flags, s.idx, s.word)
     if rc == PENDING:
         s.waiting[lib.pycsp_sched_last_id] = s.current
-        rc, idx, w = await PARK
+        try:
+            rc, idx, w = await PARK
+        except BaseException:  # Cancelled: the alts was withdrawn
+            a.release_all()
+            raise
     elif rc == ELSEWHERE:
         try:
             b = _aio.bridge()
@@ -632,3 +714,138 @@ async def aalts(ops: Sequence[AltsOp], priority: bool = False, default: Any = _N
     else:
         idx, w = s.idx[0], s.word[0]
     return a.result(rc, idx, w, default)
+
+
+# -- callback ops -----------------------------------------------------------------
+
+_cb_ids = itertools.count(1, 2)  # odd: go ops' ids are even (_glue.c)
+
+
+def _invoke(cb: Callable[[Any], Any], v: Any) -> None:
+    try:
+        cb(v)
+    except BaseException as e:
+        report(e, "callback")
+
+
+class AsyncOp:
+    """A put_async or take_async. ``cancel()`` withdraws it while it waits:
+    True if withdrawn (the callback never runs; a put's value is not
+    delivered), False if it already completed or was cancelled (its
+    callback runs or ran exactly once). ``done`` is True once it completed."""
+
+    __slots__ = ("_chan", "_cb", "_word", "_put", "_id", "_p", "_target", "_state",
+                 "__weakref__")
+
+    def __init__(self, chan: Chan[Any], cb: Optional[Callable[[Any], Any]], word: int,
+                 put: bool) -> None:
+        self._chan = chan
+        self._cb = cb
+        self._word = word
+        self._put = put
+        self._p = NULL
+        self._state = 0  # 0 waiting, 1 completed, 2 withdrawn
+        self._target = _target()
+
+    def _issue(self, fn: Any, pending: int, *args: Any) -> int:
+        """Issue the op on the scheduler's executor, registered first (its
+        completion may come before FN returns)."""
+        s = SCHED
+        s.start()
+        self._id = op = next(_cb_ids)
+        s.waiting[op] = self
+        pp = ffi.new("csp_pending **")
+        r = fn(*args, s.ex, op, pp)
+        if r == pending:
+            self._p = pp[0]
+        else:
+            s.waiting.pop(op, None)
+        return r
+
+    def _now(self, v: Any, on_caller: bool) -> None:
+        self._state = 1
+        cb = self._cb
+        if cb is None:
+            return
+        if on_caller:
+            _invoke(cb, v)
+        else:
+            self._dispatch(cb, v)
+
+    def _dispatch(self, cb: Callable[[Any], Any], v: Any) -> None:
+        t = self._target
+        if t is None:
+            SCHED.call_soon(_invoke, cb, v)
+        elif isinstance(t, asyncio.AbstractEventLoop):
+            try:
+                t.call_soon_threadsafe(_invoke, cb, v)
+            except RuntimeError:  # the loop was closed: csp's thread then
+                SCHED.call_soon(_invoke, cb, v)
+        else:
+            try:
+                t.run_sync_soon(_invoke, cb, v)
+            except Exception:  # the trio run ended
+                SCHED.call_soon(_invoke, cb, v)
+
+    def __call__(self, rc: int, idx: int, w: int) -> None:
+        """The completion record, on the scheduler thread."""
+        self._state = 1
+        ch = self._chan
+        if self._put:
+            v: Any = ch._put_done(rc, self._word)
+        else:
+            v = ch._took(rc, w)
+        cb = self._cb
+        if cb is None:
+            return
+        if self._target is None:
+            _invoke(cb, v)
+        else:
+            self._dispatch(cb, v)
+
+    def cancel(self) -> bool:
+        if self._state != 0 or self._p == NULL:
+            return False
+        wp = ffi.new("intptr_t *")
+        if lib.pycsp_cancel(self._p, wp) != OK:
+            return False
+        self._state = 2
+        SCHED.waiting.pop(self._id, None)
+        if self._put:
+            _release(self._word)
+        return True
+
+    @property
+    def done(self) -> bool:
+        return self._state == 1
+
+    @property
+    def cancelled(self) -> bool:
+        return self._state == 2
+
+    def __del__(self) -> None:
+        p = getattr(self, "_p", NULL)
+        if p != NULL:
+            self._p = NULL
+            try:
+                lib.csp_pending_release(p)
+            except Exception:  # interpreter shutdown
+                pass
+
+    def __repr__(self) -> str:
+        state = ("waiting", "done", "cancelled")[self._state]
+        return f"<csp.AsyncOp {'put' if self._put else 'take'} {state}>"
+
+
+def _target() -> Any:
+    """Where a later callback runs: None (csp's callback thread, also
+    when issued there), the running asyncio loop, or the trio run's token."""
+    if get_ident() == SCHED.ident:
+        return None
+    loop = asyncio._get_running_loop()
+    if loop is not None:
+        return loop
+    trio = _trio.current_trio()
+    if trio is not None:
+        return trio.lowlevel.current_trio_token()
+    return None

@@ -249,15 +249,26 @@ static intptr_t pycsp_take(csp_chan *ch, csp_exec *ex, uintptr_t id,
 /* The go scheduler's forms ("go ops"). The scheduler thread calls
  * pycsp_sched_enter once; on any other thread a go op does nothing and
  * returns PYCSP_ELSEWHERE (takes: 4 * PYCSP_ELSEWHERE), which tells the
- * Python caller to use the asyncio path instead. Go ops are never
- * cancelled (no pending handle); each gets the next op id, and the id of
- * the last one that returned CSP_PENDING is in pycsp_sched_last_id (all
- * of this state belongs to the scheduler thread). */
+ * Python caller to use the asyncio or trio path instead.
+ *
+ * A go op's ud is a struct sop holding its pending handle, so that
+ * csp.go's cancel() can withdraw it (pycsp_sched_cancel); the op's id is
+ * the struct's address, and the id of the last op that returned
+ * CSP_PENDING is in pycsp_sched_last_id. Completion (pycsp_sdone) and
+ * cancellation both run on the scheduler thread, and either one gives the
+ * struct back to a free list, so all of this state belongs to that thread.
+ * Ids of other ops completing on the scheduler's executor (put_async,
+ * trio) are odd, struct addresses even. */
 #define PYCSP_ELSEWHERE 64
+
+struct sop {
+    csp_pending *p;
+    struct sop *next; /* on the free list */
+};
 
 static _Thread_local int on_sched;
 static csp_exec *sched_ex;
-static uintptr_t sched_ids;
+static struct sop *sop_free;
 uintptr_t pycsp_sched_last_id;
 
 static void pycsp_sched_enter(csp_exec *ex)
@@ -266,40 +277,97 @@ static void pycsp_sched_enter(csp_exec *ex)
     on_sched = 1;
 }
 
+static struct sop *sop_get(void)
+{
+    struct sop *o = sop_free;
+
+    if (o) {
+        sop_free = o->next;
+        return o;
+    }
+    return malloc(sizeof *o);
+}
+
+static void sop_put(struct sop *o)
+{
+    csp_pending_release(o->p);
+    o->p = NULL;
+    o->next = sop_free;
+    sop_free = o;
+}
+
+/* The op started with O did not become pending: no callback comes. */
+static int sop_settle(struct sop *o, int rc)
+{
+    if (rc == CSP_PENDING) {
+        pycsp_sched_last_id = (uintptr_t)o;
+        return rc;
+    }
+    sop_put(o);
+    return rc;
+}
+
+static void pycsp_sdone(void *ud, int rc, void *val)
+{
+    record(ud, rc, 0, val);
+    sop_put(ud);
+}
+
+static void pycsp_salts_done(void *ud, int rc, size_t idx, void *val)
+{
+    record(ud, rc, idx, val);
+    sop_put(ud);
+}
+
 static int pycsp_sput(csp_chan *ch, intptr_t v)
 {
-    uintptr_t id;
-    int rc;
+    struct sop *o;
 
     if (!on_sched)
         return PYCSP_ELSEWHERE;
-    id = ++sched_ids;
-    rc = csp_chan_put_cb(ch, (void *)v, sched_ex, pycsp_done, (void *)id, NULL);
-    if (rc == CSP_PENDING)
-        pycsp_sched_last_id = id;
-    return rc;
+    if (!(o = sop_get()))
+        return CSP_ENOMEM;
+    o->p = NULL;
+    return sop_settle(o, csp_chan_put_cb(ch, (void *)v, sched_ex, pycsp_sdone,
+                                         o, &o->p));
 }
 
 static intptr_t pycsp_stake(csp_chan *ch)
 {
     void *p = NULL;
-    uintptr_t id;
+    struct sop *o;
     int rc;
 
     if (!on_sched)
         return 4 * PYCSP_ELSEWHERE;
-    id = ++sched_ids;
-    rc = csp_chan_take_cb(ch, &p, sched_ex, pycsp_done, (void *)id, NULL);
-    if (rc == CSP_PENDING)
-        pycsp_sched_last_id = id;
+    if (!(o = sop_get()))
+        return 4 * CSP_ENOMEM;
+    o->p = NULL;
+    rc = sop_settle(o, csp_chan_take_cb(ch, &p, sched_ex, pycsp_sdone, o,
+                                        &o->p));
     return taken(rc, p);
+}
+
+/* Withdraw the pending go op ID (scheduler thread, before its record was
+ * handed to Python). CSP_OK: withdrawn, *V gets a put's word (else 0);
+ * CSP_EAGAIN: it completed, its record comes. */
+static int pycsp_sched_cancel(uintptr_t id, intptr_t *v)
+{
+    struct sop *o = (struct sop *)id;
+    void *val = NULL;
+    int rc = csp_pending_cancel(o->p, &val);
+
+    *v = (intptr_t)val;
+    if (rc == CSP_OK)
+        sop_put(o);
+    return rc;
 }
 
 /* alts over N channels CHS; VALS[i] is the word to put on CHS[i], or 0 for
  * a take. */
-static int pycsp_alts(csp_chan *const *chs, const intptr_t *vals, size_t n,
-                      int flags, size_t *idx, intptr_t *v, csp_exec *ex,
-                      uintptr_t id, csp_pending **pending)
+static int alts_cb(csp_chan *const *chs, const intptr_t *vals, size_t n,
+                   int flags, size_t *idx, intptr_t *v, csp_exec *ex,
+                   csp_alts_fn cb, void *ud, csp_pending **pending)
 {
     csp_op stack_ops[16] = {{NULL, 0, NULL}};
     csp_op *ops = stack_ops;
@@ -318,28 +386,34 @@ static int pycsp_alts(csp_chan *const *chs, const intptr_t *vals, size_t n,
         ops[i].kind = vals[i] ? CSP_OP_PUT : CSP_OP_TAKE;
         ops[i].val = (void *)vals[i];
     }
-    rc = csp_alts_cb(ops, n, flags, idx, &p, ex, pycsp_alts_done, (void *)id,
-                     pending);
+    rc = csp_alts_cb(ops, n, flags, idx, &p, ex, cb, ud, pending);
     if (ops != stack_ops)
         free(ops);
     *v = (intptr_t)p;
     return rc;
 }
 
+static int pycsp_alts(csp_chan *const *chs, const intptr_t *vals, size_t n,
+                      int flags, size_t *idx, intptr_t *v, csp_exec *ex,
+                      uintptr_t id, csp_pending **pending)
+{
+    return alts_cb(chs, vals, n, flags, idx, v, ex, pycsp_alts_done,
+                   (void *)id, pending);
+}
+
 /* pycsp_alts as a go op. */
 static int pycsp_salts(csp_chan *const *chs, const intptr_t *vals, size_t n,
                        int flags, size_t *idx, intptr_t *v)
 {
-    uintptr_t id;
-    int rc;
+    struct sop *o;
 
     if (!on_sched)
         return PYCSP_ELSEWHERE;
-    id = ++sched_ids;
-    rc = pycsp_alts(chs, vals, n, flags, idx, v, sched_ex, id, NULL);
-    if (rc == CSP_PENDING)
-        pycsp_sched_last_id = id;
-    return rc;
+    if (!(o = sop_get()))
+        return CSP_ENOMEM;
+    o->p = NULL;
+    return sop_settle(o, alts_cb(chs, vals, n, flags, idx, v, sched_ex,
+                                 pycsp_salts_done, o, &o->p));
 }
 
 /* csp_pending_cancel; *V gets a withdrawn put's word (else 0). */

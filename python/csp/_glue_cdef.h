@@ -38,6 +38,7 @@ extern uintptr_t pycsp_sched_last_id;
 void pycsp_sched_enter(csp_exec *ex);
 int pycsp_sput(csp_chan *ch, intptr_t v);
 intptr_t pycsp_stake(csp_chan *ch);
+int pycsp_sched_cancel(uintptr_t id, intptr_t *v);
 int pycsp_salts(csp_chan *const *chs, const intptr_t *vals, size_t n,
                 int flags, size_t *idx, intptr_t *v);
 int pycsp_alts(csp_chan *const *chs, const intptr_t *vals, size_t n,

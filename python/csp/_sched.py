@@ -31,7 +31,7 @@ from collections import deque
 from typing import Any, Callable, Optional, Tuple
 
 from . import _lowlevel as ll
-from . import _values
+from . import _values, errors
 from ._csp import ffi, lib
 
 BATCH = 256  # completion records per host_run call
@@ -104,12 +104,23 @@ class Throw:
 
 
 class Proc:
-    __slots__ = ("coro", "result", "id")
+    __slots__ = ("coro", "result", "id", "cancel_req", "done")
 
     def __init__(self, coro: Any, result: Any, pid: int) -> None:
         self.coro = coro
         self.result = result  # the Chan of its return value
         self.id = pid
+        self.cancel_req = False  # cancel() asked; not yet thrown in
+        self.done = False
+
+
+class _Cancel:
+    """An inbox entry's value: cancel this process (from another thread)."""
+
+    __slots__ = ()
+
+
+CANCEL = _Cancel()
 
 
 _FOREIGN = ("go processes can only await csp operations (ch.atake(), "
@@ -131,11 +142,60 @@ class Scheduler:
         self.recs = ffi.new("intptr_t[]", 4 * BATCH)
         self.thread: Optional[threading.Thread] = None
         self.lock = threading.Lock()
+        self.calls: deque = deque()   # (fn, args) to run on this thread
+
+    def start(self) -> None:
+        """Start the scheduler thread if it is not running."""
+        if self.thread is None:
+            self._start()
+
+    def call_soon(self, fn: Callable[..., Any], *args: Any) -> None:
+        """Run FN(*ARGS) on the scheduler thread soon (from any thread);
+        an exception goes to the exception handler."""
+        self.calls.append((fn, args))
+        if get_ident() != self.ident:
+            self.start()
+            lib.pycsp_host_wake(self.host)
+
+    def cancel(self, proc: Proc) -> None:
+        """Cancel PROC (from any thread): see _cancel."""
+        if get_ident() == self.ident:
+            self._cancel(proc)
+            return
+        self.inbox.append((proc, CANCEL))
+        lib.pycsp_host_wake(self.host)
+
+    def _cancel(self, proc: Proc) -> None:
+        """Throw errors.Cancelled into PROC at its current park (withdrawing
+        its pending go op) or, if it has none that can be withdrawn now
+        (it is running, ready to run with a completed op's result, or
+        parked elsewhere), at its next park."""
+        if proc.done:
+            return
+        proc.cancel_req = True
+        if self.current is proc:
+            return  # _step looks again once it parks
+        waiting = self.waiting
+        # A copy: other threads' put_async/take_async add entries.
+        for op, h in list(waiting.items()):
+            if h is proc:
+                break
+        else:
+            return
+        if lib.pycsp_sched_cancel(op, self.word) != ll.OK:
+            return  # completed: its record comes; the next park it is
+        del waiting[op]
+        w = self.word[0]
+        if w:
+            _values.release(w)  # the value a put was putting
+        proc.cancel_req = False
+        self.ready.append((proc, Throw(errors.Cancelled())))
 
     # -- from any thread --
 
     def spawn(self, coro: Any, result: Any) -> None:
         proc = Proc(coro, result, next(self.ids))
+        result._proc = proc  # csp.go's Process: its cancel() needs it
         if get_ident() == self.ident:
             self.ready.append((proc, None))
             return
@@ -182,20 +242,33 @@ class Scheduler:
         ll.sched_enter(self.ex)
         started.set()
         ready, inbox, waiting = self.ready, self.inbox, self.waiting
+        calls = self.calls
         host, recs = self.host, self.recs
         host_run, unpack = lib.pycsp_host_run, ffi.unpack
         step = self._step
         while True:
             try:
                 while inbox:
-                    ready.append(inbox.popleft())
+                    item = inbox.popleft()
+                    if item[1] is CANCEL:
+                        self._cancel(item[0])
+                    else:
+                        ready.append(item)
+                while calls:
+                    fn, args = calls.popleft()
+                    try:
+                        fn(*args)
+                    except BaseException as e:
+                        report(e, "callback")
+                    fn = args = None
                 for _ in range(len(ready)):
                     proc, val = ready.popleft()
                     step(proc, val)
                 # Hold nothing while waiting: a finished process (and its
                 # result channel) or a callback must not outlive its turn.
-                proc = val = h = None
-                k = host_run(host, recs, BATCH, 0 if ready or inbox else -1)
+                proc = val = h = item = None
+                k = host_run(host, recs, BATCH,
+                             0 if ready or inbox or calls else -1)
                 if k > 0:
                     r = unpack(recs, 4 * k)
                     for i in range(0, 4 * k, 4):
@@ -227,6 +300,7 @@ class Scheduler:
         self.ready.clear()
         self.inbox.clear()
         self.waiting.clear()
+        self.calls.clear()
         self.current = None
         self.thread = None
         self.ident = -1
@@ -247,16 +321,25 @@ class Scheduler:
                 y = proc.coro.send(val)
         except StopIteration as e:
             self.current = None
+            proc.done = True
             proc.result._finish(e.value)
+            return
+        except errors.Cancelled:
+            self.current = None
+            proc.done = True
+            proc.result._finish(None)
             return
         except BaseException as e:
             self.current = None
+            proc.done = True
             report(e)
             proc.result._finish(None)
             return
         self.current = None
         if y is not PARK:
             self.ready.append((proc, Throw(RuntimeError(_FOREIGN))))
+        elif proc.cancel_req:
+            self._cancel(proc)
 
 
 SCHED = Scheduler()

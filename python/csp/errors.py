@@ -67,6 +67,15 @@ class WrongContextError(CspError, RuntimeError):
     errname = "EPERM"
 
 
+class Cancelled(BaseException):
+    """Raised inside a go process at its current or next park when its
+    handle's cancel() was called. A BaseException, like asyncio's
+    CancelledError and trio's Cancelled: ``except Exception`` does not
+    swallow it. The process's pending op was withdrawn first (nothing it
+    was putting was delivered); its ``finally`` blocks run; its result
+    channel closes with no value."""
+
+
 BY_ERRNAME: dict[str, type[CspError]] = {
     cls.errname: cls
     for cls in (InvalidArgumentError, NoMemoryError, ClosedError, WouldWaitError,
@@ -83,4 +92,5 @@ def from_rc(rc: int) -> CspError:
     return BY_ERRNAME.get(name, CspError)(message, rc)
 
 
-__all__ = ["CspError", *(c.__name__ for c in BY_ERRNAME.values()), "from_rc"]
+__all__ = ["CspError", *(c.__name__ for c in BY_ERRNAME.values()), "Cancelled",
+           "from_rc"]

@@ -27,7 +27,7 @@ from ._sched import PARK, POOL, SCHED, report
 T = TypeVar("T")
 BufArg = Union[None, int, Buffer]
 
-__all__ = ["go", "thread", "pipe", "onto_chan", "to_chan", "into", "reduce",
+__all__ = ["go", "Process", "transduce", "thread", "pipe", "onto_chan", "to_chan", "into", "reduce",
            "merge", "split", "mult", "Mult", "pub", "Pub", "mix", "Mix",
            "pipeline", "pipeline_async", "pipeline_blocking", "map", "take"]
 
@@ -65,9 +65,35 @@ def go(f: Any, *args: Any) -> Chan[Any]:
             coro = _call(f, args)
     else:
         raise TypeError(f"go takes a coroutine or a callable, not {type(f).__name__}")
-    result: Chan[Any] = Chan(1)
+    result = Process(1)
     SCHED.spawn(coro, result)
     return result
+
+
+class Process(Chan[Any]):
+    """What csp.go returns: the process's result channel (take, alts and
+    iteration work on it as before) that can also cancel the process."""
+
+    __slots__ = ("_proc",)
+
+    def cancel(self) -> bool:
+        """Cancel the process (from any thread): it gets csp.Cancelled at
+        its current park (its pending op withdrawn: a value it was putting
+        is not delivered) or, if it is running or its op has already
+        completed, at its next one; its finally blocks run and this
+        channel closes with no value. False if the process had already
+        ended (nothing happens), else True. An op that completes before
+        the cancel reaches it keeps its result: the process sees it, and
+        Cancelled at its next park."""
+        proc = self._proc
+        if proc is None or proc.done:
+            return False
+        SCHED.cancel(proc)
+        return True
+
+    def _finish(self, value: Any) -> None:
+        self._proc = None
+        Chan._finish(self, value)
 
 
 def thread(fn: Callable[..., Any], *args: Any) -> Chan[Any]:
@@ -187,6 +213,31 @@ def reduce(f: Callable[[Any, T], Any], init: Any, ch: Chan[T]) -> Chan[Any]:
             acc = f(acc, v)
             if type(acc) is _xf.Reduced:
                 return acc.value
+    return go(run())
+
+
+def transduce(xform: _xf.Xform, f: Callable[[Any, T], Any], init: Any,
+              ch: Chan[T]) -> Chan[Any]:
+    """core.async's transduce: a channel that gets the reduction of CH's
+    values through XFORM with f(acc, x) from INIT (then XFORM's
+    completion) once CH closes, or once the reduction is reduced."""
+    if not isinstance(xform, _xf.Xform):
+        raise TypeError(f"xform must be a csp.xf transducer, not {type(xform).__name__}")
+    _fn_arg(f, "transduce's f")
+    _chan_arg(ch, "ch")
+    rf = xform(_xf._Fn(f))
+
+    async def run() -> Any:
+        acc = init
+        while True:
+            v = await ch.atake()
+            if v is None:
+                break
+            acc = rf.step(acc, v)
+            if type(acc) is _xf.Reduced:
+                acc = acc.value
+                break
+        return rf.complete(acc)
     return go(run())
 
 

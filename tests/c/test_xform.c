@@ -186,6 +186,31 @@ static void *poll1(csp_chan *ch)
     return v;
 }
 
+/* Counts the values a pending take received. */
+struct got {
+    _Atomic int calls;
+    int rc;
+    void *val;
+};
+
+static void note_got(void *ud, int rc, void *val)
+{
+    struct got *g = ud;
+
+    g->rc = rc;
+    g->val = val;
+    atomic_fetch_add(&g->calls, 1);
+}
+
+static _Atomic int counted_steps;
+
+/* inc, counting its calls. */
+static int counted_inc_step(void *state, void *val, csp_emit *out)
+{
+    atomic_fetch_add(&counted_steps, 1);
+    return inc_step(state, val, out);
+}
+
 /* ------------------------------------------------------------------------
  * Steps. */
 
@@ -602,7 +627,7 @@ TEST(chan_new_xf_rejects_bad_arguments)
 
     ASSERT_RC(CSP_EINVAL, csp_chan_new_xf(&ch, test_rt, CSP_BUF_NONE, 0, NULL,
                                           NULL, xf, NULL, NULL));
-    ASSERT_RC(CSP_EINVAL, csp_chan_new_xf(&ch, test_rt, CSP_BUF_PROMISE, 0,
+    ASSERT_RC(CSP_EINVAL, csp_chan_new_xf(&ch, test_rt, CSP_BUF_PROMISE, 1,
                                           NULL, NULL, xf, NULL, NULL));
     ASSERT_RC(CSP_EINVAL, csp_chan_new_xf(&ch, test_rt, CSP_BUF_FIXED, 0, NULL,
                                           NULL, xf, NULL, NULL));
@@ -694,5 +719,139 @@ TEST(emit_value_rejects_null_value)
     ASSERT_EQ(1, csp_chan_count(ch));
     ASSERT_EQ(4, U(poll1(ch)));
     ASSERT_RC(CSP_EINVAL, csp_emit_value(NULL, V(1)));
+    csp_chan_release(ch);
+}
+
+/* ------------------------------------------------------------------------
+ * Promise channels with a transform (core.async's promise-chan xform): the
+ * first value the transform emits becomes the promise. */
+
+TEST(xform_promise_keeps_first_emitted_value_for_every_taker)
+{
+    csp_xform *xf = mkxf(inc_step);
+    csp_chan *ch = mkchan_xf(CSP_BUF_PROMISE, 0, xf, NULL, NULL);
+
+    csp_xform_release(xf);
+    ASSERT_OK(csp_chan_offer(ch, V(1)));
+    for (int i = 0; i < 5; i++)
+        ASSERT_EQ(2, U(poll1(ch)));
+    csp_chan_release(ch);
+}
+
+TEST(xform_promise_stays_empty_until_the_transform_emits)
+{
+    struct drops d = {0};
+    csp_xform *xf = mkxf(even_step);
+    csp_chan *ch = mkchan_xf(CSP_BUF_PROMISE, 0, xf, &d, NULL);
+    void *v;
+
+    csp_xform_release(xf);
+    ASSERT_OK(csp_chan_offer(ch, V(1)));
+    ASSERT_EQ(1, atomic_load(&d.n));
+    ASSERT_RC(CSP_EAGAIN, csp_chan_poll(ch, &v));
+    ASSERT_EQ(0, csp_chan_count(ch));
+    ASSERT_OK(csp_chan_offer(ch, V(4)));
+    ASSERT_EQ(4, U(poll1(ch)));
+    ASSERT_EQ(1, csp_chan_count(ch));
+    csp_chan_release(ch);
+}
+
+TEST(xform_promise_drops_later_puts_without_running_the_step)
+{
+    struct drops d = {0};
+    csp_xform *xf = mkxf(counted_inc_step);
+    csp_chan *ch = mkchan_xf(CSP_BUF_PROMISE, 0, xf, &d, NULL);
+
+    csp_xform_release(xf);
+    atomic_store(&counted_steps, 0);
+    ASSERT_OK(csp_chan_offer(ch, V(1)));
+    ASSERT_OK(csp_chan_offer(ch, V(5)));
+    ASSERT_OK(csp_chan_put_blocking(ch, V(6), CSP_FOREVER));
+    ASSERT_EQ(1, atomic_load(&counted_steps));
+    ASSERT_EQ(2, atomic_load(&d.n));
+    ASSERT_EQ(11, atomic_load(&d.sum));
+    ASSERT_EQ(2, U(poll1(ch)));
+    csp_chan_release(ch);
+    ASSERT_EQ(3, atomic_load(&d.n)); /* the promise, at free */
+}
+
+TEST(xform_promise_completes_every_pending_taker_with_the_emitted_value)
+{
+    csp_xform *xf = mkxf(inc_step);
+    csp_chan *ch = mkchan_xf(CSP_BUF_PROMISE, 0, xf, NULL, NULL);
+    struct got g[3] = {{0}, {0}, {0}};
+    void *v;
+
+    csp_xform_release(xf);
+    for (int i = 0; i < 3; i++)
+        ASSERT_RC(CSP_PENDING, csp_chan_take_cb(ch, &v, csp_exec_inline(),
+                                                note_got, &g[i], NULL));
+    ASSERT_OK(csp_chan_offer(ch, V(9)));
+    for (int i = 0; i < 3; i++) {
+        ASSERT_EQ(1, atomic_load(&g[i].calls));
+        ASSERT_EQ(CSP_OK, g[i].rc);
+        ASSERT_EQ(10, U(g[i].val));
+    }
+    csp_chan_release(ch);
+}
+
+TEST(xform_promise_completion_value_reaches_pending_takers_at_close)
+{
+    csp_xform *xf = mkpair();
+    csp_chan *ch = mkchan_xf(CSP_BUF_PROMISE, 0, xf, NULL, NULL);
+    struct got g = {0};
+    void *v;
+
+    csp_xform_release(xf);
+    ASSERT_OK(csp_chan_offer(ch, V(3))); /* held by the pair step */
+    ASSERT_RC(CSP_PENDING, csp_chan_take_cb(ch, &v, csp_exec_inline(),
+                                            note_got, &g, NULL));
+    ASSERT_OK(csp_chan_close(ch));
+    ASSERT_EQ(1, atomic_load(&g.calls));
+    ASSERT_EQ(CSP_OK, g.rc);
+    ASSERT_EQ(3, U(g.val));
+    ASSERT_EQ(3, U(poll1(ch)));
+    csp_chan_release(ch);
+}
+
+TEST(xform_promise_closed_without_a_value_completes_takers_with_eclosed)
+{
+    csp_xform *xf = mkxf(even_step);
+    csp_chan *ch = mkchan_xf(CSP_BUF_PROMISE, 0, xf, NULL, NULL);
+    struct got g = {0};
+    void *v;
+
+    csp_xform_release(xf);
+    ASSERT_RC(CSP_PENDING, csp_chan_take_cb(ch, &v, csp_exec_inline(),
+                                            note_got, &g, NULL));
+    ASSERT_OK(csp_chan_close(ch));
+    ASSERT_EQ(CSP_ECLOSED, g.rc);
+    ASSERT_RC(CSP_ECLOSED, csp_chan_poll(ch, &v));
+    csp_chan_release(ch);
+}
+
+TEST(xform_promise_reduced_closes_and_keeps_the_value)
+{
+    csp_xform *xf = mktake(1);
+    csp_chan *ch = mkchan_xf(CSP_BUF_PROMISE, 0, xf, NULL, NULL);
+
+    csp_xform_release(xf);
+    ASSERT_OK(csp_chan_offer(ch, V(8)));
+    ASSERT_EQ(1, csp_chan_closed(ch));
+    ASSERT_RC(CSP_ECLOSED, csp_chan_offer(ch, V(9)));
+    ASSERT_EQ(8, U(poll1(ch)));
+    ASSERT_EQ(8, U(poll1(ch)));
+    csp_chan_release(ch);
+}
+
+TEST(xform_promise_step_error_makes_the_handler_value_the_promise)
+{
+    csp_xform *xf = mkxf(inc_step);
+    csp_chan *ch = mkchan_xf(CSP_BUF_PROMISE, 0, xf, NULL, exh_1000);
+
+    csp_xform_release(xf);
+    ASSERT_OK(csp_chan_offer(ch, V(13)));
+    ASSERT_OK(csp_chan_offer(ch, V(1)));
+    ASSERT_EQ(1000, U(poll1(ch)));
     csp_chan_release(ch);
 }

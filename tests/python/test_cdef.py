@@ -1,13 +1,25 @@
 """The CFFI declarations come from csp.h, and constants from the library."""
 
+import importlib.util
 import pathlib
 import re
 
 import csp
-from csp import _gen_cdef
 from csp._csp import ffi, lib
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
+
+
+def _load_gen_cdef():
+    # A build helper: in the repository and the sdist, not in the wheel.
+    path = ROOT / "python" / "csp" / "_gen_cdef.py"
+    spec = importlib.util.spec_from_file_location("_gen_cdef", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+_gen_cdef = _load_gen_cdef()
 HEADER = ROOT / "core" / "include" / "csp.h"
 CDEF = ROOT / "python" / "csp" / "_cdef.h"
 

@@ -135,7 +135,89 @@ def test_chan_ids_increase():
 def test_chan_repr_names_id_and_state():
     ch = csp.chan()
     ch.close()
-    assert repr(ch) == f"<csp.Chan #{ch.id} closed>"
+    assert repr(ch) == f"<csp.Chan #{ch.id} unbuffered count=0 closed>"
+
+
+def test_chan_repr_shows_buffer_kind_capacity_and_count():
+    ch = csp.chan(csp.sliding(4))
+    ch.put(1)
+    ch.put(2)
+    assert repr(ch) == f"<csp.Chan #{ch.id} sliding(4) count=2>"
+    assert repr(csp.chan(3)).endswith("buffer(3) count=0>")
+    assert repr(csp.chan(csp.dropping(2))).endswith("dropping(2) count=0>")
+
+
+def test_chan_repr_names_promise_and_timeout():
+    p = csp.promise_chan()
+    p.put(1)
+    assert repr(p).endswith("promise count=1>")
+    assert " timeout count=0" in repr(csp.timeout(60_000))
+
+
+def test_chan_len_and_qsize_are_the_buffered_count():
+    ch = csp.chan(5)
+    for i in range(3):
+        ch.put(i)
+    assert len(ch) == ch.qsize() == ch.count() == 3
+
+
+def test_chan_empty_channel_is_still_true():
+    ch = csp.chan(2)
+    assert len(ch) == 0 and bool(ch) is True
+
+
+def test_promise_chan_with_xform_keeps_first_emitted_value():
+    p = csp.promise_chan(csp.xf.filter(lambda x: x > 2))
+    p.put(1)
+    assert p.poll() is None
+    p.put(3)
+    p.put(4)
+    assert [p.take(timeout=10) for _ in range(3)] == [3, 3, 3]
+
+
+def test_promise_chan_with_xform_wakes_pending_takers():
+    p = csp.promise_chan(csp.xf.map(lambda x: x * 10))
+    rs = [csp.go(p.atake) for _ in range(5)]
+    p.put(2)
+    assert [r.take(timeout=10) for r in rs] == [20] * 5
+
+
+def test_promise_chan_ex_handler_value_becomes_the_promise():
+    p = csp.promise_chan(csp.xf.map(lambda x: 1 / x), lambda e: "bad")
+    p.put(0)
+    assert p.take(timeout=10) == "bad"
+
+
+def test_promise_chan_with_take_xform_closes_and_keeps_value():
+    p = csp.promise_chan(csp.xf.take(1))
+    p.put("a")
+    assert p.closed and p.take(timeout=10) == "a"
+
+
+def test_promise_chan_rejects_non_transducer():
+    with pytest.raises(TypeError):
+        csp.promise_chan(lambda x: x)
+
+
+def test_promise_chan_rejects_ex_handler_without_xform():
+    with pytest.raises(ValueError):
+        csp.promise_chan(ex_handler=lambda e: None)
+
+
+def test_promise_chan_releases_values_its_xform_emitted_later():
+    import weakref
+    from conftest import Obj, settle
+    objs = [Obj(i) for i in range(3)]
+    refs = [weakref.ref(o) for o in objs]
+    p = csp.promise_chan(csp.xf.map(lambda o: o))
+    for o in objs:
+        p.put(o)
+    del objs, o
+    settle()
+    assert [r() is None for r in refs] == [False, True, True]
+    del p
+    settle()
+    assert refs[0]() is None
 
 
 def test_chan_is_generic():

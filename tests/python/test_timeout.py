@@ -45,9 +45,19 @@ def test_timeout_close_raises_wrong_context():
         csp.timeout(1000).close()
 
 
-def test_timeout_negative_raises_value_error():
+def test_timeout_negative_closes_at_once():
+    t = csp.timeout(-50)
+    assert t.take(timeout=5) is None
+    assert t.closed
+
+
+def test_timeout_negative_fraction_closes_at_once():
+    assert csp.timeout(-0.5).take(timeout=5) is None
+
+
+def test_timeout_minus_infinity_raises_value_error():
     with pytest.raises(ValueError):
-        csp.timeout(-1)
+        csp.timeout(float("-inf"))
 
 
 def test_timeout_nan_raises_value_error():
