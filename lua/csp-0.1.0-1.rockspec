@@ -1,17 +1,25 @@
 -- csp: Clojure core.async's channels, alts and go processes for Lua,
--- over the csp C runtime. Build from the repository root:
+-- over the csp C runtime. Build and install from a checkout, from the
+-- repository root or from lua/ (lua/core, lua/bindings and lua/lua are
+-- symlinks, so the paths below resolve from both):
 --
 --   luarocks make lua/csp-0.1.0-1.rockspec [--tree DIR] [--lua-version 5.1]
+--   cd lua && luarocks make [--tree DIR]
+--
+-- A source rock: lua/pack.sh [OUT_DIR] runs `luarocks pack` on a copy of
+-- this rockspec whose source is the checkout (git archive of the working
+-- tree), giving csp-0.1.0-1.src.rock; `luarocks install` it anywhere.
 --
 -- The C core is compiled into the csp.core module (no libcsp needed).
--- The objects land next to their sources, as usual for luarocks make.
 -- To export luaopen_csp_core only, as the CMake build does, add
 --   LIBFLAG='-shared -Wl,--version-script=lua/csp_core.map'
 rockspec_format = "3.0"
 package = "csp"
 version = "0.1.0-1"
 source = {
-  url = "git+file://.",
+  -- lua/pack.sh replaces this with the checkout's archive.
+  url = "file://csp-0.1.0.tar.gz",
+  dir = "csp-0.1.0",
 }
 description = {
   summary = "Clojure core.async channels, alts and go processes over a C runtime",
@@ -45,7 +53,10 @@ local core_sources = {
 build = {
   type = "builtin",
   modules = {
-    csp = "lua/csp.lua",
+    csp = "lua/csp/init.lua",
+    ["csp.sched"] = "lua/csp/sched.lua",
+    ["csp.xf"] = "lua/csp/xf.lua",
+    ["csp.ops"] = "lua/csp/ops.lua",
     ["csp.core"] = {
       sources = core_sources,
       defines = { "CSP_STATIC" },
