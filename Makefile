@@ -30,7 +30,7 @@ DEB_PACKAGES := build-essential cmake pkg-config clang libclang-rt-14-dev \
     valgrind python3-venv python3-dev python3-cffi python3-pytest \
     python3-hypothesis python3-setuptools python3-wheel lua5.4 \
     liblua5.4-dev lua5.1 liblua5.1-0-dev luajit libluajit-5.1-dev swig \
-    tcl tcl-dev luarocks
+    tcl tcl-dev luarocks unzip
 
 # Sanitizer reports fail the test and say where.
 export ASAN_OPTIONS ?= detect_leaks=1:abort_on_error=0:strict_string_checks=1
