@@ -26,6 +26,7 @@ local type, error, setmetatable, getmetatable, tostring, select =
 local floor = math.floor
 local argerror, callable = S.argerror, S.callable
 local settle, wait, on_complete, defer = S.settle, S.wait, S.on_complete, S.defer
+local ST = S.ST
 
 local core_put, core_take, core_alts = core.put, core.take, core.alts
 local core_chan, core_chan_xf, core_timeout = core.chan, core.chan_xf, core.timeout
@@ -216,7 +217,7 @@ end
 -- process, blocks (running the scheduler) outside one.
 local function put(ch, v)
   if v == nil then error("bad argument #1 to 'put' (cannot put nil on a channel)", 2) end
-  settle()
+  if not ST.busy then settle() end
   if nxpromise > 0 and xpromise[ch] then return xp_put(xpromise[ch], ch, v) end
   local r, msg, name = core_put(ch, v)
   if r == true or r == false then return r end
@@ -232,7 +233,7 @@ end
 
 -- ch:take() -> value, or nil once the channel is closed and drained.
 local function take(ch)
-  settle()
+  if not ST.busy then settle() end
   local v, x, name = core_take(ch)
   if x == nil then return v end
   if name == nil then return (wait(x)) end
@@ -356,7 +357,7 @@ function csp.alts(ops, opts)
     dflt = opts.default
     if dflt ~= nil then flags = flags + core.ALTS_DEFAULT end
   end
-  settle()
+  if not ST.busy then settle() end
   if nxpromise > 0 then
     local done, a, e = alts_xpromise(ops, flags, dflt)
     if done then return a, e end

@@ -62,6 +62,11 @@ local dq_head, dq_tail = 1, 0
 local later = {}             -- coroutines that yielded: next round
 local live = 0               -- go processes started, not finished
 local in_sched = false
+-- ST.busy mirrors in_sched, for csp/init.lua's hot paths: while the
+-- scheduler runs (always the case inside a go process) settle() has
+-- nothing to do, and put/take skip the call.
+local ST = {busy = false}
+S.ST = ST
 local buf = {}               -- core.poll output
 local errq = {}              -- transform errors, filled by C
 S.errq = errq
@@ -230,6 +235,7 @@ end
 local function sched_enter()
   if in_sched then return false end
   in_sched = true
+  ST.busy = true
   core_sched(true)
   return true
 end
@@ -237,6 +243,7 @@ end
 local function sched_leave(entered)
   if entered then
     in_sched = false
+    ST.busy = false
     core_sched(false, ready())
   end
 end
@@ -267,12 +274,14 @@ end
 function S.settle()
   if current ~= nil or in_sched then return end
   in_sched = true
+  ST.busy = true
   core_sched(true)
   for _ = 1, 100 do
     round(0, POLL_PLAIN)
     if not ready() then break end
   end
   in_sched = false
+  ST.busy = false
   core_sched(false, ready())
 end
 
