@@ -125,7 +125,8 @@ static int l_timeout(lua_State *L)
     return 1;
 }
 
-/* core.put(ch, v) -> true (done) | false (closed) | op id (pending) |
+/* core.put(ch, v) -> true [, id, a, b] (done; and it completed op id:
+ * see lcsp_push_local_done) | false (closed) | op id (pending) |
  * nil, message, name (the caller's fault or out of memory: csp/init.lua
  * raises them). */
 static int l_put(lua_State *L)
@@ -145,6 +146,8 @@ static int l_put(lua_State *L)
     op->timer = (uint8_t)c->timeout;
     lcsp_enter(st, L);
     rc = csp_chan_put_cb(c->ch, v, &st->exec, lcsp_done_cb, op, &op->pending);
+    if (rc == CSP_OK)
+        lcsp_run_local(st);
     lcsp_leave(st);
     if (rc == CSP_PENDING) {
         lcsp_op_pending(st, op);
@@ -154,7 +157,7 @@ static int l_put(lua_State *L)
     lcsp_op_free(st, op);
     if (rc == CSP_OK) {
         lua_pushboolean(L, 1);
-        return 1;
+        return 1 + lcsp_push_local_done(L, st);
     }
     lcsp_release(L, st, v);
     if (rc == CSP_ECLOSED) {
@@ -164,7 +167,8 @@ static int l_put(lua_State *L)
     return lcsp_fail(L, rc);
 }
 
-/* core.take(ch) -> value (done) | nil (closed) | nil, op id (pending) |
+/* core.take(ch) -> value [, false, id, a, b] (done; and it completed op
+ * id) | nil (closed) | nil, op id (pending) |
  * nil, message, name. */
 static int l_take(lua_State *L)
 {
@@ -180,6 +184,8 @@ static int l_take(lua_State *L)
     op->borrow = (uint8_t)c->promise;
     lcsp_enter(st, L);
     rc = csp_chan_take_cb(c->ch, &v, &st->exec, lcsp_done_cb, op, &op->pending);
+    if (rc == CSP_OK)
+        lcsp_run_local(st);
     lcsp_leave(st);
     if (rc == CSP_PENDING) {
         lcsp_op_pending(st, op);
@@ -192,6 +198,11 @@ static int l_take(lua_State *L)
         lcsp_push(L, st, v);
         if (!c->promise)
             lcsp_release(L, st, v);
+        if (st->done_head) {
+            /* value, false, id, a, b: it completed a parked op too. */
+            lua_pushboolean(L, 0);
+            return 2 + lcsp_push_local_done(L, st);
+        }
         return 1;
     }
     if (rc == CSP_ECLOSED) {

@@ -26,7 +26,7 @@ local type, error, setmetatable, getmetatable, tostring, select =
 local floor = math.floor
 local argerror, callable = S.argerror, S.callable
 local settle, wait, on_complete, defer = S.settle, S.wait, S.on_complete, S.defer
-local ST = S.ST
+local ST, complete = S.ST, S.complete
 
 local core_put, core_take, core_alts = core.put, core.take, core.alts
 local core_chan, core_chan_xf, core_timeout = core.chan, core.chan_xf, core.timeout
@@ -204,11 +204,6 @@ end
 
 csp.is_chan = core.is_chan
 
-local function check_chan(ch, fname)
-  if not core.is_chan(ch) then
-    error(("bad argument #0 to '%s' (channel expected, got %s)"):format(fname, type(ch)), 3)
-  end
-end
 
 -- ---------------------------------------------------------------------
 -- Channel operations (methods of every channel).
@@ -219,13 +214,15 @@ local function put(ch, v)
   if v == nil then error("bad argument #1 to 'put' (cannot put nil on a channel)", 2) end
   if not ST.busy then settle() end
   if nxpromise > 0 and xpromise[ch] then return xp_put(xpromise[ch], ch, v) end
-  local r, msg, name = core_put(ch, v)
-  if r == true or r == false then return r end
-  if r == nil then
-    if msg == nil then check_chan(ch, "put") end
-    fail(msg, name)
+  local r, id, a, b = core_put(ch, v)
+  if r == true then
+    if id then complete(id, a, b) end
+    return true
   end
-  local a, rc = wait(r)
+  if r == false then return false end
+  if r == nil then fail(id, a) end
+  local rc
+  a, rc = wait(r)
   if a then return true end
   if rc == nil or rc == -3 then return false end
   return false, core_strerror(rc)
@@ -234,10 +231,14 @@ end
 -- ch:take() -> value, or nil once the channel is closed and drained.
 local function take(ch)
   if not ST.busy then settle() end
-  local v, x, name = core_take(ch)
+  local v, x, id, a, b = core_take(ch)
   if x == nil then return v end
-  if name == nil then return (wait(x)) end
-  fail(x, name)
+  if x == false then
+    if id then complete(id, a, b) end
+    return v
+  end
+  if id == nil then return (wait(x)) end
+  fail(x, id)
 end
 
 -- ch:offer(v) -> true (done), false (closed), nil (would wait).
@@ -278,13 +279,12 @@ local function put_async(ch, v, fn, opts)
   if v == nil then error("bad argument #1 to 'put_async' (cannot put nil on a channel)", 2) end
   if fn ~= nil and not callable(fn) then argerror(3, "put_async", "function expected") end
   local on_caller = check_opts(opts, 4, "put_async")
-  local r, msg, name
+  local r
   local x = nxpromise > 0 and xpromise[ch]
-  if x then r = xp_put(x, ch, v) else r, msg, name = core_put(ch, v) end
-  if r == nil then
-    if msg == nil then check_chan(ch, "put_async") end
-    fail(msg, name)
-  end
+  local id, a, b
+  if x then r = xp_put(x, ch, v) else r, id, a, b = core_put(ch, v) end
+  if r == nil then fail(id, a) end
+  if r == true and id then complete(id, a, b) end
   if r ~= true and r ~= false then
     if fn then on_complete(r, function(a) fn(a and true or false) end)
     else on_complete(r, false) end
@@ -301,13 +301,14 @@ end
 local function take_async(ch, fn, opts)
   if not callable(fn) then argerror(2, "take_async", "function expected") end
   local on_caller = check_opts(opts, 3, "take_async")
-  local v, x, name = core_take(ch)
-  if x == nil then
+  local v, x, id, a, b = core_take(ch)
+  if x == nil or x == false then
+    if id then complete(id, a, b) end
     if on_caller then fn(v) else defer(fn, v) end
     return true
   end
-  if name == nil then on_complete(x, fn) return true end
-  fail(x, name)
+  if id == nil then on_complete(x, fn) return true end
+  fail(x, id)
 end
 
 M.put, M.take, M.offer, M.poll, M.close = put, take, offer, poll, close

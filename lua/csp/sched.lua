@@ -219,6 +219,23 @@ local function dispatch(n)
   end
 end
 
+-- Deliver one completion that a put or take handed back at once (the fast
+-- path of lcsp_push_local_done): as dispatch, except that a callback is
+-- deferred, so it runs from the scheduler as it would have.
+function S.complete(id, a, b)
+  local w = waiting[id]
+  if w == nil then return end
+  waiting[id] = nil
+  local t = type(w)
+  if t == "thread" then
+    push(w, a, b)
+  elseif t == "table" then
+    w[1], w[2], w.done = a, b, true
+  elseif w then
+    defer(w, a)
+  end
+end
+
 -- One round: run what is ready, then collect completions, waiting for
 -- them when nothing is ready (WAIT_MS). Returns false on deadlock (only in
 -- MODE POLL_BLOCK).
