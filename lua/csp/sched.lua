@@ -62,6 +62,7 @@ local dq_head, dq_tail = 1, 0
 local later = {}             -- coroutines that yielded: next round
 local live = 0               -- go processes started, not finished
 local in_sched = false
+local woke = false           -- S.complete finished a blocked caller's op
 -- ST.busy mirrors in_sched, for csp/init.lua's hot paths: while the
 -- scheduler runs (always the case inside a go process) settle() has
 -- nothing to do, and put/take skip the call.
@@ -231,6 +232,7 @@ function S.complete(id, a, b)
     push(w, a, b)
   elseif t == "table" then
     w[1], w[2], w.done = a, b, true
+    woke = true
   elseif w then
     defer(w, a)
   end
@@ -241,7 +243,10 @@ end
 -- MODE POLL_BLOCK).
 local function round(wait_ms, mode)
   run_ready()
-  if ready() then wait_ms = 0 end
+  -- A blocked caller completed by the fast path (S.complete) must not
+  -- wait: nothing else may ever come.
+  if woke or ready() then wait_ms = 0 end
+  woke = false
   local n = core_poll(buf, wait_ms, mode)
   if n < 0 then return false end
   if n > 0 then dispatch(n) end
