@@ -18,8 +18,7 @@ local core = I.core
 local put, take = I.put, I.take
 local core_close, core_offer, core_chan = I.core_close, I.core_offer, I.core_chan
 local BUF_NONE, BUF_FIXED, BUF_SLIDING = core.BUF_NONE, core.BUF_FIXED, core.BUF_SLIDING
-local core_closed, core_strerror = core.chan_methods.closed, core.strerror
-local ECLOSED = -3
+local core_closed = core.chan_methods.closed
 
 local go = csp.go
 
@@ -312,7 +311,8 @@ function csp.unsub_all(p, topic) return p:unsub_all(topic) end
 
 -- mix: inputs merged into OUT, each input muted (read, dropped), paused
 -- (not read) or soloed; OUT is never closed by the mix. Once OUT is closed
--- the mix is over: admix and toggle return nil, msg, "ECLOSED" and change
+-- the mix is over: admix and toggle return false (a closed output, as a
+-- put on a closed channel) and change
 -- nothing, and the process ends at the next change without reading again.
 local Mix = {}
 Mix.__index = Mix
@@ -366,7 +366,7 @@ local function mix_over(m)
 end
 function Mix:admix(ch)
   check_chan(ch, 1, "admix")
-  if mix_over(self) then return nil, core_strerror(ECLOSED) end
+  if mix_over(self) then return false end
   self.cs[ch] = {}
   self:changed()
   return true
@@ -384,7 +384,7 @@ function Mix:toggle(state)
       end
     end
   end
-  if mix_over(self) then return nil, core_strerror(ECLOSED) end
+  if mix_over(self) then return false end
   for c, a in pairs(state) do
     local cur = self.cs[c] or {}
     for k, v in pairs(a) do cur[k] = v and true or false end
