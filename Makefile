@@ -32,7 +32,7 @@ DEB_PACKAGES := build-essential cmake pkg-config clang libclang-rt-14-dev \
     python3-hypothesis python3-setuptools python3-wheel python3-trio \
     python3-anyio python3-sniffio python3-uvloop lua5.4 \
     liblua5.4-dev lua5.1 liblua5.1-0-dev luajit libluajit-5.1-dev swig \
-    tcl tcl-dev libffi-dev perl libperl-dev luarocks libpython3-dev
+    tcl tcl-dev libffi-dev perl libperl-dev luarocks unzip libpython3-dev
 
 # Sanitizer reports fail the test and say where.
 export ASAN_OPTIONS ?= detect_leaks=1:abort_on_error=0:strict_string_checks=1

@@ -7,12 +7,13 @@
  *
  * put and take never wait here: they issue a _cb op on the state's
  * executor and either finish at once or return the op's id, which the Lua
- * layer (csp.lua) waits on by yielding or by running the scheduler.
+ * layer (lua/csp/init.lua) waits on by yielding or by running the scheduler.
  * Results: see each function; failures are nil, message, name.
  */
 #include <inttypes.h>
 #include <math.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "lcsp.h"
 
@@ -37,6 +38,32 @@ struct lcsp_chan *lcsp_checkchan(lua_State *L, int idx)
     if (!c->ch)
         luaL_argerror(L, idx, "channel already collected");
     return c;
+}
+
+/* As lcsp_checkchan, for the core functions csp/init.lua wraps (put,
+ * take, offer, poll, close): the error names the wrapper, as the user
+ * called it, and the user's line (level 2), not csp/init.lua's. */
+static struct lcsp_chan *checkchan_wrapped(lua_State *L, int idx)
+{
+    struct lcsp_chan *c = lcsp_tochan(L, idx);
+    lua_Debug ar;
+    const char *name = "?";
+    int arg = idx;
+
+    if (c && c->ch)
+        return c;
+    if (lua_getstack(L, 1, &ar) && lua_getinfo(L, "n", &ar) && ar.name) {
+        name = ar.name;
+        if (ar.namewhat && strcmp(ar.namewhat, "method") == 0)
+            arg--;
+    }
+    luaL_where(L, 2);
+    lua_pushfstring(L, "bad argument #%d to '%s' (%s, got %s)", arg, name,
+                    c ? "channel already collected" : "channel expected",
+                    luaL_typename(L, idx));
+    lua_concat(L, 2);
+    lua_error(L);
+    return NULL;
 }
 
 /* Push a userdata owning one reference to CH (given to us). */
@@ -99,12 +126,14 @@ static int l_timeout(lua_State *L)
     return 1;
 }
 
-/* core.put(ch, v) -> true (done) | false, op id (pending) |
- * nil, message, name. */
+/* core.put(ch, v) -> true [, id, a, b] (done; and it completed op id:
+ * see lcsp_push_local_done) | false (closed) | op id (pending) |
+ * nil, message, name (the caller's fault or out of memory: csp/init.lua
+ * raises them). */
 static int l_put(lua_State *L)
 {
     struct lcsp_state *st = lcsp_state(L);
-    struct lcsp_chan *c = lcsp_checkchan(L, 1);
+    struct lcsp_chan *c = checkchan_wrapped(L, 1);
     struct lcsp_op *op;
     void *v;
     int rc;
@@ -118,28 +147,34 @@ static int l_put(lua_State *L)
     op->timer = (uint8_t)c->timeout;
     lcsp_enter(st, L);
     rc = csp_chan_put_cb(c->ch, v, &st->exec, lcsp_done_cb, op, &op->pending);
+    if (rc == CSP_OK)
+        lcsp_run_local(st);
     lcsp_leave(st);
     if (rc == CSP_PENDING) {
         lcsp_op_pending(st, op);
-        lua_pushboolean(L, 0);
         lua_pushinteger(L, op->id);
-        return 2;
+        return 1;
     }
     lcsp_op_free(st, op);
     if (rc == CSP_OK) {
         lua_pushboolean(L, 1);
-        return 1;
+        return 1 + lcsp_push_local_done(L, st);
     }
     lcsp_release(L, st, v);
+    if (rc == CSP_ECLOSED) {
+        lua_pushboolean(L, 0);
+        return 1;
+    }
     return lcsp_fail(L, rc);
 }
 
-/* core.take(ch) -> value (done) | nil (closed) | nil, op id (pending) |
+/* core.take(ch) -> value [, false, id, a, b] (done; and it completed op
+ * id) | nil (closed) | nil, op id (pending) |
  * nil, message, name. */
 static int l_take(lua_State *L)
 {
     struct lcsp_state *st = lcsp_state(L);
-    struct lcsp_chan *c = lcsp_checkchan(L, 1);
+    struct lcsp_chan *c = checkchan_wrapped(L, 1);
     struct lcsp_op *op;
     void *v = NULL;
     int rc;
@@ -150,6 +185,8 @@ static int l_take(lua_State *L)
     op->borrow = (uint8_t)c->promise;
     lcsp_enter(st, L);
     rc = csp_chan_take_cb(c->ch, &v, &st->exec, lcsp_done_cb, op, &op->pending);
+    if (rc == CSP_OK)
+        lcsp_run_local(st);
     lcsp_leave(st);
     if (rc == CSP_PENDING) {
         lcsp_op_pending(st, op);
@@ -160,6 +197,11 @@ static int l_take(lua_State *L)
     lcsp_op_free(st, op);
     if (rc == CSP_OK) {
         lcsp_push_taken(L, st, v, c->promise);
+        if (st->done_head) {
+            /* value, false, id, a, b: it completed a parked op too. */
+            lua_pushboolean(L, 0);
+            return 2 + lcsp_push_local_done(L, st);
+        }
         return 1;
     }
     if (rc == CSP_ECLOSED) {
@@ -169,11 +211,12 @@ static int l_take(lua_State *L)
     return lcsp_fail(L, rc);
 }
 
-/* ch:offer(v) -> true | nil, message, name (EAGAIN, ECLOSED, EPERM). */
+/* core offer(ch, v) -> true | false (closed) | nil (would wait) |
+ * nil, message, name (EPERM, ENOMEM...: raised by csp/init.lua). */
 static int l_offer(lua_State *L)
 {
     struct lcsp_state *st = lcsp_state(L);
-    struct lcsp_chan *c = lcsp_checkchan(L, 1);
+    struct lcsp_chan *c = checkchan_wrapped(L, 1);
     void *v;
     int rc;
 
@@ -190,14 +233,23 @@ static int l_offer(lua_State *L)
         return 1;
     }
     lcsp_release(L, st, v);
+    if (rc == CSP_ECLOSED) {
+        lua_pushboolean(L, 0);
+        return 1;
+    }
+    if (rc == CSP_EAGAIN) {
+        lua_pushnil(L);
+        return 1;
+    }
     return lcsp_fail(L, rc);
 }
 
-/* ch:poll() -> value | nil (closed and drained) | nil, message, "EAGAIN". */
+/* core poll(ch) -> value | nil (empty, or closed and drained) |
+ * nil, message, name. */
 static int l_poll(lua_State *L)
 {
     struct lcsp_state *st = lcsp_state(L);
-    struct lcsp_chan *c = lcsp_checkchan(L, 1);
+    struct lcsp_chan *c = checkchan_wrapped(L, 1);
     void *v = NULL;
     int rc;
 
@@ -210,7 +262,7 @@ static int l_poll(lua_State *L)
         lcsp_push_taken(L, st, v, c->promise);
         return 1;
     }
-    if (rc == CSP_ECLOSED) {
+    if (rc == CSP_ECLOSED || rc == CSP_EAGAIN) {
         lua_pushnil(L);
         return 1;
     }
@@ -221,7 +273,7 @@ static int l_poll(lua_State *L)
 static int l_close(lua_State *L)
 {
     struct lcsp_state *st = lcsp_state(L);
-    struct lcsp_chan *c = lcsp_checkchan(L, 1);
+    struct lcsp_chan *c = checkchan_wrapped(L, 1);
     int rc;
 
     lcsp_check_step(L, st);

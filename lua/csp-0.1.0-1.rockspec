@@ -1,7 +1,14 @@
 -- csp: Clojure core.async's channels, alts and go processes for Lua,
--- over the csp C runtime. Build from the repository root:
+-- over the csp C runtime. Build and install from a checkout, from the
+-- repository root or from lua/ (lua/core, lua/bindings and lua/lua are
+-- symlinks, so the paths below resolve from both):
 --
 --   luarocks make lua/csp-0.1.0-1.rockspec [--tree DIR] [--lua-version 5.1]
+--   cd lua && luarocks make [--tree DIR]
+--
+-- A source rock: lua/pack.sh [OUT_DIR] runs `luarocks pack` on a copy of
+-- this rockspec whose source is the checkout (git archive of the working
+-- tree), giving csp-0.1.0-1.src.rock; `luarocks install` it anywhere.
 --
 -- csp.core links the shared library libcsp.so.0: the installed one when
 -- pkg-config knows it, else a copy built from the same C sources and
@@ -13,7 +20,9 @@ rockspec_format = "3.0"
 package = "csp"
 version = "0.1.0-1"
 source = {
-  url = "git+file://.",
+  -- lua/pack.sh replaces this with the checkout's archive.
+  url = "file://csp-0.1.0.tar.gz",
+  dir = "csp-0.1.0",
 }
 description = {
   summary = "Clojure core.async channels, alts and go processes over a C runtime",
@@ -33,6 +42,11 @@ build = {
   build_command = [[sh lua/rock-build.sh build "$(CC)" "$(CFLAGS)" "$(LUA_INCDIR)"]],
   install_command = [[sh lua/rock-build.sh install "$(LIBDIR)"]],
   install = {
-    lua = { csp = "lua/csp.lua" },
+    lua = {
+      csp = "lua/csp/init.lua",
+      ["csp.sched"] = "lua/csp/sched.lua",
+      ["csp.xf"] = "lua/csp/xf.lua",
+      ["csp.ops"] = "lua/csp/ops.lua",
+    },
   },
 }

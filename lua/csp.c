@@ -21,7 +21,7 @@
  * modules. luaopen therefore opens the module's own file once more with
  * RTLD_NODELETE (where the platform has it), which keeps it mapped.
  *
- * The Lua layer (csp.lua) does every yield; nothing here yields.
+ * The Lua layer (lua/csp/) does every yield; nothing here yields.
  */
 #if defined(__linux__) || defined(__APPLE__) || defined(__FreeBSD__)
 #define _GNU_SOURCE

@@ -211,6 +211,8 @@ void lcsp_alts_done_cb(void *ud, int rc, size_t idx, void *val);
 int lcsp_push_alts_result(lua_State *L, struct lcsp_state *st,
                           struct lcsp_op *op, int rc, size_t idx, void *val);
 void lcsp_exec_init(struct lcsp_state *st);
+void lcsp_run_local(struct lcsp_state *st);
+int lcsp_push_local_done(lua_State *L, struct lcsp_state *st);
 void lcsp_open_ops(lua_State *L);
 void lcsp_ops_shutdown(lua_State *L, struct lcsp_state *st);
 

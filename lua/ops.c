@@ -312,6 +312,62 @@ static void run_tasks(struct lcsp_state *st, int force)
     }
 }
 
+/* The fast path of a put or take that completed at once on the Lua
+ * thread: the ops it completed (a parked Lua take or put, the common case)
+ * left their tasks on the local queue. lcsp_run_local runs them there and
+ * then, still inside the same csp.core call (st active); then
+ * lcsp_push_local_done hands the first completed put or take to Lua as
+ * (id, a, b), as core.poll would, so the scheduler resumes its process
+ * without a core.poll round trip. Nothing is allocated: op records are
+ * recycled. Anything else completed stays on st->done for core.poll (and
+ * the loop descriptor is kicked for a host loop when no scheduler runs). */
+void lcsp_run_local(struct lcsp_state *st)
+{
+    while (st->local_head) {
+        csp_task *t = st->local_head;
+        st->local_head = t->next;
+        if (!st->local_head)
+            st->local_tail = NULL;
+        t->run(t);
+    }
+}
+
+int lcsp_push_local_done(lua_State *L, struct lcsp_state *st)
+{
+    struct lcsp_op *op = st->done_head;
+
+    if (!op || op->kind == LCSP_OP_ALTS) {
+        if (op && !st->in_sched)
+            kick(st);
+        return 0;
+    }
+    st->done_head = op->dnext;
+    if (!st->done_head)
+        st->done_tail = NULL;
+    lua_pushinteger(L, op->id);
+    if (op->kind == LCSP_OP_TAKE) {
+        if (op->rc == CSP_OK) {
+            lcsp_push(L, st, op->val);
+            if (!op->borrow)
+                lcsp_release(L, st, op->val);
+        } else {
+            lua_pushnil(L);
+        }
+        lua_pushnil(L);
+    } else if (op->rc == CSP_OK) {
+        lua_pushboolean(L, 1);
+        lua_pushnil(L);
+    } else {
+        lcsp_release(L, st, op->val);
+        lua_pushnil(L);
+        lua_pushinteger(L, op->rc);
+    }
+    lcsp_op_free(st, op);
+    if (st->done_head && !st->in_sched)
+        kick(st);
+    return 3;
+}
+
 enum { LCSP_POLL_PLAIN = 0, LCSP_POLL_BLOCK = 1, LCSP_POLL_HOST = 2 };
 
 /* core.poll(out, timeout_ms, mode) -> n | -1

@@ -18,6 +18,10 @@
 # The objects and both libraries go to build-rock/. csp.core exports
 # luaopen_csp_core only (lua/csp_core.map).
 set -eu
+# Run from the repository root, whether luarocks started us there or in
+# lua/ (where lua/lua is a symlink to lua/ itself): the core's sources and
+# the top-level CMakeLists.txt that lists them are found from there.
+cd "$(cd -P "$(dirname "$0")" && cd .. && pwd -P)"
 out=build-rock
 
 version_part() {

@@ -1,9 +1,13 @@
 -- test_coroutine.lua - user coroutines and generators inside go processes:
--- csp yields only its own token, which passes through coroutine.resume and
--- coroutine.wrap up to the scheduler.
+-- csp yields only its own token, which passes through csp.coroutine.resume
+-- and csp.coroutine.wrap up to the scheduler. require("csp") leaves the
+-- global coroutine table alone; csp.coroutine.patch() is the opt-in.
 local T = require("harness")
 local csp = require("csp")
 local test, eq, raises, same = T.test, T.eq, T.raises, T.same
+local coroutine = {wrap = csp.coroutine.wrap, resume = csp.coroutine.resume,
+                   yield = coroutine.yield, create = coroutine.create,
+                   status = coroutine.status}
 
 test("co_generator_inside_go_works", function()
   local r = csp.go(function()
@@ -119,8 +123,27 @@ end)
 
 test("co_raw_resume_is_exported", function()
   eq(type(csp.coroutine.raw_resume), "function")
-  eq(coroutine.resume, csp.coroutine.resume)
-  eq(coroutine.wrap, csp.coroutine.wrap)
+end)
+
+test("co_require_leaves_the_coroutine_global_alone", function()
+  eq(_G.coroutine.resume ~= csp.coroutine.resume, true)
+  eq(_G.coroutine.wrap ~= csp.coroutine.wrap, true)
+end)
+
+test("co_patch_installs_and_undo_restores", function()
+  local r0, w0 = _G.coroutine.resume, _G.coroutine.wrap
+  local undo = csp.coroutine.patch()
+  eq(_G.coroutine.resume, csp.coroutine.resume)
+  eq(_G.coroutine.wrap, csp.coroutine.wrap)
+  local ch = csp.chan()
+  local r = csp.go(function()
+    local gen = _G.coroutine.wrap(function() _G.coroutine.yield(ch:take()) end)
+    return gen()
+  end)
+  csp.go(function() ch:put("p") end)
+  eq(r:take(), "p", "a patched global wrap passes csp's yields through")
+  undo()
+  eq(_G.coroutine.resume, r0); eq(_G.coroutine.wrap, w0)
 end)
 
 T.run()
