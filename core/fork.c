@@ -97,6 +97,7 @@ static void prepare(void)
         EACH_RT(rt)
             lock_leaves(rt);
     }
+    csp__value_fork_lock();
     csp__loop_fork_lock();
 }
 
@@ -105,6 +106,7 @@ static void parent(void)
     csp_rt *rt;
 
     csp__loop_fork_unlock();
+    csp__value_fork_unlock();
     EACH_RT(rt) {
         unlock_leaves(rt);
         csp__chans_fork_unlock(rt);
@@ -123,6 +125,7 @@ static void child(void)
         return;
     }
     csp__loop_fork_child(); /* also unlocks the loops */
+    csp__value_fork_unlock();
     EACH_RT(rt) {
         csp_task *cancelled = NULL;
 

@@ -377,6 +377,9 @@ void csp__timer_fork_child(csp_rt *rt);
  * descriptor. csp__loop_holds tells whether EX is a loop that has T
  * queued (-1: EX is not a loop). */
 void csp__loop_fork_lock(void);
+/* value.c: the value domains' lock. */
+void csp__value_fork_lock(void);
+void csp__value_fork_unlock(void);
 void csp__loop_fork_unlock(void);
 void csp__loop_fork_child(void);
 int csp__loop_holds(csp_exec *ex, csp_task *t);

@@ -21,6 +21,7 @@
 #include <string.h>
 
 #include "csp.h"
+#include "internal.h"
 
 /* ------------------------------------------------------------------------
  * Kinds. */
@@ -127,6 +128,18 @@ static pthread_mutex_t dom_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct domain *doms; /* guarded by dom_lock */
 static int ndoms = 2;       /* next id; 0 and 1 are false and true */
 static int doms_cap;
+
+/* fork() (fork.c): held across the fork, after every channel lock (a drop
+ * runs under a channel lock and takes this one). */
+void csp__value_fork_lock(void)
+{
+    pthread_mutex_lock(&dom_lock);
+}
+
+void csp__value_fork_unlock(void)
+{
+    pthread_mutex_unlock(&dom_lock);
+}
 
 int csp_value_domain_new(int *out, csp_drop_fn drop, void *ud)
 {

@@ -493,6 +493,55 @@ static void *fork_in_go(void *arg)
     return V(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL ? 1 : 2);
 }
 
+/* A thread dropping domain values (each drop holds the domain lock a
+ * while) races fork(): the child can still use the domains. */
+static _Atomic int drops_stop;
+
+static void slow_drop(void *ud, void *v)
+{
+    (void)ud;
+    (void)v;
+    for (volatile int i = 0; i < 2000; i++)
+        ;
+}
+
+static void *drop_loop(void *arg)
+{
+    int d = *(int *)arg;
+
+    while (!atomic_load(&drops_stop))
+        csp_value_drop(NULL, CSP_VAL_DOMAIN(d, 8));
+    return NULL;
+}
+
+static void child_registers_a_domain(void *arg)
+{
+    int d;
+
+    (void)arg;
+    CHILD_CHECK(csp_value_domain_new(&d, slow_drop, NULL) == CSP_OK);
+    csp_value_drop(NULL, CSP_VAL_DOMAIN(d, 1));
+    CHILD_CHECK(csp_value_domain_free(d) == CSP_OK);
+}
+
+TEST(fork_racing_domain_drops_leaves_the_child_a_free_domain_lock)
+{
+    int d;
+    pthread_t t;
+
+    ASSERT_OK(csp_value_domain_new(&d, slow_drop, NULL));
+    /* The atfork handlers are registered with the first runtime. */
+    csp_chan *ch = mkchan(CSP_BUF_NONE, 0);
+    atomic_store(&drops_stop, 0);
+    ASSERT_EQ(0, pthread_create(&t, NULL, drop_loop, &d));
+    for (int i = 0; i < 20; i++)
+        ASSERT_EQ(0, in_child(child_registers_a_domain, NULL));
+    atomic_store(&drops_stop, 1);
+    pthread_join(t, NULL);
+    ASSERT_OK(csp_value_domain_free(d));
+    csp_chan_release(ch);
+}
+
 TEST(fork_from_a_go_process_leaves_the_parent_working)
 {
     csp_chan *r;
