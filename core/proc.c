@@ -24,6 +24,7 @@
 #include <string.h>
 
 #include "sched_internal.h"
+#include "trace.h"
 
 #define STACK_MIN (16 * 1024)
 #define STACK_MAX ((size_t)1 << 30)
@@ -136,6 +137,7 @@ int csp_go_ex(csp_rt *rt, csp_go_fn fn, void *arg, unsigned flags,
         p->result = csp_chan_retain(ch);
         *result = ch;
     }
+    CSP_TRACE_SPAWN(rt, p->id);
     csp__sched_spawn(s, self, p);
     return CSP_OK;
 }
@@ -219,6 +221,7 @@ void csp__proc_wake(struct csp__proc *p)
     else
         atomic_fetch_sub_explicit(&s->nparked_ext, 1, memory_order_relaxed);
     atomic_store_explicit(&p->pstate, CSP__P_RUNNING, memory_order_relaxed);
+    CSP_TRACE_WAKE(s->rt, p->id);
     csp__sched_ready(s, ext ? NULL : self, p);
     if (ext) /* release: the shutdown that reads 0 is past our last use */
         atomic_fetch_sub_explicit(&s->ext_inflight, 1, memory_order_release);

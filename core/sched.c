@@ -52,6 +52,7 @@
 #include <string.h>
 
 #include "sched_internal.h"
+#include "trace.h"
 
 #define STEAL_ROUNDS 4
 #define DRAIN_POLL_NS 1000000    /* shutdown's recheck period */
@@ -422,7 +423,9 @@ static void run_proc(struct csp__worker *w, struct csp__tls *tls,
         p->worker = w;
         atomic_store_explicit(&w->cur, p, memory_order_relaxed);
         tls->proc = p;
+        CSP_TRACE_RUN_BEGIN(w->s->rt);
         csp__coro_transfer(&w->ctx, &p->ctx, w);
+        CSP_TRACE_RUN_END(w->s->rt, p->id, p->after);
         tls->proc = NULL;
         atomic_store_explicit(&w->cur, NULL, memory_order_relaxed);
 #if defined(CSP__SCHED_CHECKS)

@@ -33,7 +33,7 @@ local core_sources = {
   "core/error.c", "core/wait.c", "core/buffer.c", "core/chan.c",
   "core/alts.c",
   "core/xform.c", "core/timer.c", "core/runq.c", "core/sched.c",
-  "core/sched_stat.c", "core/proc.c",
+  "core/sched_stat.c", "core/proc.c", "core/trace.c",
   "core/thread.c", "core/coro/coro.c", "core/coro/stack.c",
   -- Each backend compiles to nothing unless it is this machine's.
   "core/coro/switch_x86_64.S", "core/coro/switch_aarch64.S",
