@@ -210,7 +210,6 @@ static void default_init(void)
 
     if (csp_rt_new(&rt, NULL, NULL) == CSP_OK) {
         rt->is_default = 1;
-        csp__trace_default(rt);
         default_rt = rt;
     }
 }

@@ -18,9 +18,9 @@
  * record is counted and reported in the file's metadata.
  *
  * The file is written by csp_rt_free after every thread of the runtime
- * is gone, and for the default runtime (never freed) at process exit,
- * from a snapshot of the buffers. A fork()ed child does not write its
- * parent's trace.
+ * is gone; a runtime still alive at process exit (the default one, or
+ * one the program never freed) is written then, from a snapshot of its
+ * buffers. A fork()ed child does not write its parent's trace.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,6 +30,10 @@
 #include "sched_internal.h"
 #include "trace.h"
 
+#if defined(__x86_64__) || defined(__i386__)
+#include <x86intrin.h>
+#endif
+
 #define CHUNK_EVENTS 2048
 #define CSP__TRACE_MAX_EVENTS ((uint64_t)1 << 22) /* per thread: 128 MiB */
 
@@ -38,8 +42,8 @@ _Atomic int csp__trace_on;
 static _Atomic uint64_t trace_serial;
 
 struct ev {
-    int64_t ts;  /* ns, csp__now_ns */
-    int64_t dur; /* ns, run slices only */
+    int64_t ts;  /* ticks() */
+    int64_t dur; /* ticks; run slices only */
     uint64_t a;
     uint32_t b;
     uint32_t kind;
@@ -71,9 +75,24 @@ struct csp__trace {
     uint32_t next_tid;
     char *path; /* immutable */
     size_t path_size;
-    int64_t t0;  /* immutable: csp__now_ns at creation */
+    int64_t t0;  /* immutable: ticks() at creation */
+    int64_t ns0; /* immutable: csp__now_ns() at creation */
+    double ns_per_tick; /* set when writing */
     pid_t pid;   /* immutable: the process that writes the file */
+    struct csp__trace *live_next; /* live_lock */
 };
+
+/* Event times: the TSC where there is one (a read costs ~10 ns; this
+ * VM's clock_gettime costs ~130), converted to ns when the file is
+ * written, by the rate seen between the trace's start and the write. */
+static inline int64_t ticks(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    return (int64_t)__rdtsc();
+#else
+    return csp__now_ns();
+#endif
+}
 
 static _Thread_local uint64_t tl_serial;
 static _Thread_local struct tbuf *tl_buf;
@@ -162,7 +181,7 @@ __attribute__((noinline)) void csp__trace_event(csp_rt *rt, int kind,
 
     if (!tr || !(tb = my_buf(tr)))
         return;
-    record(tr, tb, kind, csp__now_ns(), 0, a, b);
+    record(tr, tb, kind, ticks(), 0, a, b);
 }
 
 __attribute__((noinline)) void csp__trace_run_begin(csp_rt *rt)
@@ -172,7 +191,7 @@ __attribute__((noinline)) void csp__trace_run_begin(csp_rt *rt)
 
     if (!tr || !(tb = my_buf(tr)))
         return;
-    tb->run_ts = csp__now_ns();
+    tb->run_ts = ticks();
 }
 
 __attribute__((noinline)) void csp__trace_run_end(csp_rt *rt, uint64_t id,
@@ -184,7 +203,7 @@ __attribute__((noinline)) void csp__trace_run_end(csp_rt *rt, uint64_t id,
 
     if (!tr || !(tb = my_buf(tr)) || !tb->run_ts)
         return;
-    now = csp__now_ns();
+    now = ticks();
     record(tr, tb, CSP__TR_RUN, tb->run_ts, now - tb->run_ts, id,
            (uint64_t)after);
     if (after == CSP__AFTER_PARK)
@@ -210,9 +229,9 @@ static const char *after_name(uint32_t after)
 }
 
 /* Microseconds since the trace began, as Chrome wants them. */
-static double us(const struct csp__trace *tr, int64_t ns)
+static double us(const struct csp__trace *tr, int64_t t)
 {
-    return (double)(ns - tr->t0) / 1000.0;
+    return (double)(t - tr->t0) * tr->ns_per_tick / 1000.0;
 }
 
 static void write_event(FILE *f, const struct csp__trace *tr,
@@ -230,7 +249,8 @@ static void write_event(FILE *f, const struct csp__trace *tr,
                 ",\n{\"name\":\"proc %llu\",\"cat\":\"run\",\"ph\":\"X\","
                 "\"ts\":%.3f,\"dur\":%.3f,\"pid\":%d,\"tid\":%u,"
                 "\"args\":{\"proc\":%llu,\"then\":\"%s\"}}",
-                a, us(tr, e->ts), (double)e->dur / 1000.0, pid, b->tid, a,
+                a, us(tr, e->ts), (double)e->dur * tr->ns_per_tick / 1000.0,
+                pid, b->tid, a,
                 after_name(e->b));
         return;
     }
@@ -260,8 +280,12 @@ static int write_trace(struct csp__trace *tr)
     struct tbuf *bufs;
     int rc;
 
+    int64_t t1 = ticks(), ns1 = csp__now_ns();
+
     if (!f)
         return -1;
+    tr->ns_per_tick =
+        t1 > tr->t0 ? (double)(ns1 - tr->ns0) / (double)(t1 - tr->t0) : 1.0;
     csp__mutex_lock(&tr->lock);
     bufs = tr->bufs;
     csp__mutex_unlock(&tr->lock);
@@ -328,39 +352,61 @@ static struct csp__trace *detach(csp_rt *rt)
 }
 
 /* ------------------------------------------------------------------------
- * The default runtime: written at exit. */
+ * Runtimes never freed (the default one, or a program that exits without
+ * csp_rt_free): their traces are written at exit. Every live trace is on
+ * this list from csp_rt_set_trace until csp__trace_finish. */
 
-static _Atomic(csp_rt *) default_traced;
+static pthread_mutex_t live_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct csp__trace *live_traces; /* live_lock; by live_next */
 
-static void default_atexit(void)
+static pid_t live_pid; /* the process that registered write_at_exit */
+
+static void write_at_exit(void)
 {
-    csp_rt *rt = atomic_load_explicit(&default_traced, memory_order_acquire);
-    struct csp__trace *tr = rt ? trace_of(rt) : NULL;
-
-    /* Its threads may still record: write a snapshot, free nothing. */
-    if (tr && tr->pid == getpid() && write_trace(tr) != 0)
-        fprintf(stderr, "csp: trace: cannot write %s\n", tr->path);
+    /* A fork()ed child that exits touches nothing: live_lock may have
+     * been held by another thread of the parent at the fork. */
+    if (getpid() != live_pid)
+        return;
+    pthread_mutex_lock(&live_lock);
+    /* Their threads may still record: write snapshots, free nothing. */
+    for (struct csp__trace *tr = live_traces; tr; tr = tr->live_next)
+        if (tr->pid == getpid() && write_trace(tr) != 0)
+            fprintf(stderr, "csp: trace: cannot write %s\n", tr->path);
+    live_traces = NULL;
+    pthread_mutex_unlock(&live_lock);
 }
 
 static void register_atexit(void)
 {
-    atexit(default_atexit);
+    live_pid = getpid();
+    atexit(write_at_exit);
 }
 
-/* RT is the default runtime and traces: write its trace at exit. */
-static void note_default(csp_rt *rt)
+static void live_add(struct csp__trace *tr)
 {
     static pthread_once_t once = PTHREAD_ONCE_INIT;
 
-    if (!rt->is_default || !trace_of(rt))
-        return;
-    atomic_store_explicit(&default_traced, rt, memory_order_release);
     pthread_once(&once, register_atexit);
+    pthread_mutex_lock(&live_lock);
+    tr->live_next = live_traces;
+    live_traces = tr;
+    pthread_mutex_unlock(&live_lock);
 }
 
-void csp__trace_default(csp_rt *rt)
+/* 1 if TR was on the list (and is no more): its file is not written yet. */
+static int live_remove(struct csp__trace *tr)
 {
-    note_default(rt);
+    int found = 0;
+
+    pthread_mutex_lock(&live_lock);
+    for (struct csp__trace **pp = &live_traces; *pp; pp = &(*pp)->live_next)
+        if (*pp == tr) {
+            *pp = tr->live_next;
+            found = 1;
+            break;
+        }
+    pthread_mutex_unlock(&live_lock);
+    return found;
 }
 
 /* ------------------------------------------------------------------------
@@ -395,7 +441,8 @@ int csp_rt_set_trace(csp_rt *rt, const char *path)
         tr->rt = rt;
         tr->serial = atomic_fetch_add_explicit(&trace_serial, 1,
                                                memory_order_relaxed) + 1;
-        tr->t0 = csp__now_ns();
+        tr->ns0 = csp__now_ns();
+        tr->t0 = ticks();
         tr->pid = getpid();
     }
     csp__mutex_lock(&rt->lock);
@@ -412,9 +459,12 @@ int csp_rt_set_trace(csp_rt *rt, const char *path)
         atomic_store_explicit(&rt->trace, tr, memory_order_release);
     }
     csp__mutex_unlock(&rt->lock);
-    if (old)
+    if (old) {
+        live_remove(old);
         trace_free(old); /* nothing recorded: RT never started */
-    note_default(rt);
+    }
+    if (tr)
+        live_add(tr);
     return CSP_OK;
 }
 
@@ -432,8 +482,9 @@ void csp__trace_finish(csp_rt *rt)
 
     if (!tr)
         return;
-    /* A fork()ed child leaves its parent's file alone. */
-    if (tr->pid == getpid() && write_trace(tr) != 0)
+    /* A fork()ed child leaves its parent's file alone; a trace no longer
+     * on the live list was written at exit already. */
+    if (live_remove(tr) && tr->pid == getpid() && write_trace(tr) != 0)
         fprintf(stderr, "csp: trace: cannot write %s\n", tr->path);
     trace_free(tr);
 }

@@ -70,8 +70,6 @@ void csp__trace_run_end(csp_rt *rt, uint64_t id, int after);
             csp__trace_event((rt), CSP__TR_TIMER, (chan_id), 0);               \
     } while (0)
 
-/* rt.c: the default runtime was made: if it traces, write at exit. */
-void csp__trace_default(csp_rt *rt);
 /* rt.c: CSP_TRACE from the environment, at csp_rt_new. */
 void csp__trace_env(csp_rt *rt);
 /* rt.c, at csp_rt_free once every thread of RT is gone: write the trace

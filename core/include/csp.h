@@ -217,8 +217,8 @@ CSP_API int csp_rt_stat(csp_rt *rt, int key, int64_t *value);
  * Waits: never (takes internal locks briefly).  Threads: any. */
 CSP_API int csp_rt_dump(csp_rt *rt, FILE *f);
 
-/* Trace RT into PATH: when RT is freed (the default runtime: at process
- * exit), a Chrome/Perfetto JSON trace of what its threads did is written
+/* Trace RT into PATH: when RT is freed (or at process exit, if it is
+ * still alive then, as the default runtime is), a Chrome/Perfetto JSON trace of what its threads did is written
  * there, one track per worker, the timer thread and each outside thread
  * that spawned or woke a go process: every run of a go process as a
  * slice (ended by a park, a yield or the exit), and instant events for
