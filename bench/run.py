@@ -60,6 +60,9 @@ UNITS = {
 }
 # The issue #13 targets for instructions per op (callgrind, one worker).
 IR_TARGET = {"W1": 700, "W7": 350, "W4": 250}
+# Anchors that take minutes a round at a large scale (JVM start-up and
+# core.async's compilation, Boost.Fiber's spinning thieves): one round.
+ONCE_BIG = {"boost.fiber", "core.async"}
 # The workloads each system runs in every round; the daisy chain (W6,
 # W6warm, Go's W6s) only in the first when the scale is large.
 QUICK_LIST = {
@@ -119,7 +122,7 @@ def parse(out: str) -> dict[str, float]:
     return figs
 
 
-def clojure_cmd(scale: float) -> list[str] | None:
+def clojure_cmd(scale: float, reps: int) -> list[str] | None:
     j = "/usr/share/java"
     jars = ["clojure", "spec.alpha", "core.specs.alpha", "core.async",
             "tools.analyzer.jvm", "tools.analyzer", "tools.reader",
@@ -129,7 +132,7 @@ def clojure_cmd(scale: float) -> list[str] | None:
         return None
     script = os.path.join(ANCHORS, "clojure", "bench.clj")
     return ["java", "-cp", ":".join(paths), "clojure.main", script,
-            str(scale), "3"]
+            str(scale), str(reps)]
 
 
 def systems(args) -> list[tuple[str, list[str], dict, list[str] | None]]:
@@ -150,7 +153,9 @@ def systems(args) -> list[tuple[str, list[str], dict, list[str] | None]]:
         out.append(("boost.fiber", [args.fiber, str(s), "--threads",
                                     str(ncpu)], {}, QUICK_LIST["boost.fiber"]))
     if args.clojure:
-        cmd = clojure_cmd(s)
+        # Each workload runs REPS times in one JVM; the warm median is
+        # printed. At a large scale: one cold run and one warm.
+        cmd = clojure_cmd(s, 2 if s >= 0.5 else 3)
         if cmd:
             out.append(("core.async", cmd, {}, QUICK_LIST["core.async"]))
         else:
@@ -265,9 +270,11 @@ def label(name: str) -> str:
     return LABEL.get(name, name).format(n=os.cpu_count() or 1)
 
 
-def fmt(v) -> str:
+def fmt(v, key: str = "") -> str:
     if v is None:
         return "-"
+    if key.endswith((".B", ".rss", ".pte")):
+        return f"{v:.0f}"
     return f"{v:.3f}" if v < 10 else f"{v:.1f}" if v < 10000 else f"{v:.0f}"
 
 
@@ -306,6 +313,8 @@ def main() -> int:
     t0 = time.time()
     for r in range(args.reps):
         for name, cmd, env, quick in syss:
+            if r > 0 and big and name in ONCE_BIG:
+                continue
             if r > 0 and big and quick:
                 cmd = cmd + quick
             log(f"# round {r + 1}/{args.reps}: {name} "
@@ -338,7 +347,8 @@ def main() -> int:
     lines.append(f"Machine: {platform.machine()}, {ncpu} CPUs, "
                  f"Linux {platform.release()}; scale {args.scale}, "
                  f"median of {args.reps} alternating rounds"
-                 + (" (W6 and W6warm: one round)" if big else "") + ".")
+                 + (" (W6 and W6warm: one round; boost.fiber and "
+                    "core.async: one round)" if big else "") + ".")
     lines.append(f"Compiler: {subprocess.run(['cc', '--version'], capture_output=True, text=True).stdout.splitlines()[0]}")
     lines.append(f"csp T=N: CSP_THREADS=N (csp T={ncpu} is the default, one "
                  "worker per CPU).")
@@ -362,7 +372,7 @@ def main() -> int:
     for w in ORDER:
         if not any(w in table.get(c, {}) for c in cols):
             continue
-        cells = [fmt(table[c].get(w)) for c in cols]
+        cells = [fmt(table[c].get(w), w) for c in cols]
         ratios = []
         for c, g in pairs:
             a, b = table[c].get(w), table[g].get(w)
