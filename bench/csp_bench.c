@@ -9,7 +9,8 @@
  * Every workload checks its result and exits non-zero if it is wrong.
  * CSP_THREADS sets the worker count (default: the CPUs); CSP_BENCH_STACK
  * the stack bytes each process asks for (default 16384; 0: the runtime's
- * default); CSP_BENCH_GUARDS the guarded stacks at most. Timing follows
+ * default); CSP_BENCH_SMALL=1 the small-stack class (CSP_GO_SMALL_STACK)
+ * where csp has one; CSP_BENCH_GUARDS the guarded stacks at most. Timing follows
  * SPEC.md: from before the processes are spawned (W2-W6, W8; W6 also
  * times creating its channels) or right after (W1, W7), until main has
  * the last value. "main" is itself a go process here, as in Go.
@@ -82,12 +83,21 @@ static csp_chan *chan(int buf, size_t cap)
 
 /* The stack every workload's process asks for: CSP_BENCH_STACK bytes
  * (default 16 KiB, as Go's goroutines start small; 0: the runtime's
- * default). Hook for a small-stack class (issue #13): when the runtime
- * grows a per-spawn small-stack option, spawn() passes it here. */
+ * default). CSP_BENCH_SMALL=1: the small-stack class instead
+ * (CSP_GO_SMALL_STACK, for processes that only move values), where the
+ * runtime has one; W8's processes, which make timeouts, keep STACK_SIZE. */
 static size_t stack_size = 16 * 1024;
+static unsigned spawn_flags;
 
-/* Spawn FN(ARG) with the bench's stack size. */
+/* Spawn FN(ARG) with the bench's stack. */
 static void spawn(csp_go_fn fn, void *arg, csp_chan **res)
+{
+    ok(csp_go_ex(rt, fn, arg, spawn_flags, spawn_flags ? 0 : stack_size, res),
+       "csp_go_ex");
+}
+
+/* Spawn with STACK_SIZE whatever CSP_BENCH_SMALL says. */
+static void spawn_sized(csp_go_fn fn, void *arg, csp_chan **res)
 {
     ok(csp_go_ex(rt, fn, arg, 0, stack_size, res), "csp_go_ex");
 }
@@ -528,7 +538,7 @@ static void *w8(void *arg)
     }
     t0 = csp_now_ns();
     for (long i = 0; i < n; i++)
-        spawn(w8_one, &j[i], NULL);
+        spawn_sized(w8_one, &j[i], NULL);
     for (long i = 0; i < n; i++)
         late[i] = (long)take(ch) - 1;
     t0 = csp_now_ns() - t0;
@@ -669,6 +679,15 @@ int main(int argc, char **argv)
     ok(csp_rt_new(&rt, counting_alloc, NULL), "csp_rt_new");
     if (getenv("CSP_BENCH_STACK"))
         stack_size = (size_t)strtoull(getenv("CSP_BENCH_STACK"), NULL, 10);
+    if (getenv("CSP_BENCH_SMALL") && atoi(getenv("CSP_BENCH_SMALL"))) {
+#ifdef CSP_GO_SMALL_STACK
+        spawn_flags = CSP_GO_SMALL_STACK;
+#else
+        fputs("csp_bench: CSP_BENCH_SMALL: this csp has no small-stack "
+              "class (CSP_GO_SMALL_STACK)\n", stderr);
+        return 2;
+#endif
+    }
     /* CSP_BENCH_GUARDS=n: guarded stacks at most (default: the runtime's). */
     if (getenv("CSP_BENCH_GUARDS"))
         ok(csp_rt_set(rt, CSP_RT_STACK_GUARDS,

@@ -63,6 +63,8 @@ IR_TARGET = {"W1": 700, "W7": 350, "W4": 250}
 # Anchors that take minutes a round at a large scale (JVM start-up and
 # core.async's compilation, Boost.Fiber's spinning thieves): one round.
 ONCE_BIG = {"boost.fiber", "core.async"}
+# Systems that run in the first round only, at any scale.
+ONCE = {"csp-small"}
 # The workloads each system runs in every round; the daisy chain (W6,
 # W6warm, Go's W6s) only in the first when the scale is large.
 QUICK_LIST = {
@@ -143,7 +145,10 @@ def systems(args) -> list[tuple[str, list[str], dict, list[str] | None]]:
     out = [("csp1", [args.csp, str(s)], {"CSP_THREADS": "1"},
             QUICK_LIST["csp"]),
            ("csp", [args.csp, str(s)], {"CSP_THREADS": str(ncpu)},
-            QUICK_LIST["csp"])]
+            QUICK_LIST["csp"]),
+           # W6 with the small-stack class (where csp has one), once.
+           ("csp-small", [args.csp, str(s), "W6"],
+            {"CSP_THREADS": str(ncpu), "CSP_BENCH_SMALL": "1"}, None)]
     if args.go:
         out.append(("go1", [args.go, str(s)], {"GOMAXPROCS": "1"},
                     QUICK_LIST["go"]))
@@ -262,7 +267,8 @@ def chart(table: dict, names: list[str], path: str) -> bool:
     return True
 
 
-LABEL = {"csp1": "csp T=1", "csp": "csp T={n}", "go1": "go P=1",
+LABEL = {"csp1": "csp T=1", "csp": "csp T={n}",
+         "csp-small": "csp T={n} small stacks", "go1": "go P=1",
          "go": "go P={n}"}
 
 
@@ -313,7 +319,7 @@ def main() -> int:
     t0 = time.time()
     for r in range(args.reps):
         for name, cmd, env, quick in syss:
-            if r > 0 and big and name in ONCE_BIG:
+            if r > 0 and (name in ONCE or (big and name in ONCE_BIG)):
                 continue
             if r > 0 and big and quick:
                 cmd = cmd + quick
@@ -331,11 +337,12 @@ def main() -> int:
     ir = callgrind(args.csp) if args.callgrind else {}
 
     names = [n for n in raw if raw[n]]
-    csps = [n for n in ("csp1", "csp") if n in names]
+    csps = [n for n in ("csp1", "csp", "csp-small") if n in names]
     anchors = [n for n in ("go1", "go", "boost.fiber", "core.async",
                            "asyncio", "trio") if n in names]
     cols = csps + anchors
-    pairs = [(c, g) for c, g in (("csp1", "go1"), ("csp", "go"))
+    pairs = [(c, g) for c, g in (("csp1", "go1"), ("csp", "go"),
+                                 ("csp-small", "go"))
              if c in names and g in names]
     ncpu = os.cpu_count() or 1
     lines = []
@@ -351,7 +358,9 @@ def main() -> int:
                     "core.async: one round)" if big else "") + ".")
     lines.append(f"Compiler: {subprocess.run(['cc', '--version'], capture_output=True, text=True).stdout.splitlines()[0]}")
     lines.append(f"csp T=N: CSP_THREADS=N (csp T={ncpu} is the default, one "
-                 "worker per CPU).")
+                 "worker per CPU); every process asks for a 16 KiB stack, "
+                 "or (small stacks: W6 only, one round) the small-stack "
+                 "class, CSP_GO_SMALL_STACK.")
     if "go" in names or "go1" in names:
         gv = subprocess.run(["go", "version"], capture_output=True,
                             text=True).stdout.strip()
