@@ -328,13 +328,20 @@ def main() -> int:
             figs = parse(run(cmd, env))
             if figs:
                 raw[name].append(figs)
+            # A report after every run: a stopped run keeps one.
+            report(args, raw, skip, {}, r + 1, t0, big)
+    ir = callgrind(args.csp) if args.callgrind else {}
+    report(args, raw, skip, ir, args.reps, t0, big)
+    return 0
+
+
+def report(args, raw, skip, ir, rounds, t0, big) -> None:
+    """Write the table of the runs so far (ROUNDS rounds) to args.out."""
     table = {n: {} for n in raw}
     for n, runs in raw.items():
         keys = {k for run_ in runs for k in run_}
         for k in keys:
             table[n][k] = median([run_[k] for run_ in runs if k in run_])
-
-    ir = callgrind(args.csp) if args.callgrind else {}
 
     names = [n for n in raw if raw[n]]
     csps = [n for n in ("csp1", "csp", "csp-small") if n in names]
@@ -353,7 +360,7 @@ def main() -> int:
         lines.append("")
     lines.append(f"Machine: {platform.machine()}, {ncpu} CPUs, "
                  f"Linux {platform.release()}; scale {args.scale}, "
-                 f"median of {args.reps} alternating rounds"
+                 f"median of {rounds} alternating rounds"
                  + (" (W6 and W6warm: one round; boost.fiber and "
                     "core.async: one round)" if big else "") + ".")
     lines.append(f"Compiler: {subprocess.run(['cc', '--version'], capture_output=True, text=True).stdout.splitlines()[0]}")
@@ -449,7 +456,7 @@ def main() -> int:
     with open(os.path.join(args.out, "latest.md"), "w") as f:
         f.write(md)
     with open(os.path.join(args.out, "latest.json"), "w") as f:
-        json.dump({"scale": args.scale, "reps": args.reps,
+        json.dump({"scale": args.scale, "reps": rounds,
                    "py_scale": min(args.scale, args.py_scale),
                    "cpus": ncpu, "runs": raw, "median": table,
                    "callgrind_ir_per_op": ir,
@@ -457,8 +464,8 @@ def main() -> int:
     png = os.path.join(args.out, "latest.png")
     if chart(table, cols, png):
         log(f"# chart: {png}")
-    log(f"# done in {time.time() - t0:.0f} s: {args.out}/latest.md")
-    return 0
+    log(f"# report after {rounds} round(s), {time.time() - t0:.0f} s: "
+        f"{args.out}/latest.md")
 
 
 if __name__ == "__main__":
