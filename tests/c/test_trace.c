@@ -239,7 +239,7 @@ static void *workload(void *arg)
 {
     csp_rt *rt = arg;
     struct duo d = {0, csp_now_ns() + 10 * SEC * test_slowdown()};
-    csp_chan *res[2], *sl, *c[2];
+    csp_chan *res[2], *sl, *c[2], *eres;
     void *v;
 
     ASSERT_OK(csp_go(rt, duo_one, &d, &res[0]));
@@ -251,13 +251,16 @@ static void *workload(void *arg)
     ASSERT_OK(csp_go(rt, sleeper, NULL, &sl));
     ASSERT_OK(csp_chan_new(&c[0], rt, CSP_BUF_NONE, 0, NULL, NULL));
     ASSERT_OK(csp_chan_new(&c[1], rt, CSP_BUF_NONE, 0, NULL, NULL));
-    ASSERT_OK(csp_go(rt, echo, c, NULL));
+    ASSERT_OK(csp_go(rt, echo, c, &eres));
     for (uintptr_t i = 1; i <= ROUNDS; i++) {
         ASSERT_OK(csp_chan_put(c[0], V(i)));
         ASSERT_OK(csp_chan_take(c[1], &v));
         ASSERT_EQ(U(v), i);
     }
     csp_chan_close(c[0]);
+    /* The echo uses C (on this stack) until it returns. */
+    ASSERT_RC(CSP_ECLOSED, csp_chan_take(eres, &v));
+    csp_chan_release(eres);
     ASSERT_OK(csp_chan_take(sl, &v));
     csp_chan_release(sl);
     csp_chan_release(c[0]);
