@@ -317,6 +317,7 @@ def main() -> int:
         log(f"# skipped: {', '.join(sorted(skip))}")
     raw: dict[str, list[dict[str, float]]] = {n: [] for n, _, _, _ in syss}
     t0 = time.time()
+    tried: set[str] = set()
     for r in range(args.reps):
         for name, cmd, env, quick in syss:
             if r > 0 and (name in ONCE or (big and name in ONCE_BIG)):
@@ -326,16 +327,17 @@ def main() -> int:
             log(f"# round {r + 1}/{args.reps}: {name} "
                 f"({time.time() - t0:.0f} s elapsed)")
             figs = parse(run(cmd, env))
+            tried.add(name)
             if figs:
                 raw[name].append(figs)
             # A report after every run: a stopped run keeps one.
-            report(args, raw, skip, {}, r + 1, t0, big)
+            report(args, raw, skip, {}, r + 1, t0, big, tried)
     ir = callgrind(args.csp) if args.callgrind else {}
-    report(args, raw, skip, ir, args.reps, t0, big)
+    report(args, raw, skip, ir, args.reps, t0, big, tried)
     return 0
 
 
-def report(args, raw, skip, ir, rounds, t0, big) -> None:
+def report(args, raw, skip, ir, rounds, t0, big, tried) -> None:
     """Write the table of the runs so far (ROUNDS rounds) to args.out."""
     table = {n: {} for n in raw}
     for n, runs in raw.items():
@@ -377,9 +379,14 @@ def report(args, raw, skip, ir, rounds, t0, big) -> None:
     if "asyncio" in names or "trio" in names:
         lines.append(f"asyncio and trio run at scale "
                      f"{min(args.scale, args.py_scale)} (one thread).")
-    missing = [label(n) for n in raw if not raw[n]] + sorted(skip)
-    if missing:
-        lines.append("Not run or failed: " + ", ".join(missing) + ".")
+    failed = [label(n) for n in raw if not raw[n] and n in tried]
+    pending = [label(n) for n in raw if n not in tried]
+    if failed or skip:
+        lines.append("Failed or not installed: "
+                     + ", ".join(failed + sorted(skip)) + ".")
+    if pending:
+        lines.append("Not run yet (a partial report): "
+                     + ", ".join(pending) + ".")
     lines.append("")
     hdr = ("| workload | unit | " + " | ".join(label(c) for c in cols)
            + "".join(f" | {label(c)} / {label(g)}" for c, g in pairs) + " |")
