@@ -381,9 +381,11 @@ def report(args, raw, skip, ir, rounds, t0, big, tried) -> None:
                      f"{min(args.scale, args.py_scale)} (one thread).")
     failed = [label(n) for n in raw if not raw[n] and n in tried]
     pending = [label(n) for n in raw if n not in tried]
-    if failed or skip:
-        lines.append("Failed or not installed: "
-                     + ", ".join(failed + sorted(skip)) + ".")
+    if failed:
+        lines.append("Failed (see the run's log): " + ", ".join(failed)
+                     + ".")
+    if skip:
+        lines.append("Skipped: " + ", ".join(sorted(skip)) + ".")
     if pending:
         lines.append("Not run yet (a partial report): "
                      + ", ".join(pending) + ".")
