@@ -337,7 +337,7 @@ func main() {
 	all := []struct {
 		name string
 		fn   func()
-	}{{"W1", w1}, {"W2", w2}, {"W3", w3}, {"W4", w4}, {"W5", w5}, {"W5r", w5r}, {"W7", w7}, {"W8", w8}, {"W6W", w6w}, {"W6S", w6s}, {"W6", w6}}
+	}{{"W1", w1}, {"W2", w2}, {"W3", w3}, {"W4", w4}, {"W5", w5}, {"W5r", w5r}, {"W7", w7}, {"W6", w6}, {"W8", w8}, {"W6W", w6w}, {"W6S", w6s}}
 	want := map[string]bool{}
 	for _, a := range args {
 		want[strings.ToUpper(a)] = true
