@@ -136,7 +136,9 @@ install: build
 	fi
 
 # Benchmarks (bench/Makefile): never part of a test run. QUICK=1 for a
-# sub-minute run, ANCHORS=1 to install Go, core.async, Boost.Fiber, trio.
+# sub-minute run, SCALE=1 for SPEC.md's full size (under 15 minutes on 2
+# vCPUs), ANCHORS=1 to install Go, core.async, Boost.Fiber, trio (the
+# anchor programs are in bench/anchors/).
 bench: venv
 	$(MAKE) -C bench QUICK=$(QUICK) ANCHORS=$(ANCHORS)
 

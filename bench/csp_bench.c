@@ -1,4 +1,4 @@
-/* csp_bench.c - workloads W1-W8 of ../shared/bench/SPEC.md on csp's go
+/* csp_bench.c - workloads W1-W8 of anchors/SPEC.md on csp's go
  * processes, plus the callback-only forms (W1cb, W2cb) and the
  * single-thread put+take pair on a fixed(1024) channel (P1).
  *
@@ -7,7 +7,10 @@
  * Prints one line per workload in SPEC.md's format, e.g.
  *   W1 pingpong: 123.4 ns/round-trip
  * Every workload checks its result and exits non-zero if it is wrong.
- * CSP_THREADS sets the worker count (default: the CPUs). Timing follows
+ * CSP_THREADS sets the worker count (default: the CPUs); CSP_BENCH_STACK
+ * the stack bytes each process asks for (default 16384; 0: the runtime's
+ * default); CSP_BENCH_SMALL=1 the small-stack class (CSP_GO_SMALL_STACK)
+ * where csp has one; CSP_BENCH_GUARDS the guarded stacks at most. Timing follows
  * SPEC.md: from before the processes are spawned (W2-W6, W8; W6 also
  * times creating its channels) or right after (W1, W7), until main has
  * the last value. "main" is itself a go process here, as in Go.
@@ -78,10 +81,25 @@ static csp_chan *chan(int buf, size_t cap)
     return ch;
 }
 
-/* Spawn FN(ARG) with a small stack (as Go's goroutines start small). */
+/* The stack every workload's process asks for: CSP_BENCH_STACK bytes
+ * (default 16 KiB, as Go's goroutines start small; 0: the runtime's
+ * default). CSP_BENCH_SMALL=1: the small-stack class instead
+ * (CSP_GO_SMALL_STACK, for processes that only move values), where the
+ * runtime has one; W8's processes, which make timeouts, keep STACK_SIZE. */
+static size_t stack_size = 16 * 1024;
+static unsigned spawn_flags;
+
+/* Spawn FN(ARG) with the bench's stack. */
 static void spawn(csp_go_fn fn, void *arg, csp_chan **res)
 {
-    ok(csp_go_ex(rt, fn, arg, 0, 16 * 1024, res), "csp_go_ex");
+    ok(csp_go_ex(rt, fn, arg, spawn_flags, spawn_flags ? 0 : stack_size, res),
+       "csp_go_ex");
+}
+
+/* Spawn with STACK_SIZE whatever CSP_BENCH_SMALL says. */
+static void spawn_sized(csp_go_fn fn, void *arg, csp_chan **res)
+{
+    ok(csp_go_ex(rt, fn, arg, 0, stack_size, res), "csp_go_ex");
 }
 
 static void put(csp_chan *ch, uintptr_t v)
@@ -311,17 +329,34 @@ static void *w6_link(void *arg)
     return NULL;
 }
 
-static void *w6(void *arg)
+/* Reset VmHWM to the current RSS (Linux: clear_refs 5), so that the
+ * rerun measures its own peak. */
+static void reset_peak(void)
 {
-    long n = scaled(1000000);
-    long base = rss_kb("VmRSS"), peak;
+    FILE *f = fopen("/proc/self/clear_refs", "w");
+
+    if (f) {
+        fputs("5", f);
+        fclose(f);
+    }
+}
+
+/* One daisy chain of N; prints ns and bytes (peak RSS growth plus page
+ * table growth, VmPTE) per process under LABEL. */
+static void w6_once(long n, const char *label)
+{
+    long base, pte0, peak, pte;
     csp_chan **c = malloc((size_t)(n + 1) * sizeof *c);
     struct link *l = malloc((size_t)n * sizeof *l);
-    int64_t t0 = csp_now_ns();
+    int64_t t0;
     uintptr_t v;
+    double rss_b, pte_b;
 
-    (void)arg;
     check(c && l, "w6 memory");
+    reset_peak();
+    base = rss_kb("VmRSS");
+    pte0 = rss_kb("VmPTE");
+    t0 = csp_now_ns();
     for (long i = 0; i <= n; i++)
         c[i] = chan(CSP_BUF_NONE, 0);
     for (long i = 0; i < n; i++) {
@@ -332,13 +367,29 @@ static void *w6(void *arg)
     v = take(c[n]);
     t0 = csp_now_ns() - t0;
     peak = rss_kb("VmHWM");
+    pte = rss_kb("VmPTE");
     check(v == (uintptr_t)n + 1, "w6 value");
-    printf("W6 spawn: %.1f ns/process %.0f B/process (peak RSS delta)\n",
-           per(t0, n), (double)(peak - base) * 1024 / (double)n);
+    rss_b = (double)(peak - base) * 1024 / (double)n;
+    pte_b = (double)(pte - pte0) * 1024 / (double)n;
+    printf("%s: %.1f ns/process %.0f B/process (RSS %.0f + page tables %.0f, "
+           "peak delta)\n",
+           label, per(t0, n), rss_b + pte_b, rss_b, pte_b);
+    fflush(stdout);
     for (long i = 0; i <= n; i++)
         csp_chan_release(c[i]);
     free(c);
     free(l);
+}
+
+/* W6 cold, then W6warm: the same chain again in the same process, on the
+ * stacks and memory the first one left behind. */
+static void *w6(void *arg)
+{
+    long n = scaled(1000000);
+
+    (void)arg;
+    w6_once(n, "W6 spawn");
+    w6_once(n, "W6warm spawn-rerun");
     return NULL;
 }
 
@@ -487,14 +538,15 @@ static void *w8(void *arg)
     }
     t0 = csp_now_ns();
     for (long i = 0; i < n; i++)
-        spawn(w8_one, &j[i], NULL);
+        spawn_sized(w8_one, &j[i], NULL);
     for (long i = 0; i < n; i++)
         late[i] = (long)take(ch) - 1;
     t0 = csp_now_ns() - t0;
     qsort(late, (size_t)n, sizeof *late, cmp_long);
-    printf("W8 timers: %.1f ms total, lateness p50 %.3f ms, p99 %.3f ms\n",
+    printf("W8 timers: %.1f ms total, lateness p50 %.3f ms, p99 %.3f ms, "
+           "max %.3f ms\n",
            (double)t0 / 1e6, (double)late[n / 2] / 1e6,
-           (double)late[n * 99 / 100] / 1e6);
+           (double)late[n * 99 / 100] / 1e6, (double)late[n - 1] / 1e6);
     csp_chan_release(ch);
     free(j);
     free(late);
@@ -606,9 +658,10 @@ static const struct {
     csp_go_fn fn;
     int in_go; /* run as a go process (else on main's thread) */
 } workloads[] = {
+    /* W6 before W8 and W6w: its cold run must not reuse their memory. */
     {"W1", w1, 1}, {"W2", w2, 1},     {"W3", w3, 1}, {"W4", w4, 1},
-    {"W5", w5, 1}, {"W7", w7, 1},     {"W8", w8, 1}, {"W6w", w6w, 1},
-    {"W6", w6, 1}, {"W1cb", w1cb, 0}, {"P1", p1, 0},
+    {"W5", w5, 1}, {"W7", w7, 1},     {"W6", w6, 1}, {"W8", w8, 1},
+    {"W6w", w6w, 1}, {"W1cb", w1cb, 0}, {"P1", p1, 0},
 };
 
 int main(int argc, char **argv)
@@ -625,6 +678,17 @@ int main(int argc, char **argv)
         }
     }
     ok(csp_rt_new(&rt, counting_alloc, NULL), "csp_rt_new");
+    if (getenv("CSP_BENCH_STACK"))
+        stack_size = (size_t)strtoull(getenv("CSP_BENCH_STACK"), NULL, 10);
+    if (getenv("CSP_BENCH_SMALL") && atoi(getenv("CSP_BENCH_SMALL"))) {
+#ifdef CSP_GO_SMALL_STACK
+        spawn_flags = CSP_GO_SMALL_STACK;
+#else
+        fputs("csp_bench: CSP_BENCH_SMALL: this csp has no small-stack "
+              "class (CSP_GO_SMALL_STACK)\n", stderr);
+        return 2;
+#endif
+    }
     /* CSP_BENCH_GUARDS=n: guarded stacks at most (default: the runtime's). */
     if (getenv("CSP_BENCH_GUARDS"))
         ok(csp_rt_set(rt, CSP_RT_STACK_GUARDS,

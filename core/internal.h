@@ -60,6 +60,7 @@ struct csp_rt {
     csp__mutex chans_lock;       /* leaf; guards chans (fork.c) */
     struct csp__list chans;      /* every live channel, for fork() */
     struct csp__link fork_link;  /* every runtime; fork.c's registry lock */
+    _Atomic(struct csp__trace *) trace; /* trace.c; NULL: not tracing */
 };
 
 /* Allocation through the runtime's allocator. csp__alloc returns NULL on

@@ -27,6 +27,7 @@
 #include <string.h>
 
 #include "sched_internal.h"
+#include "trace.h"
 
 #define STACK_MIN CSP_STACK_MIN
 #define STACK_MAX ((size_t)1 << 30)
@@ -173,6 +174,7 @@ int csp_go_ex(csp_rt *rt, csp_go_fn fn, void *arg, unsigned flags,
         p->result = csp_chan_retain(ch);
         *result = ch;
     }
+    CSP_TRACE_SPAWN(rt, p->id);
     csp__sched_spawn(s, self, p);
     return CSP_OK;
 }
@@ -238,6 +240,7 @@ void csp__proc_wake_batched(struct csp__proc *p, struct csp__wake_batch *b)
         return;
     }
     atomic_store_explicit(&p->pstate, CSP__P_RUNNING, memory_order_relaxed);
+    CSP_TRACE_WAKE(s->rt, p->id);
     p->task.next = NULL;
     if (b->last)
         b->last->next = &p->task;

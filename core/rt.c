@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "internal.h"
+#include "trace.h"
 
 static void *default_alloc(void *ud, void *ptr, size_t old_size,
                            size_t new_size)
@@ -94,6 +95,7 @@ int csp_rt_new(csp_rt **out, csp_alloc_fn alloc, void *ud)
     rt->settings[CSP_RT_THREAD_POOL_MAX] = 1024;
     rt->pool_exec.submit = pool_submit;
     csp__fork_register_rt(rt);
+    csp__trace_env(rt);
     *out = rt;
     return CSP_OK;
 
@@ -183,6 +185,7 @@ int csp_rt_free(csp_rt *rt, int flags)
     }
     csp__pending_cancel_exec(rt, NULL);
     csp__timer_shutdown(rt);
+    csp__trace_finish(rt);
 #ifdef CSP_DEBUG
     {
         int64_t n = atomic_load(&rt->nchans);

@@ -13,6 +13,7 @@
  *   pinned    per worker FIFO under pin_lock; npinned likewise.
  */
 #include "sched_internal.h"
+#include "trace.h"
 
 #define BACKOFF_NS 3000 /* runnext steal backoff (Go's usleep(3)) */
 
@@ -296,6 +297,7 @@ csp_task *csp__ring_steal(struct csp__worker *w, struct csp__worker *v,
 
     if (n == 0)
         return NULL;
+    CSP_TRACE_STEAL(w->s->rt, v->index, n);
     n--;
     task = atomic_load_explicit(&w->ring[(t + n) % CSP__RING],
                                 memory_order_relaxed);

@@ -52,6 +52,7 @@
 #include <string.h>
 
 #include "sched_internal.h"
+#include "trace.h"
 
 #define STEAL_ROUNDS 4
 #define SPIN_NS 20000            /* an idle spinner looks this long */
@@ -269,6 +270,7 @@ void csp__proc_wake(struct csp__proc *p)
     else
         atomic_fetch_sub_explicit(&s->nparked_ext, 1, memory_order_relaxed);
     atomic_store_explicit(&p->pstate, CSP__P_RUNNING, memory_order_relaxed);
+    CSP_TRACE_WAKE(s->rt, p->id);
     if (ext) {
         sched_ready(s, NULL, p);
         /* release: the shutdown that reads 0 is past our last use */
@@ -522,8 +524,10 @@ static void run_proc(struct csp__worker *w, struct csp__tls *tls,
         p->worker = w;
         atomic_store_explicit(&w->cur, p, memory_order_relaxed);
         tls->proc = p;
+        CSP_TRACE_RUN_BEGIN(w->s->rt);
         csp__coro_transfer(&w->ctx, &p->ctx, NULL);
         p = atomic_load_explicit(&w->cur, memory_order_relaxed);
+        CSP_TRACE_RUN_END(w->s->rt, p->id, p->after);
         tls->proc = NULL;
         atomic_store_explicit(&w->cur, NULL, memory_order_relaxed);
 #if defined(CSP__SCHED_CHECKS)
@@ -622,6 +626,9 @@ sched_park(struct csp__proc *p)
         q->worker = w;
         atomic_store_explicit(&w->cur, q, memory_order_relaxed);
         w->tls->proc = q;
+        /* The trace's run slices: ours ends, Q's begins, on this thread. */
+        CSP_TRACE_RUN_END(w->s->rt, p->id, CSP__AFTER_PARK);
+        CSP_TRACE_RUN_BEGIN(w->s->rt);
         /* Q finishes our park once we are switched out. */
         prev = csp__coro_transfer(&p->ctx, &q->ctx, p);
     } else {

@@ -18,6 +18,7 @@
 #include <stdio.h>
 
 #include "internal.h"
+#include "trace.h"
 
 #define EMPTY_KEY INT64_MIN
 #define MAX_MS ((uint64_t)1 << 40) /* about 35 years */
@@ -193,6 +194,7 @@ static void *timer_main(void *arg)
         for (size_t i = 0; i < k; i++) {
             csp_chan *ch = atomic_load_explicit(&due[i],
                                                 memory_order_relaxed);
+            CSP_TRACE_TIMER(t->rt, ch->id);
             csp__chan_close(ch);
             atomic_store_explicit(&due[i], NULL, memory_order_relaxed);
             csp_chan_release(ch);

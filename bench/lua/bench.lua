@@ -1,4 +1,4 @@
--- bench.lua - W1, W2 and W6 of shared/bench/SPEC.md for the Lua binding,
+-- bench.lua - W1, W2 and W6 of bench/anchors/SPEC.md for the Lua binding,
 -- each beside a plain-coroutine baseline in the same run.
 --
 --   lua5.4 bench/lua/bench.lua [scale] [W1|W2|W6 ...] [--system csp|coroutine]

@@ -1,4 +1,4 @@
-"""W1, W2 and W6 of shared/bench/SPEC.md with csp, beside asyncio.Queue (on
+"""W1, W2 and W6 of bench/anchors/SPEC.md with csp, beside asyncio.Queue (on
 asyncio's own event loop and on uvloop's) and trio memory channels, in one
 run.
 
@@ -6,7 +6,7 @@ run.
     .venv/bin/python bench/python/bench.py [scale] --one csp [W1 W2 W6]
 
 Each run happens in a fresh process (so W6's peak RSS is its own) and
-prints one line in the uniform format of shared/bench, followed by the
+prints one line in the uniform format of bench/anchors/SPEC.md, followed by the
 system in brackets:
 
     W1 pingpong: 3500.0 ns/round-trip  [csp]

@@ -221,6 +221,25 @@ CSP_API int csp_rt_stat(csp_rt *rt, int key, int64_t *value);
  * Waits: never (takes internal locks briefly).  Threads: any. */
 CSP_API int csp_rt_dump(csp_rt *rt, FILE *f);
 
+/* Trace RT into PATH: when RT is freed (or at process exit, if it is
+ * still alive then, as the default runtime is), a Chrome/Perfetto JSON trace of what its threads did is written
+ * there, one track per worker, the timer thread and each outside thread
+ * that spawned or woke a go process: every run of a go process as a
+ * slice (ended by a park, a yield or the exit), and instant events for
+ * each spawn, park, wake, steal (a worker taking another's queued
+ * processes) and timer bucket firing. Open it in ui.perfetto.dev or
+ * chrome://tracing (docs/trace.md). Events are kept in memory per thread
+ * (no lock), at most 2^22 per thread; more are counted as dropped in the
+ * file. The environment variable CSP_TRACE=PATH does the same for every
+ * runtime created while it is set. PATH NULL turns tracing off. Set it
+ * before the first go process, pool callback or timeout, as a setting.
+ * Returns CSP_OK, CSP_EINVAL (NULL RT, empty PATH, or PATH cannot be
+ * opened for writing; it is created or truncated now), CSP_ENOMEM or
+ * CSP_EBUSY (RT has started).
+ * Waits: never.  Threads: any.
+ * Since: 0.2 */
+CSP_API int csp_rt_set_trace(csp_rt *rt, const char *path);
+
 /* Monotonic time in nanoseconds, the clock of every csp deadline.
  * Waits: never.  Threads: any. */
 CSP_API int64_t csp_now_ns(void);

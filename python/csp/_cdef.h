@@ -79,6 +79,8 @@ int csp_rt_stat(csp_rt *rt, int key, int64_t *value);
 
 int csp_rt_dump(csp_rt *rt, FILE *f);
 
+int csp_rt_set_trace(csp_rt *rt, const char *path);
+
 int64_t csp_now_ns(void);
 
 #define CSP_FOREVER ...
