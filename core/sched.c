@@ -54,6 +54,13 @@
 #include "sched_internal.h"
 #include "trace.h"
 
+#if defined(__has_include)
+#if __has_include(<valgrind/valgrind.h>)
+#include <valgrind/valgrind.h>
+#define CSP__HAVE_VALGRIND 1
+#endif
+#endif
+
 #define STEAL_ROUNDS 4
 #define SPIN_NS 20000            /* an idle spinner looks this long */
 #define DRAIN_POLL_NS 1000000    /* shutdown's recheck period */
@@ -346,7 +353,7 @@ static int any_work(struct csp__sched *s, struct csp__worker *w)
 static int spin_for_work(struct csp__worker *w)
 {
     struct csp__sched *s = w->s;
-    int64_t until = csp__now_ns() + SPIN_NS;
+    int64_t until = csp__now_ns() + s->spin_ns;
 
     do {
         for (int i = 0; i < 32; i++)
@@ -768,6 +775,13 @@ static int sched_new(csp_rt *rt, struct csp__sched **out)
     s->nworkers = n;
     s->stack_size = (size_t)rt->settings[CSP_RT_STACK_SIZE];
     s->debug_deadlock = (int)rt->settings[CSP_RT_DEBUG_DEADLOCK];
+    s->spin_ns = SPIN_NS;
+#if defined(CSP__HAVE_VALGRIND)
+    /* valgrind runs one thread at a time: a spinner only takes turns
+     * from the threads with work. */
+    if (RUNNING_ON_VALGRIND)
+        s->spin_ns = 0;
+#endif
     if (csp__mutex_init(&s->inject_lock) != CSP_OK)
         goto fail_inject;
     if (csp__mutex_init(&s->idle_lock) != CSP_OK)

@@ -181,6 +181,7 @@ struct csp__sched {
     struct csp__stack_pool *stacks;
     size_t stack_size;  /* immutable */
     int debug_deadlock; /* immutable */
+    int64_t spin_ns;    /* an idle spinner looks this long; immutable */
     struct csp__tpool tpool;
 };
 

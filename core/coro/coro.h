@@ -206,8 +206,14 @@ static inline uint64_t csp__coro_fpenv(void)
 #define CSP__STACK_CLASSES 10
 #define CSP__STACK_CLASS_SIZE(c) ((size_t)2048 << (c))
 #define CSP__STACK_GUARD_MIN ((size_t)16 * 1024)
-/* Bytes above lo a parking frame must keep free (csp__stack_headroom). */
+/* Bytes above lo a parking frame must keep free (csp__stack_headroom):
+ * room for the switch and the report's first call. Sanitizer builds'
+ * frames, and their runtimes' calls, are several times larger. */
+#if defined(CSP__ASAN) || defined(CSP__TSAN)
+#define CSP__STACK_RED_ZONE 1024
+#else
 #define CSP__STACK_RED_ZONE 256
+#endif
 
 struct csp__stack_slab; /* stack.c */
 
