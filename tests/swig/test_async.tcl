@@ -88,11 +88,12 @@ test put_async_of_zero_raises_einval_without_callback {
 test alts_async_timeout_wins_with_its_index {
     set loop [loop_new [rt_default]]
     set ch [chan_new [rt_default] $CSP_BUF_NONE 0]
+    # Before the timeout is made: it closes 20 ms after its creation.
+    set t0 [now_ns]
     set t [timeout [rt_default] 20]
     set a [alts_new]
     alts_take $a $ch
     alts_take $a $t
-    set t0 [now_ns]
     alts_async $a 0 $loop {record a}
     alts_free $a
     drain_until $loop {[llength [calls a]] > 0}
