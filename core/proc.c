@@ -78,17 +78,11 @@ static void proc_entry(void *arg0, void *arg)
     p->fpenv = csp__coro_fpenv();
 #endif
     v = p->fn(p->arg);
-    if (p->result) {
-        csp_chan *ch = p->result;
-
-        p->result = NULL;
-        /* A fresh fixed(1) channel has room; if a user filled it, the
-         * value is not delivered (documented on csp_go). */
-        if (v)
-            csp_chan_offer(ch, v);
-        csp_chan_close(ch);
-        csp_chan_release(ch);
-    }
+    /* The result channel is served by the scheduler after the last
+     * switch (csp__proc_deliver), on its own stack: offer, close and
+     * release are the deepest calls a proc would make, too deep for a
+     * small stack (valgrind's malloc wrapper overflowed a 2 KiB one). */
+    p->ret = v;
     csp__proc_check(p);
     p->after = CSP__AFTER_EXIT;
     /* p->worker, not TLS: the proc may have migrated. */
@@ -182,6 +176,21 @@ int csp_go_ex(csp_rt *rt, csp_go_fn fn, void *arg, unsigned flags,
 int csp_go(csp_rt *rt, csp_go_fn fn, void *arg, csp_chan **result)
 {
     return csp_go_ex(rt, fn, arg, 0, 0, result);
+}
+
+void csp__proc_deliver(struct csp__proc *p)
+{
+    csp_chan *ch = p->result;
+
+    if (!ch)
+        return;
+    p->result = NULL;
+    /* A fresh fixed(1) channel has room; if a user filled it, the value
+     * is not delivered (documented on csp_go). */
+    if (p->ret)
+        csp_chan_offer(ch, p->ret);
+    csp_chan_close(ch);
+    csp_chan_release(ch);
 }
 
 void csp__proc_destroy(struct csp__proc *p, struct csp__stack_cache *cache)

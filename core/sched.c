@@ -547,6 +547,7 @@ static void run_proc(struct csp__worker *w, struct csp__tls *tls,
 #endif
         switch (p->after) {
         case CSP__AFTER_EXIT:
+            csp__proc_deliver(p);
             /* A proc spawned outside the workers got its stack from the
              * pool's free list; give it back there, so that such spawns
              * keep reusing stacks instead of filling worker caches. */

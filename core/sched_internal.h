@@ -61,6 +61,7 @@ struct csp__proc {
     csp_go_fn fn;               /* immutable */
     void *arg;                  /* immutable */
     csp_chan *result;           /* the proc's reference, or NULL */
+    void *ret;                  /* fn's return value, set at exit */
     _Atomic uint32_t pstate;    /* CSP__P_*; the park handshake */
     struct csp__worker *worker; /* set by the scheduler at every resume */
     struct csp__worker *home;   /* pinned procs: the only worker; immutable */
@@ -290,6 +291,9 @@ csp__proc_check(struct csp__proc *p)
                       !csp__stack_headroom_ok(p->stack)))
         csp__proc_overflow(p);
 }
+/* After P's last switch (AFTER_EXIT), on the scheduler's stack: put its
+ * return value on its result channel, close and release it. */
+void csp__proc_deliver(struct csp__proc *p);
 /* Report P's stack overflow (after = AFTER_OVERFLOW) naming P, and
  * abort. Runs on the scheduler's stack. */
 _Noreturn void csp__proc_overflowed(struct csp__proc *p);
