@@ -647,7 +647,13 @@ chan_wait(csp_chan *ch, int is_put, void **val, int mode, int64_t deadline)
         }
     }
     csp__lock_release(&ch->lock);
-    csp__finish(&wl, &dl);
+    if (mode == CSP__MODE_PARK && wl.head && !wl.head->wnext &&
+        wl.head->kind == CSP__CONT_PROC && !dl.n)
+        /* The ping-pong hand-off: one proc to wake, and we know our
+         * worker (no TLS read, no wake list walk). */
+        csp__proc_wake_by(wl.head->u.proc, m.p);
+    else
+        csp__finish(&wl, &dl);
     if (rc != CSP_PENDING) {
         if (!is_put && (rc == CSP_OK || rc == CSP_ECLOSED))
             *val = v;

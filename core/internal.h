@@ -439,6 +439,9 @@ void csp__proc_park(struct csp__proc *p, struct csp__waiter *w);
 /* Make P runnable after a park; exactly once per park, by the claimer of
  * its waiter, with no lock held. Never runs P inline. */
 void csp__proc_wake(struct csp__proc *p);
+/* csp__proc_wake(P) from the running go process ME, which knows its
+ * worker: no TLS read. */
+void csp__proc_wake_by(struct csp__proc *p, struct csp__proc *me);
 
 /* Wakes gathered by csp__wake_all: procs woken from outside their
  * scheduler's workers (the timer thread closing a bucket, a thread's

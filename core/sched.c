@@ -243,10 +243,10 @@ void csp__sched_ready(struct csp__sched *s, struct csp__worker *self,
 
 /* The ping-pong path: the claimer of P's op makes it runnable (proc.c's
  * park handshake, here so that the runnext push inlines). */
-void csp__proc_wake(struct csp__proc *p)
+static inline __attribute__((always_inline)) void
+proc_wake(struct csp__proc *p, struct csp__worker *self)
 {
     struct csp__sched *s = p->s;
-    struct csp__worker *self = csp__tls()->worker;
     int ext = !(self && self->s == s);
     uint32_t old;
 
@@ -285,6 +285,16 @@ void csp__proc_wake(struct csp__proc *p)
     } else {
         sched_ready(s, self, p);
     }
+}
+
+void csp__proc_wake(struct csp__proc *p)
+{
+    proc_wake(p, csp__tls()->worker);
+}
+
+void csp__proc_wake_by(struct csp__proc *p, struct csp__proc *me)
+{
+    proc_wake(p, me->worker);
 }
 
 void csp__sched_ready_chain(struct csp__sched *s, csp_task *first,
