@@ -284,6 +284,8 @@ struct csp_chan {
     uint8_t closed;               /* 0 -> 1, never back */
     uint8_t flushed;              /* the transform completed */
     uint8_t promised;             /* a promise holds its value */
+    uint8_t open_plain;           /* open, no transform, NONE or FIXED, not a
+                                     timeout: chan.c's fast paths apply */
     struct csp__buf buf;          /* unused for CSP_BUF_NONE */
     void *promise;                /* the promise value */
     struct csp__xinst *xf;        /* NULL or the transform instance */
