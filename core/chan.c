@@ -714,7 +714,9 @@ static __attribute__((noinline)) int park_take_locked(csp_chan *ch, void **val,
  * paths' one-waiter csp__finish. */
 /* Complete claimed node T with CSP_OK and VAL (a take's value; NULL for
  * a put), release CH's lock and wake T's waiter: the fast paths' single
- * complete + csp__finish, from go process P. */
+ * complete + csp__finish, from go process P. Written out rather than
+ * through complete() and a one-entry wake list, which cost W1 22
+ * instructions a round trip. */
 static inline __attribute__((always_inline)) void
 hand_off(csp_chan *ch, struct csp__node *t, void *val, struct csp__proc *p)
 {
