@@ -995,3 +995,205 @@ TEST(yield_lets_another_proc_run_on_one_worker)
     ASSERT_OK(csp_go(test_rt, spawn_yielder_and_setter, NULL, &res));
     ASSERT_TRUE(U(join(res)) >= 1);
 }
+
+/* ------------------------------------------------------------------------
+ * The parking put and take meet every kind of waiter: their fast paths
+ * (chan.c, open plain channels) hand off to blocked threads and callback
+ * ops as well as to procs, and leave the rest to the general path. */
+
+static void *go_put_arg(void *arg)
+{
+    void **a = arg; /* {ch, value} */
+
+    return V(csp_chan_put(a[0], a[1]) == CSP_OK ? 1 : 2);
+}
+
+static void *go_take_arg(void *arg)
+{
+    void *v = NULL;
+    int rc = csp_chan_take(arg, &v);
+
+    return rc == CSP_OK ? v : rc == CSP_ECLOSED && !v ? V(1000) : V(2000);
+}
+
+static void *thread_take(void *arg)
+{
+    void *v = NULL;
+
+    ASSERT_OK(csp_chan_take_blocking(arg, &v, deadline_in(8 * SEC)));
+    return v;
+}
+
+static void *thread_put5(void *arg)
+{
+    return V(csp_chan_put_blocking(arg, V(5), deadline_in(8 * SEC)) ==
+             CSP_OK);
+}
+
+struct cb_rec {
+    _Atomic int calls;
+    int rc;
+    void *val;
+};
+
+static void rec_cb(void *ud, int rc, void *val)
+{
+    struct cb_rec *r = ud;
+
+    r->rc = rc;
+    r->val = val;
+    atomic_fetch_add(&r->calls, 1);
+}
+
+TEST(go_put_hands_off_to_a_blocked_thread_take)
+{
+    csp_chan *ch = mkchan(CSP_BUF_NONE, 0), *res;
+    pthread_t t = spawn(thread_take, ch);
+    void *a[2] = {ch, V(7)};
+
+    wait_pending(pending_takes, ch, 1);
+    ASSERT_OK(csp_go(test_rt, go_put_arg, a, &res));
+    ASSERT_EQ(1, U(join(res)));
+    ASSERT_EQ(7, U(join_thread(t)));
+    csp_chan_release(ch);
+}
+
+TEST(go_put_hands_off_to_a_pending_callback_take)
+{
+    csp_chan *ch = mkchan(CSP_BUF_NONE, 0), *res;
+    struct cb_rec r = {0};
+    void *v = NULL, *a[2] = {ch, V(9)};
+
+    ASSERT_RC(CSP_PENDING, csp_chan_take_cb(ch, &v, csp_exec_inline(), rec_cb,
+                                            &r, NULL));
+    ASSERT_OK(csp_go(test_rt, go_put_arg, a, &res));
+    ASSERT_EQ(1, U(join(res)));
+    ASSERT_EQ(1, atomic_load(&r.calls));
+    ASSERT_RC(CSP_OK, r.rc);
+    ASSERT_EQ(9, U(r.val));
+    csp_chan_release(ch);
+}
+
+TEST(go_take_takes_from_a_blocked_thread_put)
+{
+    csp_chan *ch = mkchan(CSP_BUF_NONE, 0), *res;
+    pthread_t t = spawn(thread_put5, ch);
+
+    wait_pending(pending_puts, ch, 1);
+    ASSERT_OK(csp_go(test_rt, go_take_arg, ch, &res));
+    ASSERT_EQ(5, U(join(res)));
+    ASSERT_EQ(1, U(join_thread(t)));
+    csp_chan_release(ch);
+}
+
+TEST(go_take_takes_from_a_pending_callback_put)
+{
+    csp_chan *ch = mkchan(CSP_BUF_NONE, 0), *res;
+    struct cb_rec r = {0};
+
+    ASSERT_RC(CSP_PENDING, csp_chan_put_cb(ch, V(11), csp_exec_inline(),
+                                           rec_cb, &r, NULL));
+    ASSERT_OK(csp_go(test_rt, go_take_arg, ch, &res));
+    ASSERT_EQ(11, U(join(res)));
+    ASSERT_EQ(1, atomic_load(&r.calls));
+    ASSERT_RC(CSP_OK, r.rc);
+    csp_chan_release(ch);
+}
+
+static void *take_all_then_closed(void *arg)
+{
+    uintptr_t sum = 0;
+    void *v;
+    int rc;
+
+    while ((rc = csp_chan_take(arg, &v)) == CSP_OK)
+        sum = sum * 10 + U(v);
+    return rc == CSP_ECLOSED && v == NULL ? V(sum) : NULL;
+}
+
+TEST(go_take_drains_a_closed_buffered_channel_then_gets_closed)
+{
+    csp_chan *ch = mkchan(CSP_BUF_FIXED, 4), *res;
+
+    for (int i = 1; i <= 3; i++)
+        ASSERT_OK(csp_chan_offer(ch, V(i)));
+    ASSERT_OK(csp_chan_close(ch));
+    ASSERT_OK(csp_go(test_rt, take_all_then_closed, ch, &res));
+    ASSERT_EQ(123, U(join(res)));
+    csp_chan_release(ch);
+}
+
+static void *put_1_to_10(void *arg)
+{
+    for (int i = 1; i <= 10; i++)
+        if (csp_chan_put(arg, V(i)) != CSP_OK)
+            return NULL;
+    return V(1);
+}
+
+TEST(go_put_on_a_full_fixed_channel_parks_and_keeps_the_order)
+{
+    csp_chan *ch = mkchan(CSP_BUF_FIXED, 2), *res;
+    void *v;
+
+    ASSERT_OK(csp_go(test_rt, put_1_to_10, ch, &res));
+    wait_pending(pending_puts, ch, 1); /* 1 and 2 buffered, 3 parked */
+    for (int i = 1; i <= 10; i++) {
+        ASSERT_OK(csp_chan_take_blocking(ch, &v, deadline_in(8 * SEC)));
+        ASSERT_EQ(i, U(v));
+    }
+    ASSERT_EQ(1, U(join(res)));
+    csp_chan_release(ch);
+}
+
+static void *go_put_rc(void *arg)
+{
+    return V(1000 + csp_chan_put(arg, V(3)));
+}
+
+static void *go_take_rc(void *arg)
+{
+    void *v;
+
+    return V(1000 + csp_chan_take(arg, &v));
+}
+
+/* CSP_PENDING_MAX procs parked on one side; one more gets CSP_EBUSY and
+ * parks nothing. Then the close ends the parked takes (CSP_ECLOSED), and
+ * the parked puts, which a close leaves pending (core.async), are taken
+ * (CSP_OK). Under TSan 1025 fibers take about 25 s: hence the timeouts. */
+static void pending_limit_case(int puts)
+{
+    long (*count)(csp_chan *) = puts ? pending_puts : pending_takes;
+    void *(*fn)(void *) = puts ? go_put_rc : go_take_rc;
+    csp_chan *ch = mkchan(CSP_BUF_NONE, 0), *extra;
+    csp_chan **rs = calloc(CSP_PENDING_MAX, sizeof *rs);
+    void *v;
+
+    ASSERT_TRUE(rs != NULL);
+    for (int i = 0; i < CSP_PENDING_MAX; i++)
+        ASSERT_OK(csp_go(test_rt, fn, ch, &rs[i]));
+    wait_pending(count, ch, CSP_PENDING_MAX);
+    ASSERT_OK(csp_go(test_rt, fn, ch, &extra));
+    ASSERT_EQ(1000 + CSP_EBUSY, (int)U(join(extra)));
+    ASSERT_EQ(CSP_PENDING_MAX, count(ch));
+    ASSERT_OK(csp_chan_close(ch));
+    for (int i = 0; puts && i < CSP_PENDING_MAX; i++) {
+        ASSERT_OK(csp_chan_take_blocking(ch, &v, deadline_in(8 * SEC)));
+        ASSERT_EQ(3, U(v));
+    }
+    for (int i = 0; i < CSP_PENDING_MAX; i++)
+        ASSERT_EQ(1000 + (puts ? CSP_OK : CSP_ECLOSED), (int)U(join(rs[i])));
+    free(rs);
+    csp_chan_release(ch);
+}
+
+TEST(go_put_beyond_the_pending_limit_returns_ebusy) // timeout=90
+{
+    pending_limit_case(1);
+}
+
+TEST(go_take_beyond_the_pending_limit_returns_ebusy) // timeout=90
+{
+    pending_limit_case(0);
+}
