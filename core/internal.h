@@ -445,6 +445,18 @@ void csp__proc_wake(struct csp__proc *p);
  * worker: no TLS read. */
 void csp__proc_wake_by(struct csp__proc *p, struct csp__proc *me);
 
+/* Run FN(ARG) on a thread's own stack: called from a go process, on its
+ * worker's (the process switched out meanwhile, then resumed at once on
+ * that worker); elsewhere, on the caller's. For the runtime's rare deep
+ * calls (starting threads and schedulers: pthread_create and snprintf
+ * need 2-3.5 KiB of stack, more than a small stack has). FN must not
+ * park. */
+void csp__call_on_thread_stack(void (*fn)(void *), void *arg);
+/* csp__thread_start through csp__call_on_thread_stack. Every runtime
+ * thread (timer, csp_thread pool, workers) starts through here. */
+int csp__thread_start_any(csp__thread *t, void *(*fn)(void *), void *arg,
+                          const char *name);
+
 /* Wakes gathered by csp__wake_all: procs woken from outside their
  * scheduler's workers (the timer thread closing a bucket, a thread's
  * put) are chained here and queued with one push per scheduler, ahead of

@@ -42,6 +42,46 @@ int csp_in_go(void)
  * one may have no room left for a report), which calls
  * csp__proc_overflowed. The transfer's own pushes may land below lo:
  * which check failed is decided first. */
+struct thread_start {
+    csp__thread *t;
+    void *(*fn)(void *);
+    void *arg;
+    const char *name;
+    int rc;
+};
+
+static void thread_start_call(void *arg)
+{
+    struct thread_start *a = arg;
+
+    a->rc = csp__thread_start(a->t, a->fn, a->arg, a->name);
+}
+
+void csp__call_on_thread_stack(void (*fn)(void *), void *arg)
+{
+    struct csp__proc *p = csp__proc_current();
+    struct csp__call call = {fn, arg};
+
+    if (!p) {
+        fn(arg);
+        return;
+    }
+    csp__proc_check(p); /* a switch point like any other */
+    p->call = &call;
+    p->after = CSP__AFTER_CALL;
+    csp__coro_transfer(&p->ctx, &p->worker->ctx, NULL);
+    /* Resumed on the same worker, FN has returned. */
+}
+
+int csp__thread_start_any(csp__thread *t, void *(*fn)(void *), void *arg,
+                          const char *name)
+{
+    struct thread_start a = {t, fn, arg, name, CSP_OK};
+
+    csp__call_on_thread_stack(thread_start_call, &a);
+    return a.rc;
+}
+
 _Noreturn void csp__proc_overflow(struct csp__proc *p)
 {
     p->canary_hit = *p->stack->canary != CSP__STACK_CANARY;
@@ -121,7 +161,7 @@ int csp_go_ex(csp_rt *rt, csp_go_fn fn, void *arg, unsigned flags,
         stack_size = CSP__SMALL_STACK;
     else if (!stack_size)
         stack_size = s->stack_size;
-#if defined(CSP__ASAN) || defined(CSP__TSAN)
+#if defined(CSP__STACK_FLOOR)
     if (stack_size < CSP__STACK_FLOOR)
         stack_size = CSP__STACK_FLOOR;
 #endif

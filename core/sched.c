@@ -563,6 +563,11 @@ static void run_proc(struct csp__worker *w, struct csp__tls *tls,
              * keep reusing stacks instead of filling worker caches. */
             csp__proc_destroy(p, p->shard == w->s->nworkers ? NULL : w->stacks);
             return;
+        case CSP__AFTER_CALL:
+            /* On our stack for P (csp__thread_start_any); P runs again
+             * at once, on this worker, as it would have without. */
+            p->call->fn(p->call->arg);
+            continue;
         case CSP__AFTER_OVERFLOW:
             csp__proc_overflowed(p);
         case CSP__AFTER_YIELD:
@@ -846,7 +851,7 @@ static int sched_new(csp_rt *rt, struct csp__sched **out)
         char name[32]; /* at most 15 used: CSP_RT_THREADS <= 1024 */
 
         snprintf(name, sizeof name, "csp-worker-%u", started);
-        if (csp__thread_start(&w->thread, worker_main, w, name) != CSP_OK)
+        if (csp__thread_start_any(&w->thread, worker_main, w, name) != CSP_OK)
             goto fail_start;
     }
     *out = s;
@@ -888,24 +893,38 @@ fail_inject:
     return CSP_ENOMEM;
 }
 
-int csp__sched_start(csp_rt *rt)
-{
-    struct csp__sched *s;
-    int rc = CSP_OK;
+struct sched_start {
+    csp_rt *rt;
+    int rc;
+};
 
-    if (CSP__LIKELY(csp__sched_get(rt) != NULL))
-        return CSP_OK;
+static void sched_start_call(void *arg)
+{
+    struct sched_start *a = arg;
+    csp_rt *rt = a->rt;
+    struct csp__sched *s;
+
     csp__mutex_lock(&rt->lock);
     if (!atomic_load_explicit(&rt->sched, memory_order_relaxed)) {
-        rc = sched_new(rt, &s);
-        if (rc == CSP_OK) {
+        a->rc = sched_new(rt, &s);
+        if (a->rc == CSP_OK) {
             csp__rt_mark_started(rt);
             /* release: pairs with the acquire in csp__sched_get. */
             atomic_store_explicit(&rt->sched, s, memory_order_release);
         }
     }
     csp__mutex_unlock(&rt->lock);
-    return rc;
+}
+
+int csp__sched_start(csp_rt *rt)
+{
+    struct sched_start a = {rt, CSP_OK};
+
+    if (CSP__LIKELY(csp__sched_get(rt) != NULL))
+        return CSP_OK;
+    /* From a go process of another runtime, on its worker's stack. */
+    csp__call_on_thread_stack(sched_start_call, &a);
+    return a.rc;
 }
 
 /* ------------------------------------------------------------------------

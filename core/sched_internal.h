@@ -21,10 +21,14 @@
 
 /* The stack of CSP_GO_SMALL_STACK, and the least stack a proc gets:
  * sanitizers' frames are several times larger, so their builds give
- * small requests 32 KiB. */
+ * small requests 32 KiB; an unoptimised build's (-O0) about twice, so
+ * it gives them 8 KiB. */
 #if defined(CSP__ASAN) || defined(CSP__TSAN)
 #define CSP__SMALL_STACK ((size_t)32 * 1024)
 #define CSP__STACK_FLOOR ((size_t)32 * 1024)
+#elif !defined(__OPTIMIZE__)
+#define CSP__SMALL_STACK ((size_t)8 * 1024)
+#define CSP__STACK_FLOOR ((size_t)8 * 1024)
 #else
 #define CSP__SMALL_STACK ((size_t)CSP_STACK_SMALL)
 #endif
@@ -49,7 +53,9 @@ enum {
     CSP__AFTER_PARK = 1,
     CSP__AFTER_YIELD = 2,
     CSP__AFTER_EXIT = 3,
-    CSP__AFTER_OVERFLOW = 4 /* its stack overflowed: report and abort */
+    CSP__AFTER_OVERFLOW = 4, /* its stack overflowed: report and abort */
+    CSP__AFTER_CALL = 5      /* run p->call on the scheduler's stack, then
+                                resume it at once */
 };
 
 /* Lives at the top of its own stack (proc.c). */
@@ -70,6 +76,7 @@ struct csp__proc {
     uint8_t pinned;             /* immutable */
     uint8_t sleeping;           /* csp_sleep in progress; the proc's own */
     uint8_t canary_hit;         /* AFTER_OVERFLOW: the canary was written */
+    struct csp__call *call;     /* AFTER_CALL: what to run; the proc's */
     uint64_t id;                /* immutable; spawn sequence number */
     /* What it waits on, for csp_rt_dump; written by the proc, read by
      * dumpers, hence relaxed atomics. */
@@ -297,6 +304,12 @@ void csp__proc_deliver(struct csp__proc *p);
 /* Report P's stack overflow (after = AFTER_OVERFLOW) naming P, and
  * abort. Runs on the scheduler's stack. */
 _Noreturn void csp__proc_overflowed(struct csp__proc *p);
+/* A call that P (AFTER_CALL) asked its worker to make on the scheduler's
+ * stack; on P's stack, which waits for it. */
+struct csp__call {
+    void (*fn)(void *arg);
+    void *arg;
+};
 /* Print P's state and what it waits on (one line) to F. */
 void csp__proc_describe(struct csp__proc *p, FILE *f);
 

@@ -218,7 +218,7 @@ static int spawn_thread(csp_rt *rt, struct csp__tpool *tp, csp_go_fn fn,
     csp__mutex_unlock(&tp->lock);
     /* The thread reads its record under tp->lock; creating it publishes
      * everything written above. */
-    if (csp__thread_start(&t->thread, tworker_main, t, "csp-thread") !=
+    if (csp__thread_start_any(&t->thread, tworker_main, t, "csp-thread") !=
         CSP_OK) {
         tworker_free(rt, t);
         return CSP_ENOMEM;

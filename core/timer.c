@@ -225,7 +225,7 @@ static struct csp__timer *timer_get(csp_rt *rt)
         goto fail_mutex;
     if (csp__cond_init(&t->cond) != CSP_OK)
         goto fail_cond;
-    if (csp__thread_start(&t->thread, timer_main, t, "csp-timer") != CSP_OK)
+    if (csp__thread_start_any(&t->thread, timer_main, t, "csp-timer") != CSP_OK)
         goto fail_thread;
     csp__rt_mark_started(rt);
     /* release: pairs with the acquire load above. */
@@ -321,7 +321,7 @@ void csp__timer_fork_child(csp_rt *rt)
         }
     }
     if (csp__cond_init(&t->cond) != CSP_OK ||
-        csp__thread_start(&t->thread, timer_main, t, "csp-timer") !=
+        csp__thread_start_any(&t->thread, timer_main, t, "csp-timer") !=
             CSP_OK) {
         fprintf(stderr, "csp: fork: cannot restart the timer thread; "
                         "timeouts of this runtime will not fire\n");

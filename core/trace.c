@@ -223,6 +223,8 @@ static const char *after_name(uint32_t after)
         return "yield";
     case CSP__AFTER_EXIT:
         return "exit";
+    case CSP__AFTER_CALL:
+        return "call"; /* a thread start on the worker's stack */
     default:
         return "?";
     }

@@ -544,6 +544,10 @@ struct csp__stack_pool *csp__stack_pool_new(size_t size, size_t max_guarded,
         size = 256 * 1024;
     if (size > SIZE_MAX / 2)
         return NULL;
+    /* Read vm.max_map_count now, on the thread stack that makes the pool
+     * (a scheduler starting): fscanf is deep, and the first guarded
+     * stack may be carved by a spawn from a small-stack process. */
+    (void)csp__stack_guard_cap();
     pool = calloc(1, sizeof *pool);
     if (!pool)
         return NULL;

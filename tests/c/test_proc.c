@@ -106,7 +106,7 @@ static void *own_stack_size(void *arg)
 }
 
 /* What a request of SIZE bytes gets: the class holding it (sanitizer
- * builds raise small requests to CSP__SMALL_STACK). */
+ * and unoptimised builds raise small requests to CSP__SMALL_STACK). */
 static size_t class_for(size_t size)
 {
     if (size < CSP__SMALL_STACK)
@@ -191,6 +191,81 @@ TEST(small_stack_procs_move_values_through_a_chain)
     for (int i = 0; i < N; i++)
         csp_chan_release(links[i].left);
     csp_chan_release(left);
+}
+
+/* A small-stack process that makes a runtime start a thread: the timer
+ * thread (its first timeout), a csp_thread pool thread, another runtime's
+ * workers. pthread_create needs 2-3.5 KiB of stack; the thread is
+ * started on the worker's own stack (csp__thread_start_any), and the
+ * library is bound at load time (-z now), so nothing overflows. Each on a
+ * fresh runtime, whose threads are not started yet. */
+static void *first_timeout(void *arg)
+{
+    csp_rt *rt = arg;
+    csp_chan *t;
+    void *v;
+
+    if (csp_timeout(&t, rt, 1) != CSP_OK)
+        return NULL;
+    ASSERT_RC(CSP_ECLOSED, csp_chan_take(t, &v));
+    csp_chan_release(t);
+    return V(1);
+}
+
+static void *job_returns_7(void *arg)
+{
+    (void)arg;
+    return V(7);
+}
+
+static void *first_csp_thread(void *arg)
+{
+    csp_chan *res;
+    void *v = NULL;
+
+    if (csp_thread(arg, job_returns_7, NULL, &res) != CSP_OK)
+        return NULL;
+    ASSERT_OK(csp_chan_take(res, &v));
+    csp_chan_release(res);
+    return v;
+}
+
+static void *first_go_elsewhere(void *arg)
+{
+    csp_chan *res;
+    void *v = NULL;
+
+    if (csp_go(arg, job_returns_7, NULL, &res) != CSP_OK)
+        return NULL;
+    ASSERT_OK(csp_chan_take(res, &v));
+    csp_chan_release(res);
+    return v;
+}
+
+static void small_stack_starts_a_thread(void *(*fn)(void *), uintptr_t want)
+{
+    csp_rt *rt;
+    csp_chan *res;
+
+    ASSERT_OK(csp_rt_new(&rt, NULL, NULL));
+    ASSERT_OK(csp_go_ex(test_rt, fn, rt, CSP_GO_SMALL_STACK, 0, &res));
+    ASSERT_EQ(want, U(join(res)));
+    ASSERT_OK(csp_rt_free(rt, 0));
+}
+
+TEST(small_stack_proc_starts_the_timer_thread)
+{
+    small_stack_starts_a_thread(first_timeout, 1);
+}
+
+TEST(small_stack_proc_starts_a_csp_thread_pool_thread)
+{
+    small_stack_starts_a_thread(first_csp_thread, 7);
+}
+
+TEST(small_stack_proc_starts_another_runtimes_workers)
+{
+    small_stack_starts_a_thread(first_go_elsewhere, 7);
 }
 
 TEST(go_ex_small_stack_runs)
