@@ -85,7 +85,9 @@ static csp_chan *chan(int buf, size_t cap)
  * (default 16 KiB, as Go's goroutines start small; 0: the runtime's
  * default). CSP_BENCH_SMALL=1: the small-stack class instead
  * (CSP_GO_SMALL_STACK, for processes that only move values), where the
- * runtime has one; W8's processes, which make timeouts, keep STACK_SIZE. */
+ * runtime has one. W8's processes, which make timeouts, may have it too:
+ * every csp call fits a small stack when the program binds at load time
+ * (-z now). */
 static size_t stack_size = 16 * 1024;
 static unsigned spawn_flags;
 
@@ -94,12 +96,6 @@ static void spawn(csp_go_fn fn, void *arg, csp_chan **res)
 {
     ok(csp_go_ex(rt, fn, arg, spawn_flags, spawn_flags ? 0 : stack_size, res),
        "csp_go_ex");
-}
-
-/* Spawn with STACK_SIZE whatever CSP_BENCH_SMALL says. */
-static void spawn_sized(csp_go_fn fn, void *arg, csp_chan **res)
-{
-    ok(csp_go_ex(rt, fn, arg, 0, stack_size, res), "csp_go_ex");
 }
 
 static void put(csp_chan *ch, uintptr_t v)
@@ -538,7 +534,7 @@ static void *w8(void *arg)
     }
     t0 = csp_now_ns();
     for (long i = 0; i < n; i++)
-        spawn_sized(w8_one, &j[i], NULL);
+        spawn(w8_one, &j[i], NULL);
     for (long i = 0; i < n; i++)
         late[i] = (long)take(ch) - 1;
     t0 = csp_now_ns() - t0;

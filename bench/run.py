@@ -146,8 +146,9 @@ def systems(args) -> list[tuple[str, list[str], dict, list[str] | None]]:
             QUICK_LIST["csp"]),
            ("csp", [args.csp, str(s)], {"CSP_THREADS": str(ncpu)},
             QUICK_LIST["csp"]),
-           # W6 with the small-stack class (where csp has one), once.
-           ("csp-small", [args.csp, str(s), "W6"],
+           # W6 and W8 with the small-stack class (where csp has one),
+           # once.
+           ("csp-small", [args.csp, str(s), "W6", "W8"],
             {"CSP_THREADS": str(ncpu), "CSP_BENCH_SMALL": "1"}, None)]
     if args.go:
         out.append(("go1", [args.go, str(s)], {"GOMAXPROCS": "1"},
@@ -368,7 +369,7 @@ def report(args, raw, skip, ir, rounds, t0, big, tried) -> None:
     lines.append(f"Compiler: {subprocess.run(['cc', '--version'], capture_output=True, text=True).stdout.splitlines()[0]}")
     lines.append(f"csp T=N: CSP_THREADS=N (csp T={ncpu} is the default, one "
                  "worker per CPU); every process asks for a 16 KiB stack, "
-                 "or (small stacks: W6 only, one round) the small-stack "
+                 "or (small stacks: W6 and W8 only, one round) the small-stack "
                  "class, CSP_GO_SMALL_STACK.")
     if "go" in names or "go1" in names:
         gv = subprocess.run(["go", "version"], capture_output=True,
