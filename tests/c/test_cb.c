@@ -500,7 +500,7 @@ static void *race_taker(void *arg)
     return NULL;
 }
 
-TEST(cb_cancel_racing_completion_is_exactly_once)
+TEST(cb_cancel_racing_completion_is_exactly_once) // timeout=30
 {
     csp_chan *ch = mkchan(CSP_BUF_NONE, 0);
     struct race r = {ch, test_scaled(20000), 0, 0, 0};
