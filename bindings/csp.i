@@ -858,6 +858,19 @@ static long long csp_swig_op_refuse(csp_swig_op *op, int rc)
     }
 }
 
+/* Calls that touch no csp object, allowed inside a transform step too. */
+%define CSP_SWIG_PURE(NAME)
+%exception NAME {
+    $action
+}
+%enddef
+CSP_SWIG_PURE(csp_swig_version)
+CSP_SWIG_PURE(csp_swig_errname)
+CSP_SWIG_PURE(csp_swig_strerror)
+CSP_SWIG_PURE(csp_swig_now_ns)
+CSP_SWIG_PURE(csp_swig_thread_id)
+CSP_SWIG_PURE(csp_swig_closures_live)
+
 /* Handles are checked before any call uses them: NULL goes through (the
  * calls report EINVAL), a handle not live raises. */
 %define CSP_SWIG_CHECK(TYPE, TAG, WHAT)
