@@ -169,6 +169,59 @@ test chan_new_drop_rejects_bad_arguments_and_makes_no_closure {
     }
 }
 
+test drop_hook_under_racing_workers_gets_every_value_once_then_frees {
+    set rt [rt_default]
+    set loop [loop_new $rt]
+    set before [closures_live]
+    for {set round 0} {$round < 30} {incr round} {
+        array unset ::calls
+        set src [chan_new_drop $rt $CSP_BUF_SLIDING 1 $loop {record d}]
+        set dst [chan_new $rt $CSP_BUF_FIXED 1]
+        chan_close $dst
+        # Four go processes take from src, find dst closed and discard to
+        # src's hook on worker threads while this thread's puts evict;
+        # the last reference to src goes on whichever thread is last.
+        for {set i 0} {$i < 4} {incr i} { pipe $rt $src $dst 0 }
+        for {set v 1} {$v <= 10} {incr v} { put $src $v 0 }
+        chan_close $src
+        chan_release $src
+        chan_release $dst
+        drain_until $loop {[closures_live] == $before}
+        assert_eq {1 2 3 4 5 6 7 8 9 10} [lsort -integer [values_here d]] \
+            "round $round: each value dropped once, all before the free"
+    }
+    loop_free $loop
+}
+
+test loop_freed_while_workers_drop_leaves_no_closure_once_the_channel_goes {
+    set rt [rt_default]
+    set before [closures_live]
+    set waiter [loop_new $rt]
+    for {set round 0} {$round < 30} {incr round} {
+        array unset ::calls
+        set loop [loop_new $rt]
+        set src [chan_new_drop $rt $CSP_BUF_SLIDING 1 $loop {record d}]
+        set dst [chan_new $rt $CSP_BUF_FIXED 1]
+        chan_close $dst
+        for {set i 0} {$i < 4} {incr i} { pipe $rt $src $dst 0 }
+        for {set v 1} {$v <= 10} {incr v} { put $src $v 0 }
+        # Drops race with loop_free: each is run in it or discarded.
+        loop_free $loop
+        chan_close $src
+        chan_release $src
+        chan_release $dst
+        # The pipes hold src a little longer: wait (bounded) for its free.
+        set end [expr {[now_ns] + 5000000000}]
+        while {[closures_live] != $before && [now_ns] < $end} {
+            loop_wait $waiter 1
+        }
+        assert_eq $before [closures_live] "round $round"
+        set got [values_here d]
+        assert_eq [llength [lsort -unique $got]] [llength $got] "no value twice"
+    }
+    loop_free $waiter
+}
+
 # ---- Transforms ---------------------------------------------------------
 
 # Everything CH holds now, in order.
