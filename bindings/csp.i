@@ -25,6 +25,14 @@
  *     own event loop (Tcl's fileevent, Perl's select). The callback runs
  *     exactly once, even for an op that completes at once; an error it
  *     raises is reported (Tcl: bgerror; Perl: warn) and the drain goes on;
+ *   - drop hooks (chan_new_drop, chan_new_xf) are closures that queue
+ *     each dropped value to the loop; the script runs from a drain, and
+ *     the closure is freed after the channel (csp_chan_on_free, through
+ *     csp_ffi_tie). Transform steps (xf_map, xf_filter, ..., xf_step)
+ *     must answer at once under the channel's lock: they run the script
+ *     only on its interpreter's thread inside a call of this module, and
+ *     elsewhere drop the value and fail with CSP_EPERM, which the
+ *     channel's exception handler gets from a drain;
  *   - every csp error becomes a host exception (SWIG_RuntimeError) whose
  *     message starts with the error's name, e.g. "ETIMEDOUT: ...",
  *     except the outcomes a caller branches on: take and alts report a

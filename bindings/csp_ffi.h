@@ -10,6 +10,10 @@
  * called inside csp_ffi_drain on that loop, else as a task queued to the
  * loop executor, which runs when the host drains it. Script code never
  * runs on a csp worker or timer thread.
+ *
+ * A drop hook is a CSP_FFI_QUEUE closure: always queued, even on the
+ * loop's thread, and tied to its channel (csp_ffi_tie), whose
+ * csp_chan_on_free frees it after the hook's last call.
  */
 #ifndef CSP_BINDINGS_FFI_H
 #define CSP_BINDINGS_FFI_H
