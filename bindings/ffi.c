@@ -237,19 +237,24 @@ int csp_ffi_tie(csp_chan *ch, csp_ffi_cb *const *cbs, int n)
     t->n = n;
     memcpy(t->cbs, cbs, (size_t)n * sizeof *cbs);
     pthread_mutex_lock(&tie_lock);
-    rc = csp_chan_on_free(ch, on_chan_free, t);
-    if (rc == CSP_OK) {
-        for (int i = 0; i < n; i++)
-            cbs[i]->tie = t;
-        t->linked = 1;
-        t->next = ties;
-        if (ties)
-            ties->prev = t;
-        ties = t;
-    }
+    for (int i = 0; i < n; i++)
+        cbs[i]->tie = t;
+    t->linked = 1;
+    t->next = ties;
+    if (ties)
+        ties->prev = t;
+    ties = t;
     pthread_mutex_unlock(&tie_lock);
-    if (rc != CSP_OK)
+    /* Outside tie_lock: csp_chan_on_free takes the channel's lock. */
+    rc = csp_chan_on_free(ch, on_chan_free, t);
+    if (rc != CSP_OK) {
+        pthread_mutex_lock(&tie_lock);
+        unlink_tie(t);
+        for (int i = 0; i < n; i++)
+            cbs[i]->tie = NULL;
+        pthread_mutex_unlock(&tie_lock);
         free(t);
+    }
     return rc;
 }
 
