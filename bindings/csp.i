@@ -25,6 +25,14 @@
  *     own event loop (Tcl's fileevent, Perl's select). The callback runs
  *     exactly once, even for an op that completes at once; an error it
  *     raises is reported (Tcl: bgerror; Perl: warn) and the drain goes on;
+ *   - drop hooks (chan_new_drop, chan_new_xf) are closures that queue
+ *     each dropped value to the loop; the script runs from a drain, and
+ *     the closure is freed after the channel (csp_chan_on_free, through
+ *     csp_ffi_tie). Transform steps (xf_map, xf_filter, ..., xf_step)
+ *     must answer at once under the channel's lock: they run the script
+ *     only on its interpreter's thread inside a call of this module, and
+ *     elsewhere drop the value and fail with CSP_EPERM, which the
+ *     channel's exception handler gets from a drain;
  *   - every csp error becomes a host exception (SWIG_RuntimeError) whose
  *     message starts with the error's name, e.g. "ETIMEDOUT: ...",
  *     except the outcomes a caller branches on: take and alts report a
@@ -57,6 +65,12 @@ static _Thread_local int csp_swig_err;
 static _Thread_local char csp_swig_msg[160];
 /* A message of its own for the error, instead of csp_strerror's. */
 static _Thread_local const char *csp_swig_why;
+/* Wrapper calls under way on this thread (a script transform step runs
+ * only inside one, on its interpreter's thread), and whether a script
+ * step or exception handler runs now (under a channel's lock: every
+ * wrapper call raises EPERM, as it could deadlock on that lock). */
+static _Thread_local int csp_swig_active;
+static _Thread_local int csp_swig_in_step;
 
 static int csp_swig_fail(int rc)
 {
@@ -90,7 +104,8 @@ enum {
     CSP_SWIG_H_CHAN,
     CSP_SWIG_H_ALTS,
     CSP_SWIG_H_LOOP,
-    CSP_SWIG_H_OP
+    CSP_SWIG_H_OP,
+    CSP_SWIG_H_XF
 };
 
 typedef struct csp_swig_entry {
@@ -200,6 +215,23 @@ typedef struct csp_swig_alts {
     long long val;
 } csp_swig_alts;
 
+/* What a script transform step or exception handler returned
+ * (csp_swig_script_eval). */
+enum {
+    CSP_SWIG_WANT_BOOL,     /* a truth: filter, remove, take/drop_while */
+    CSP_SWIG_WANT_INT,      /* a non-zero integer: map */
+    CSP_SWIG_WANT_INT0,     /* an integer, 0 for none: an exception handler */
+    CSP_SWIG_WANT_LIST      /* non-zero integers, "reduced": step */
+};
+
+typedef struct csp_swig_res {
+    int truth;
+    long long one;
+    long long *vals;        /* malloc'd; the caller frees */
+    int n;
+    int reduced;
+} csp_swig_res;
+
 /* ---- Script callables --------------------------------------------------
  * The language-specific part: csp_swig_script is a borrowed reference in
  * a typemap's temporary; _hold makes an owned copy, _free drops it, _call
@@ -209,6 +241,8 @@ typedef struct csp_swig_alts {
 typedef struct csp_swig_script {
     Tcl_Interp *interp;
     Tcl_Obj *obj;
+    pthread_t owner;                /* the interpreter's thread */
+    struct csp_swig_script *later;  /* csp_swig_script_release's list */
 } csp_swig_script;
 
 static csp_swig_script *csp_swig_script_hold(const csp_swig_script *s)
@@ -217,6 +251,8 @@ static csp_swig_script *csp_swig_script_hold(const csp_swig_script *s)
 
     if (h) {
         *h = *s;
+        h->owner = pthread_self();
+        h->later = NULL;
         Tcl_IncrRefCount(h->obj);
         Tcl_Preserve(h->interp);
     }
@@ -258,9 +294,87 @@ static void csp_swig_script_call(csp_swig_script *s, int n,
     Tcl_DecrRefCount(cmd);
     Tcl_Release(ip);
 }
+
+/* Run S with ARG and read its result as WANT asks (a boolean, a non-zero
+ * integer, or a list of non-zero integers and the word "reduced") into
+ * R. 0, or -1 when the script raised or its result was not that: the
+ * error goes to the background error handler. */
+static int csp_swig_script_eval(csp_swig_script *s, long long arg, int want,
+                                csp_swig_res *r)
+{
+    Tcl_Interp *ip = s->interp;
+    Tcl_Obj *cmd = Tcl_DuplicateObj(s->obj);
+    Tcl_InterpState st;
+    int rc;
+
+    Tcl_IncrRefCount(cmd);
+    Tcl_Preserve(ip);
+    st = Tcl_SaveInterpState(ip, TCL_OK);
+    rc = Tcl_ListObjAppendElement(ip, cmd, Tcl_NewWideIntObj(arg));
+    if (rc == TCL_OK)
+        rc = Tcl_EvalObjEx(ip, cmd, TCL_EVAL_GLOBAL);
+    if (rc == TCL_OK) {
+        Tcl_Obj *res = Tcl_GetObjResult(ip), **objv;
+        Tcl_WideInt w = 0;
+        int objc = 0;
+
+        switch (want) {
+        case CSP_SWIG_WANT_BOOL:
+            rc = Tcl_GetBooleanFromObj(ip, res, &r->truth);
+            break;
+        case CSP_SWIG_WANT_INT:
+        case CSP_SWIG_WANT_INT0:
+            rc = Tcl_GetWideIntFromObj(ip, res, &w);
+            r->one = w;
+            if (rc == TCL_OK && w == 0 && want == CSP_SWIG_WANT_INT) {
+                Tcl_SetObjResult(ip, Tcl_NewStringObj(
+                    "csp: the transform returned 0, which is no value", -1));
+                rc = TCL_ERROR;
+            }
+            break;
+        default:
+            rc = Tcl_ListObjGetElements(ip, res, &objc, &objv);
+            if (rc == TCL_OK && objc > 0 &&
+                !(r->vals = malloc((size_t)objc * sizeof *r->vals))) {
+                Tcl_SetObjResult(ip, Tcl_NewStringObj("csp: no memory", -1));
+                rc = TCL_ERROR;
+            }
+            for (int i = 0; i < objc && rc == TCL_OK; i++) {
+                if (strcmp(Tcl_GetString(objv[i]), "reduced") == 0) {
+                    r->reduced = 1;
+                    continue;
+                }
+                rc = Tcl_GetWideIntFromObj(ip, objv[i], &w);
+                if (rc == TCL_OK && w == 0) {
+                    Tcl_SetObjResult(ip, Tcl_NewStringObj(
+                        "csp: the transform emitted 0, which is no value",
+                        -1));
+                    rc = TCL_ERROR;
+                }
+                if (rc == TCL_OK)
+                    r->vals[r->n++] = w;
+            }
+            break;
+        }
+    } else if (rc != TCL_ERROR) {
+        Tcl_SetObjResult(ip, Tcl_NewStringObj(
+            "csp: the transform ended with break, continue or return", -1));
+        rc = TCL_ERROR;
+    }
+    if (rc != TCL_OK) {
+        Tcl_AddErrorInfo(ip, "\n    (csp transform step)");
+        Tcl_BackgroundException(ip, TCL_ERROR);
+    }
+    Tcl_RestoreInterpState(ip, st);
+    Tcl_DecrRefCount(cmd);
+    Tcl_Release(ip);
+    return rc == TCL_OK ? 0 : -1;
+}
 #elif defined(SWIGPERL)
 typedef struct csp_swig_script {
     SV *sv;
+    pthread_t owner;                /* the interpreter's thread */
+    struct csp_swig_script *later;  /* csp_swig_script_release's list */
 } csp_swig_script;
 
 static csp_swig_script *csp_swig_script_hold(const csp_swig_script *s)
@@ -268,8 +382,11 @@ static csp_swig_script *csp_swig_script_hold(const csp_swig_script *s)
     dTHX;
     csp_swig_script *h = malloc(sizeof *h);
 
-    if (h)
+    if (h) {
         h->sv = newSVsv(s->sv);
+        h->owner = pthread_self();
+        h->later = NULL;
+    }
     return h;
 }
 
@@ -303,9 +420,347 @@ static void csp_swig_script_call(csp_swig_script *s, int n,
     FREETMPS;
     LEAVE;
 }
+
+/* Run S with ARG and read its result as WANT asks (scalar context: a
+ * truth, a non-zero integer; list context: non-zero integers and the
+ * string "reduced") into R. 0, or -1 when it died or returned something
+ * else: a warning "csp: transform step died: ..." says why. */
+static int csp_swig_script_eval(csp_swig_script *s, long long arg, int want,
+                                csp_swig_res *r)
+{
+    dTHX;
+    dSP;
+    const char *bad = NULL;
+    int count, ok = 0;
+
+    ENTER;
+    SAVETMPS;
+    PUSHMARK(SP);
+    XPUSHs(sv_2mortal(newSViv((IV)arg)));
+    PUTBACK;
+    count = call_sv(s->sv, (want == CSP_SWIG_WANT_LIST ? G_ARRAY : G_SCALAR) |
+                               G_EVAL);
+    SPAGAIN;
+    if (SvTRUE(ERRSV)) {
+        warn("csp: transform step died: %" SVf, SVfARG(ERRSV));
+        ok = -1;
+    } else if (want == CSP_SWIG_WANT_LIST) {
+        SV **items = SP - count + 1;
+
+        if (count > 0 && !(r->vals = malloc((size_t)count * sizeof *r->vals)))
+            bad = "no memory";
+        for (int i = 0; i < count && !bad; i++) {
+            if (SvPOK(items[i]) && strcmp(SvPV_nolen(items[i]), "reduced") == 0)
+                r->reduced = 1;
+            else if (!SvOK(items[i]) || !looks_like_number(items[i]) ||
+                     SvIV(items[i]) == 0)
+                bad = "the transform emitted something that is not a "
+                      "non-zero integer";
+            else
+                r->vals[r->n++] = (long long)SvIV(items[i]);
+        }
+    } else if (count == 1) {
+        SV *sv = SP[0];
+
+        if (want == CSP_SWIG_WANT_BOOL)
+            r->truth = SvTRUE(sv);
+        else if (!SvOK(sv) ? want == CSP_SWIG_WANT_INT
+                           : !looks_like_number(sv))
+            bad = "the transform returned something that is not an integer";
+        else if ((r->one = SvOK(sv) ? (long long)SvIV(sv) : 0) == 0 &&
+                 want == CSP_SWIG_WANT_INT)
+            bad = "the transform returned 0, which is no value";
+    }
+    if (bad) {
+        warn("csp: transform step died: %s\n", bad);
+        ok = -1;
+    }
+    SP -= count;
+    PUTBACK;
+    FREETMPS;
+    LEAVE;
+    return ok;
+}
 #else
 #error "bindings/csp.i: no script glue for this SWIG language (see SWIGTCL)"
 #endif
+
+/* ---- Script references freed from any thread --------------------------
+ * A script transform's recipe goes with the last channel that uses it,
+ * on whichever thread releases that one (a go process, another binding):
+ * its script reference is queued here and released by the interpreter's
+ * own thread at its next wrapper call. */
+static pthread_mutex_t csp_swig_later_lock = PTHREAD_MUTEX_INITIALIZER;
+static csp_swig_script *csp_swig_later;
+static atomic_int csp_swig_later_n;
+
+static void csp_swig_script_release(csp_swig_script *s)
+{
+    if (!s)
+        return;
+    if (pthread_equal(s->owner, pthread_self())) {
+        csp_swig_script_free(s);
+        return;
+    }
+    pthread_mutex_lock(&csp_swig_later_lock);
+    s->later = csp_swig_later;
+    csp_swig_later = s;
+    atomic_fetch_add(&csp_swig_later_n, 1);
+    pthread_mutex_unlock(&csp_swig_later_lock);
+}
+
+/* Release the references queued for this thread. */
+static void csp_swig_reap(void)
+{
+    csp_swig_script **p, *mine = NULL;
+
+    if (atomic_load(&csp_swig_later_n) == 0)
+        return;
+    pthread_mutex_lock(&csp_swig_later_lock);
+    for (p = &csp_swig_later; *p;) {
+        csp_swig_script *s = *p;
+        if (pthread_equal(s->owner, pthread_self())) {
+            *p = s->later;
+            s->later = mine;
+            mine = s;
+            atomic_fetch_sub(&csp_swig_later_n, 1);
+        } else {
+            p = &s->later;
+        }
+    }
+    pthread_mutex_unlock(&csp_swig_later_lock);
+    while (mine) {
+        csp_swig_script *s = mine;
+        mine = s->later;
+        csp_swig_script_free(s);
+    }
+}
+
+/* ---- Script drop hooks -------------------------------------------------
+ * A CSP_FFI_QUEUE closure whose host is the script: csp calls it from any
+ * thread (possibly under the channel's lock), it queues the value, and
+ * the script runs from a drain of the loop, once per value. Tied to the
+ * channel (csp_ffi_tie), it is freed after the channel is. */
+static void csp_swig_drop_call(void *host, int n, const long long *args)
+{
+    csp_swig_script_call(host, n < 1 ? n : 1, args);
+}
+
+static void csp_swig_drop_release(void *host)
+{
+    csp_swig_script_release(host);
+}
+
+/* A drop closure for SCRIPT on LOOP; NULL on ENOMEM (reported). */
+static csp_ffi_cb *csp_swig_drop_new(csp_loop *loop,
+                                     const csp_swig_script *script)
+{
+    csp_swig_script *h = csp_swig_script_hold(script);
+    csp_ffi_cb *cb = h ? csp_ffi_cb_new("pp", loop, CSP_FFI_QUEUE,
+                                        csp_swig_drop_call,
+                                        csp_swig_drop_release, h)
+                       : NULL;
+
+    if (!cb) {
+        csp_swig_script_free(h);
+        csp_swig_fail(CSP_ENOMEM);
+    }
+    return cb;
+}
+
+/* ---- Script transforms --------------------------------------------------
+ * A step runs under the channel's lock, on the thread that adds the
+ * value, and must return at once. It runs the script only on the
+ * script's interpreter thread, inside a wrapper call (put, offer, take
+ * moving a parked put into the buffer, a callback run by loop_drain...).
+ * Reached any other way (a go process, a C thread, another binding's
+ * call) it drops the value and fails with CSP_EPERM: the channel's
+ * exception handler gets that, queued to the loop. */
+enum {
+    CSP_SWIG_XF_MAP,
+    CSP_SWIG_XF_FILTER,
+    CSP_SWIG_XF_REMOVE,
+    CSP_SWIG_XF_TAKE_WHILE,
+    CSP_SWIG_XF_DROP_WHILE,
+    CSP_SWIG_XF_STEP
+};
+
+typedef struct csp_swig_xrec {
+    int mode;
+    csp_swig_script *script;
+} csp_swig_xrec;
+
+typedef struct csp_swig_xstate {
+    csp_swig_xrec *rec;
+    int dropping;           /* drop_while: still dropping */
+} csp_swig_xstate;
+
+/* May script S run here and now? */
+static int csp_swig_may_run(const csp_swig_script *s)
+{
+    return csp_swig_active > 0 && !csp_swig_in_step &&
+           pthread_equal(s->owner, pthread_self());
+}
+
+static int csp_swig_xf_init(void *ud, void **state)
+{
+    csp_swig_xstate *x = malloc(sizeof *x);
+
+    if (!x)
+        return CSP_ENOMEM;
+    x->rec = ud;
+    x->dropping = 1;
+    *state = x;
+    return CSP_OK;
+}
+
+static void csp_swig_xf_fini(void *state, csp_emit *out)
+{
+    (void)out;
+    free(state);
+}
+
+static void csp_swig_xf_ud_free(void *ud)
+{
+    csp_swig_xrec *rec = ud;
+
+    csp_swig_script_release(rec->script);
+    free(rec);
+}
+
+static int csp_swig_xf_run(void *state, void *val, csp_emit *out)
+{
+    csp_swig_xstate *x = state;
+    int mode = x->rec->mode;
+    csp_swig_res r = {0};
+    long long v = (long long)(intptr_t)val;
+    int rc = CSP_OK, kept = 0;
+
+    if (!csp_swig_may_run(x->rec->script)) {
+        csp_emit_drop(out, val);
+        return CSP_EPERM;
+    }
+    if (mode == CSP_SWIG_XF_DROP_WHILE && !x->dropping)
+        return csp_emit_value(out, val);
+    csp_swig_in_step = 1;
+    rc = csp_swig_script_eval(x->rec->script, v,
+                              mode == CSP_SWIG_XF_MAP    ? CSP_SWIG_WANT_INT
+                              : mode == CSP_SWIG_XF_STEP ? CSP_SWIG_WANT_LIST
+                                                         : CSP_SWIG_WANT_BOOL,
+                              &r);
+    csp_swig_in_step = 0;
+    if (rc != 0) {
+        free(r.vals);
+        csp_emit_drop(out, val);
+        return CSP_EINVAL;
+    }
+    switch (mode) {
+    case CSP_SWIG_XF_MAP:
+        return csp_emit_value(out, csp_swig_val(r.one));
+    case CSP_SWIG_XF_FILTER:
+    case CSP_SWIG_XF_REMOVE:
+        if (r.truth == (mode == CSP_SWIG_XF_FILTER))
+            return csp_emit_value(out, val);
+        csp_emit_drop(out, val);
+        return CSP_OK;
+    case CSP_SWIG_XF_TAKE_WHILE:
+        if (r.truth)
+            return csp_emit_value(out, val);
+        csp_emit_drop(out, val);
+        return CSP_REDUCED;
+    case CSP_SWIG_XF_DROP_WHILE:
+        if (r.truth) {
+            csp_emit_drop(out, val);
+            return CSP_OK;
+        }
+        x->dropping = 0;
+        return csp_emit_value(out, val);
+    default:
+        for (int i = 0; i < r.n && rc == CSP_OK; i++) {
+            kept |= r.vals[i] == v;
+            rc = csp_emit_value(out, csp_swig_val(r.vals[i]));
+        }
+        if (!kept)
+            csp_emit_drop(out, val);
+        if (rc == CSP_OK && r.reduced)
+            rc = CSP_REDUCED;
+        free(r.vals);
+        return rc;
+    }
+}
+
+/* A recipe running SCRIPT in MODE; NULL on an error (reported). */
+static csp_xform *csp_swig_xf_script(csp_rt *rt, int mode,
+                                     const csp_swig_script *script)
+{
+    csp_swig_xrec *rec;
+    csp_xform *xf = NULL;
+    int rc;
+
+    if (!rt)
+        return csp_swig_fail(CSP_EINVAL), NULL;
+    rec = calloc(1, sizeof *rec);
+    if (!rec || !(rec->script = csp_swig_script_hold(script))) {
+        free(rec);
+        return csp_swig_fail(CSP_ENOMEM), NULL;
+    }
+    rec->mode = mode;
+    rc = csp_xform_new(&xf, rt, csp_swig_xf_init, csp_swig_xf_run, NULL,
+                       csp_swig_xf_fini, rec, csp_swig_xf_ud_free);
+    if (rc != CSP_OK) {
+        csp_swig_xf_ud_free(rec);
+        return csp_swig_fail(rc), NULL;
+    }
+    return xf;
+}
+
+/* The exception handler of a transform channel made here: its ud is the
+ * channel's report closure (CSP_FFI_QUEUE, "pi"), whose host holds the
+ * script handler (or NULL). On the interpreter's thread inside a wrapper
+ * call the script runs at once, and a non-zero result is added to the
+ * channel; anywhere else (a step refused on a foreign thread) the error
+ * is queued, and the script gets it from a drain (its result is then
+ * ignored: the put is long over). */
+typedef struct csp_swig_exh_host {
+    csp_swig_script *script;    /* NULL: no handler */
+} csp_swig_exh_host;
+
+static void *csp_swig_exh(void *ud, int err)
+{
+    csp_ffi_cb *report = ud;
+
+    if (csp_ffi_cb_mine(report) && csp_swig_active > 0 &&
+        !csp_swig_in_step) {
+        csp_swig_exh_host *h = csp_ffi_cb_host(report);
+        csp_swig_res r = {0};
+        int rc;
+
+        if (!h || !h->script)
+            return NULL;
+        csp_swig_in_step = 1;
+        rc = csp_swig_script_eval(h->script, err, CSP_SWIG_WANT_INT0, &r);
+        csp_swig_in_step = 0;
+        return rc == 0 ? csp_swig_val(r.one) : NULL;
+    }
+    ((void (*)(void *, int))csp_ffi_cb_fn(report))(NULL, err);
+    return NULL;
+}
+
+static void csp_swig_exh_call(void *host, int n, const long long *args)
+{
+    csp_swig_exh_host *h = host;
+
+    if (h->script)
+        csp_swig_script_call(h->script, n < 1 ? n : 1, args);
+}
+
+static void csp_swig_exh_release(void *host)
+{
+    csp_swig_exh_host *h = host;
+
+    csp_swig_script_release(h->script);
+    free(h);
+}
 
 /* ---- Callback ops ------------------------------------------------------
  * One op per put_async/take_async/alts_async: a libffi closure (ONCE)
@@ -395,7 +850,14 @@ static long long csp_swig_op_refuse(csp_swig_op *op, int rc)
 %exception {
     csp_swig_err = 0;
     csp_swig_why = NULL;
+    if (csp_swig_in_step)
+        SWIG_exception(SWIG_RuntimeError,
+                       "EPERM: csp call inside a transform step or "
+                       "exception handler (it runs under the channel's lock)");
+    csp_swig_reap();
+    csp_swig_active++;
     $action
+    csp_swig_active--;
     if (csp_swig_err < 0) {
         snprintf(csp_swig_msg, sizeof csp_swig_msg, "%s: %s",
                  csp_errname(csp_swig_err),
@@ -403,6 +865,19 @@ static long long csp_swig_op_refuse(csp_swig_op *op, int rc)
         SWIG_exception(SWIG_RuntimeError, csp_swig_msg);
     }
 }
+
+/* Calls that touch no csp object, allowed inside a transform step too. */
+%define CSP_SWIG_PURE(NAME)
+%exception NAME {
+    $action
+}
+%enddef
+CSP_SWIG_PURE(csp_swig_version)
+CSP_SWIG_PURE(csp_swig_errname)
+CSP_SWIG_PURE(csp_swig_strerror)
+CSP_SWIG_PURE(csp_swig_now_ns)
+CSP_SWIG_PURE(csp_swig_thread_id)
+CSP_SWIG_PURE(csp_swig_closures_live)
 
 /* Handles are checked before any call uses them: NULL goes through (the
  * calls report EINVAL), a handle not live raises. */
@@ -418,6 +893,8 @@ CSP_SWIG_CHECK(csp_chan *, CSP_SWIG_H_CHAN,
 CSP_SWIG_CHECK(csp_swig_alts *, CSP_SWIG_H_ALTS,
                "alts handle used after alts_free")
 CSP_SWIG_CHECK(csp_loop *, CSP_SWIG_H_LOOP, "loop handle used after loop_free")
+CSP_SWIG_CHECK(csp_xform *, CSP_SWIG_H_XF,
+               "transform handle used after xf_release")
 
 /* A script callable, borrowed for the call (csp_swig_script_hold keeps
  * it). */
@@ -430,6 +907,17 @@ CSP_SWIG_CHECK(csp_loop *, CSP_SWIG_H_LOOP, "loop handle used after loop_free")
 %typemap(in, numinputs=0) Tcl_Interp *interp {
     $1 = interp;
 }
+/* An optional callable: the empty string for none. */
+%typemap(in) csp_swig_script *opt_drop (csp_swig_script tmp),
+             csp_swig_script *opt_exh (csp_swig_script tmp) {
+    if (Tcl_GetCharLength($input) == 0) {
+        $1 = NULL;
+    } else {
+        tmp.interp = interp;
+        tmp.obj = $input;
+        $1 = &tmp;
+    }
+}
 #elif defined(SWIGPERL)
 %typemap(in) csp_swig_script * (csp_swig_script tmp) {
     if (!SvOK($input) ||
@@ -438,6 +926,19 @@ CSP_SWIG_CHECK(csp_loop *, CSP_SWIG_H_LOOP, "loop handle used after loop_free")
                        "EINVAL: the callback is not a code reference");
     tmp.sv = $input;
     $1 = &tmp;
+}
+/* An optional callable: undef for none. */
+%typemap(in) csp_swig_script *opt_drop (csp_swig_script tmp),
+             csp_swig_script *opt_exh (csp_swig_script tmp) {
+    if (!SvOK($input)) {
+        $1 = NULL;
+    } else {
+        if (SvROK($input) && SvTYPE(SvRV($input)) != SVt_PVCV)
+            SWIG_exception(SWIG_RuntimeError,
+                           "EINVAL: the callback is not a code reference");
+        tmp.sv = $input;
+        $1 = &tmp;
+    }
 }
 #endif
 
@@ -463,6 +964,7 @@ CSP_SWIG_CHECK(csp_loop *, CSP_SWIG_H_LOOP, "loop handle used after loop_free")
 typedef struct csp_rt csp_rt;
 typedef struct csp_chan csp_chan;
 typedef struct csp_loop csp_loop;
+typedef struct csp_xform csp_xform;
 typedef struct csp_swig_alts csp_swig_alts;
 typedef struct csp_swig_script csp_swig_script;
 
@@ -571,6 +1073,199 @@ csp_chan *csp_swig_chan_new(csp_rt *rt, int buf, long long cap)
         return NULL;
     }
     return csp_swig_hand_out(ch, CSP_SWIG_H_CHAN, csp_swig_chan_unref);
+}
+
+/* A channel whose dropped values (evicted by a sliding buffer, refused by
+ * a full dropping one, ignored by a delivered promise, still buffered when
+ * the channel is freed) go to DROP: `DROP value`, run from a drain of
+ * LOOP, once per value. The closure goes when the channel is freed. */
+csp_chan *csp_swig_chan_new_drop(csp_rt *rt, int buf, long long cap,
+                                 csp_loop *loop, csp_swig_script *script)
+{
+    csp_ffi_cb *cb;
+    csp_chan *ch = NULL;
+    int rc;
+
+    if (!rt || !loop || cap < 0)
+        return csp_swig_fail(CSP_EINVAL), NULL;
+    if (!(cb = csp_swig_drop_new(loop, script)))
+        return NULL;
+    rc = csp_chan_new(&ch, rt, buf, (size_t)cap,
+                      (csp_drop_fn)csp_ffi_cb_fn(cb), NULL);
+    if (rc == CSP_OK && (rc = csp_ffi_tie(ch, &cb, 1)) != CSP_OK) {
+        csp_chan_release(ch); /* nothing buffered: the hook is not called */
+        ch = NULL;
+    }
+    if (rc != CSP_OK) {
+        csp_ffi_cb_free(cb);
+        return csp_swig_fail(rc), NULL;
+    }
+    return csp_swig_hand_out(ch, CSP_SWIG_H_CHAN, csp_swig_chan_unref);
+}
+
+/* A channel whose puts pass through transform XF (BUF not CSP_BUF_NONE).
+ * OPT_DROP (empty/undef: none) gets the values the channel or the
+ * transform discards, as chan_new_drop. OPT_EXH (empty/undef: none)
+ * handles a failing step: `OPT_EXH rc`, whose non-zero integer result is
+ * added to the channel; a step refused off the interpreter's thread
+ * (CSP_EPERM) reaches it from a drain of LOOP instead, result ignored. */
+csp_chan *csp_swig_chan_new_xf(csp_rt *rt, int buf, long long cap,
+                               csp_xform *xf, csp_loop *loop,
+                               csp_swig_script *opt_drop,
+                               csp_swig_script *opt_exh)
+{
+    csp_ffi_cb *cbs[2] = {NULL, NULL};
+    csp_swig_exh_host *h;
+    csp_chan *ch = NULL;
+    int n = 0, rc;
+
+    if (!rt || !xf || !loop || cap < 0)
+        return csp_swig_fail(CSP_EINVAL), NULL;
+    h = calloc(1, sizeof *h);
+    if (!h || (opt_exh && !(h->script = csp_swig_script_hold(opt_exh))) ||
+        !(cbs[n] = csp_ffi_cb_new("pi", loop, CSP_FFI_QUEUE,
+                                  csp_swig_exh_call, csp_swig_exh_release,
+                                  h))) {
+        if (h)
+            csp_swig_script_free(h->script);
+        free(h);
+        return csp_swig_fail(CSP_ENOMEM), NULL;
+    }
+    n++;
+    if (opt_drop && !(cbs[n++] = csp_swig_drop_new(loop, opt_drop))) {
+        csp_ffi_cb_free(cbs[0]);
+        return NULL;
+    }
+    rc = csp_chan_new_xf(&ch, rt, buf, (size_t)cap,
+                         opt_drop ? (csp_drop_fn)csp_ffi_cb_fn(cbs[1]) : NULL,
+                         NULL, xf, csp_swig_exh, cbs[0]);
+    if (rc == CSP_OK && (rc = csp_ffi_tie(ch, cbs, n)) != CSP_OK) {
+        csp_chan_release(ch);
+        ch = NULL;
+    }
+    if (rc != CSP_OK) {
+        for (int i = 0; i < n; i++)
+            csp_ffi_cb_free(cbs[i]);
+        return csp_swig_fail(rc), NULL;
+    }
+    return csp_swig_hand_out(ch, CSP_SWIG_H_CHAN, csp_swig_chan_unref);
+}
+
+/* ---- Transforms ----------------------------------------------------------
+ * Recipes for chan_new_xf; release each with xf_release (a channel keeps
+ * its own reference). The script ones run `SCRIPT value` as the step, on
+ * the interpreter's thread only (docs/swig.md, "Transforms"). */
+static csp_xform *csp_swig_xf_out(csp_xform *xf, int rc)
+{
+    if (rc != CSP_OK) {
+        csp_swig_fail(rc);
+        return NULL;
+    }
+    return csp_swig_hand_out(xf, CSP_SWIG_H_XF,
+                             (void (*)(void *))csp_xform_release);
+}
+
+/* `SCRIPT v` returns the value to pass on (non-zero). */
+csp_xform *csp_swig_xf_map(csp_rt *rt, csp_swig_script *script)
+{
+    csp_xform *xf = csp_swig_xf_script(rt, CSP_SWIG_XF_MAP, script);
+    return xf ? csp_swig_xf_out(xf, CSP_OK) : NULL;
+}
+
+/* Values for which `SCRIPT v` is true pass; the others are dropped. */
+csp_xform *csp_swig_xf_filter(csp_rt *rt, csp_swig_script *script)
+{
+    csp_xform *xf = csp_swig_xf_script(rt, CSP_SWIG_XF_FILTER, script);
+    return xf ? csp_swig_xf_out(xf, CSP_OK) : NULL;
+}
+
+/* Values for which `SCRIPT v` is true are dropped. */
+csp_xform *csp_swig_xf_remove(csp_rt *rt, csp_swig_script *script)
+{
+    csp_xform *xf = csp_swig_xf_script(rt, CSP_SWIG_XF_REMOVE, script);
+    return xf ? csp_swig_xf_out(xf, CSP_OK) : NULL;
+}
+
+/* Values pass while `SCRIPT v` is true; the first false one stops the
+ * transform (the channel closes). */
+csp_xform *csp_swig_xf_take_while(csp_rt *rt, csp_swig_script *script)
+{
+    csp_xform *xf = csp_swig_xf_script(rt, CSP_SWIG_XF_TAKE_WHILE, script);
+    return xf ? csp_swig_xf_out(xf, CSP_OK) : NULL;
+}
+
+/* Values are dropped while `SCRIPT v` is true; from the first false one
+ * on, all pass. */
+csp_xform *csp_swig_xf_drop_while(csp_rt *rt, csp_swig_script *script)
+{
+    csp_xform *xf = csp_swig_xf_script(rt, CSP_SWIG_XF_DROP_WHILE, script);
+    return xf ? csp_swig_xf_out(xf, CSP_OK) : NULL;
+}
+
+/* The general step: `SCRIPT v` returns a list of values to emit (none,
+ * one, several), which may hold the word "reduced": stop after emitting
+ * them. V goes to the drop hook unless it is among them. */
+csp_xform *csp_swig_xf_step(csp_rt *rt, csp_swig_script *script)
+{
+    csp_xform *xf = csp_swig_xf_script(rt, CSP_SWIG_XF_STEP, script);
+    return xf ? csp_swig_xf_out(xf, CSP_OK) : NULL;
+}
+
+/* The built-ins that need no script code, as csp.h's. */
+csp_xform *csp_swig_xf_take(csp_rt *rt, long long n)
+{
+    csp_xform *xf = NULL;
+    return csp_swig_xf_out(xf, n < 0 ? CSP_EINVAL
+                                     : csp_xf_take(&xf, rt, (uint64_t)n));
+}
+
+csp_xform *csp_swig_xf_drop(csp_rt *rt, long long n)
+{
+    csp_xform *xf = NULL;
+    return csp_swig_xf_out(xf, n < 0 ? CSP_EINVAL
+                                     : csp_xf_drop(&xf, rt, (uint64_t)n));
+}
+
+/* Drops a value equal to the one before it. */
+csp_xform *csp_swig_xf_dedupe(csp_rt *rt)
+{
+    csp_xform *xf = NULL;
+    return csp_swig_xf_out(xf, csp_xf_dedupe(&xf, rt, NULL, NULL));
+}
+
+/* Drops a value seen before. */
+csp_xform *csp_swig_xf_distinct(csp_rt *rt)
+{
+    csp_xform *xf = NULL;
+    return csp_swig_xf_out(xf, csp_xf_distinct(&xf, rt, NULL, NULL));
+}
+
+/* A then B: values pass through A first. */
+csp_xform *csp_swig_xf_comp(csp_xform *a, csp_xform *b)
+{
+    csp_xform *xf = NULL, *both[2] = {a, b};
+    return csp_swig_xf_out(xf, !a || !b ? CSP_EINVAL
+                                        : csp_xform_comp(&xf, both, 2));
+}
+
+/* Give the handle back; channels made with it keep theirs. */
+void csp_swig_xf_release(csp_xform *xf)
+{
+    if (xf) {
+        csp_swig_reg_drop(xf, CSP_SWIG_H_XF, 1);
+        csp_xform_release(xf);
+    }
+}
+
+/* Move every value from FROM to TO in a go process of RT (on a csp
+ * worker thread, not the interpreter's); when FROM closes, close TO if
+ * CLOSE is non-zero. Stops taking when TO closes. */
+void csp_swig_pipe(csp_rt *rt, csp_chan *from, csp_chan *to, int close)
+{
+    int rc = csp_pipe(rt, from, to, close);
+
+    if (rc != CSP_OK)
+        csp_swig_fail(rc);
 }
 
 /* A channel handed over from C as an address (e.g. from another binding);

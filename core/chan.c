@@ -496,6 +496,8 @@ void csp_chan_release(csp_chan *ch)
 {
     csp_rt *rt;
     struct csp__drops dl;
+    csp_free_fn on_free;
+    void *on_free_ud;
 
     if (!ch)
         return;
@@ -518,8 +520,32 @@ void csp_chan_release(csp_chan *ch)
         ch->drop(ch->drop_ud, ch->promise);
     if (ch->xf)
         csp__xinst_free(rt, ch->xf);
+    on_free = ch->on_free;
+    on_free_ud = ch->on_free_ud;
     csp__free(rt, ch, sizeof *ch);
     atomic_fetch_sub_explicit(&rt->nchans, 1, memory_order_relaxed);
+    /* Last: every drop above has returned. */
+    if (on_free)
+        on_free(on_free_ud);
+}
+
+int csp_chan_on_free(csp_chan *ch, csp_free_fn fn, void *ud)
+{
+    int rc = CSP_OK;
+
+    if (!ch || !fn)
+        return CSP_EINVAL;
+    if (ch->kind == CSP__KIND_TIMEOUT)
+        return CSP_EPERM;
+    csp__lock_acquire(&ch->lock);
+    if (ch->on_free) {
+        rc = CSP_EBUSY;
+    } else {
+        ch->on_free = fn;
+        ch->on_free_ud = ud;
+    }
+    csp__lock_release(&ch->lock);
+    return rc;
 }
 
 void csp__chan_close(csp_chan *ch)

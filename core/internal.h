@@ -293,6 +293,8 @@ struct csp_chan {
     void *exh_ud;                 /* immutable */
     csp_drop_fn drop;             /* immutable */
     void *drop_ud;                /* immutable */
+    csp_free_fn on_free;          /* set once (lock); read at free */
+    void *on_free_ud;
     struct csp__link rt_link;     /* in rt->chans; rt->chans_lock */
 };
 

@@ -113,6 +113,9 @@ typedef void *(*csp_alloc_fn)(void *ud, void *ptr, size_t old_size,
  * it must not block or call csp. */
 typedef void (*csp_drop_fn)(void *ud, void *val);
 
+/* Called once when a channel is finally freed (csp_chan_on_free). */
+typedef void (*csp_free_fn)(void *ud);
+
 /* Completion of a put or take issued with a _cb function. RC is CSP_OK
  * (take: VAL is the value, now yours; put: VAL is NULL), CSP_ECLOSED (take
  * from a closed and drained channel), or CSP_ECANCELED (forced runtime
@@ -313,6 +316,21 @@ CSP_API csp_chan *csp_chan_retain(csp_chan *ch);
  * blocking op borrows its caller's), so CH is never freed under one.
  * Waits: never.  Threads: any. */
 CSP_API void csp_chan_release(csp_chan *ch);
+
+/* Have FN(UD) called exactly once, when CH is finally freed: on the
+ * thread that drops the last reference, after the values still buffered
+ * (and a promise's value, and what a transform instance still holds) went
+ * to the drop hook, so after the drop hook's last call. That is when the
+ * owner of a drop hook may free its DROP_UD: a binding whose hook queues
+ * values to a host thread frees its bookkeeping from FN. FN must not
+ * block or use CH. Call it while holding a reference, before CH is
+ * shared, or from any thread that holds one: one FN per channel.
+ * Returns CSP_OK, CSP_EINVAL (NULL CH or FN), CSP_EBUSY (CH already has
+ * one; nothing changed), CSP_EPERM (a timeout channel: the timer shares
+ * those between callers).
+ * Waits: never.  Threads: any.
+ * Since: 0.2 */
+CSP_API int csp_chan_on_free(csp_chan *ch, csp_free_fn fn, void *ud);
 
 /* Close CH. Idempotent. Puts already pending stay queued and are delivered
  * to later takers (their completions report success); later puts fail with

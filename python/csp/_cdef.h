@@ -34,6 +34,8 @@ typedef void *(*csp_alloc_fn)(void *ud, void *ptr, size_t old_size, size_t new_s
 
 typedef void (*csp_drop_fn)(void *ud, void *val);
 
+typedef void (*csp_free_fn)(void *ud);
+
 typedef void (*csp_done_fn)(void *ud, int rc, void *val);
 
 typedef void (*csp_alts_fn)(void *ud, int rc, size_t idx, void *val);
@@ -114,6 +116,8 @@ int csp_chan_new(csp_chan **out, csp_rt *rt, int buf, size_t cap, csp_drop_fn dr
 csp_chan *csp_chan_retain(csp_chan *ch);
 
 void csp_chan_release(csp_chan *ch);
+
+int csp_chan_on_free(csp_chan *ch, csp_free_fn fn, void *ud);
 
 int csp_chan_close(csp_chan *ch);
 
