@@ -30,6 +30,7 @@
  *
  * drop_lock is a leaf: nothing else is taken while it is held.
  */
+#include <dlfcn.h>
 #include <errno.h>
 #include <pthread.h>
 #include <stdint.h>
@@ -961,6 +962,206 @@ static PyType_Slot goop_slots[] = {
 static PyType_Spec goop_spec = {"csp._csp._GoOp", sizeof(goop), 0,
                                 Py_TPFLAGS_DEFAULT, goop_slots};
 
+/* ------------------------------------------------------------------------
+ * The go scheduler's turn in C (issue 15, W1): Scheduler._run calls
+ * _go_turn(host) where it would step the ready processes, wait for and
+ * run the host executor's completions and hand them to their waiters
+ * (_sched.py keeps the same loop in Python for Python < 3.10). Same order,
+ * same outcomes: a process is resumed with send(record) through
+ * PyIter_Send, and only the common outcome (it parked again on a go op,
+ * not cancelled) is handled here; every other one goes to
+ * Scheduler._step_end, and a Throw to Scheduler._step. */
+
+typedef int (*go_send_fn)(PyObject *, PyObject *, PyObject **);
+static go_send_fn go_iter_send; /* PyIter_Send (3.10), found at install */
+static PyObject *go_ready, *go_inbox, *go_calls, *go_proc_type,
+    *go_throw_type, *go_report;
+static PyObject *s_coro, *s_cancel_req, *s_cancel, *s_step, *s_step_end,
+    *s_popleft, *s_append, *s_callback;
+static intptr_t go_recs[4 * 256];
+
+static int go_step(PyObject *proc, PyObject *val)
+{
+    PyObject *coro, *y = NULL, *arg, *kind, *r;
+    int rc;
+
+    if (Py_TYPE(val) == (PyTypeObject *)go_throw_type) {
+        r = PyObject_CallMethodObjArgs(go_sched, s_step, proc, val, NULL);
+        Py_XDECREF(r);
+        return r ? 0 : -1;
+    }
+    if (!(coro = PyObject_GetAttr(proc, s_coro)))
+        return -1;
+    if (PyObject_SetAttr(go_sched, s_current, proc) < 0) {
+        Py_DECREF(coro);
+        return -1;
+    }
+    rc = go_iter_send(coro, val, &y);
+    Py_DECREF(coro);
+    if (rc == PYCSP_SEND_NEXT && y == go_park) {
+        PyObject *cr;
+        int t;
+
+        Py_DECREF(y);
+        if (PyObject_SetAttr(go_sched, s_current, Py_None) < 0)
+            return -1;
+        if (!(cr = PyObject_GetAttr(proc, s_cancel_req)))
+            return -1;
+        t = PyObject_IsTrue(cr);
+        Py_DECREF(cr);
+        if (t <= 0)
+            return t;
+        r = PyObject_CallMethodObjArgs(go_sched, s_cancel, proc, NULL);
+        Py_XDECREF(r);
+        return r ? 0 : -1;
+    }
+    if (rc == PYCSP_SEND_ERROR) {
+        PyObject *t, *v, *tb;
+
+        PyErr_Fetch(&t, &v, &tb);
+        PyErr_NormalizeException(&t, &v, &tb);
+        if (!v) {
+            Py_XDECREF(t);
+            Py_XDECREF(tb);
+            PyErr_SetString(PyExc_SystemError, "csp: a process failed "
+                                               "without an exception");
+            return -1;
+        }
+        if (tb) {
+            PyException_SetTraceback(v, tb);
+            Py_DECREF(tb);
+        }
+        Py_XDECREF(t);
+        arg = v;
+    } else {
+        arg = y;
+    }
+    kind = PyLong_FromLong(rc == PYCSP_SEND_ERROR ? -1 : rc);
+    r = kind ? PyObject_CallMethodObjArgs(go_sched, s_step_end, proc, kind,
+                                          arg, NULL)
+             : NULL;
+    Py_XDECREF(kind);
+    Py_DECREF(arg);
+    Py_XDECREF(r);
+    return r ? 0 : -1;
+}
+
+/* Hand record R (id, rc, idx, word) to its waiter. */
+static int go_deliver(const intptr_t *r)
+{
+    PyObject *key = PyLong_FromSize_t((size_t)r[0]), *h, *rec = NULL,
+             *res = NULL;
+    int ok = -1;
+
+    if (!key)
+        return -1;
+    h = PyDict_GetItem(go_waiting, key); /* borrowed; no error raised */
+    if (!h) {                             /* a parent's op cancelled by fork() */
+        Py_DECREF(key);
+        return 0;
+    }
+    Py_INCREF(h);
+    if (PyDict_DelItem(go_waiting, key) < 0)
+        goto out;
+    rec = Py_BuildValue("(lnn)", (long)r[1], (Py_ssize_t)r[2],
+                        (Py_ssize_t)r[3]);
+    if (!rec)
+        goto out;
+    if (Py_TYPE(h) == (PyTypeObject *)go_proc_type) {
+        PyObject *item = PyTuple_Pack(2, h, rec);
+
+        if (item) {
+            res = PyObject_CallMethodObjArgs(go_ready, s_append, item, NULL);
+            Py_DECREF(item);
+        }
+        ok = res ? 0 : -1;
+        goto out;
+    }
+    res = PyObject_CallObject(h, rec);
+    if (!res) { /* a callback's exception goes to the handler */
+        PyObject *t, *v, *tb;
+
+        PyErr_Fetch(&t, &v, &tb);
+        PyErr_NormalizeException(&t, &v, &tb);
+        if (v && tb)
+            PyException_SetTraceback(v, tb);
+        res = v ? PyObject_CallFunctionObjArgs(go_report, v, s_callback, NULL)
+                : NULL;
+        Py_XDECREF(t);
+        Py_XDECREF(v);
+        Py_XDECREF(tb);
+    }
+    ok = res ? 0 : -1;
+out:
+    Py_XDECREF(res);
+    Py_XDECREF(rec);
+    Py_DECREF(h);
+    Py_DECREF(key);
+    return ok;
+}
+
+/* _go_turn(host): one turn of the scheduler loop after its inbox and
+ * calls: step every ready process, wait (GIL released) unless something
+ * is ready, run up to 256 completions and deliver their records, then
+ * release the dropped values. */
+static PyObject *go_turn(PyObject *mod, PyObject *arg)
+{
+    csp_loop *h = (csp_loop *)PyLong_AsVoidPtr(arg);
+    Py_ssize_t n, i;
+    int k;
+
+    (void)mod;
+    if (!h)
+        return NULL;
+    n = PyObject_Length(go_ready);
+    for (i = 0; i < n; i++) {
+        PyObject *item = PyObject_CallMethodObjArgs(go_ready, s_popleft, NULL);
+        int rc;
+
+        if (!item)
+            return NULL;
+        if (!PyTuple_Check(item) || PyTuple_Size(item) != 2) {
+            Py_DECREF(item);
+            PyErr_SetString(PyExc_SystemError, "csp: bad ready entry");
+            return NULL;
+        }
+        rc = go_step(PyTuple_GetItem(item, 0), PyTuple_GetItem(item, 1));
+        Py_DECREF(item);
+        if (rc < 0)
+            return NULL;
+    }
+    rec_out = go_recs;
+    rec_n = 0;
+    rec_max = 256;
+    if (PyObject_Length(go_ready) == 0 && PyObject_Length(go_inbox) == 0 &&
+        PyObject_Length(go_calls) == 0) {
+        /* Nothing else to do: wait for a completion or a wake-up, with
+         * the GIL released (a queued task or a sticky wake returns at
+         * once). The tasks only record, so they run with the GIL held. */
+        PyThreadState *ts = PyEval_SaveThread();
+        csp_loop_wait(h, -1);
+        PyEval_RestoreThread(ts);
+    }
+    csp_loop_run(h, 256);
+    rec_out = NULL;
+    k = rec_n;
+    for (i = 0; i < k; i++)
+        if (go_deliver(go_recs + 4 * i) < 0)
+            return NULL; /* the rest are lost, as a Python error here would */
+    if (__atomic_load_n(&pycsp_drops_pending, __ATOMIC_ACQUIRE)) {
+        PyObject *r = PyObject_CallFunctionObjArgs(go_drain, NULL);
+
+        if (!r)
+            return NULL;
+        Py_DECREF(r);
+    }
+    Py_RETURN_NONE;
+}
+
+static PyMethodDef go_turn_def = {
+    "_go_turn", go_turn, METH_O,
+    "_go_turn(host): one turn of the go scheduler (csp/_sched.py)."};
+
 static PyObject *go_attr(const char *module, const char *name)
 {
     PyObject *m = PyImport_ImportModule(module), *r;
@@ -982,7 +1183,7 @@ static int go_intern(PyObject **p, const char *s)
 static int pycsp_fast_install(void)
 {
     PyGILState_STATE g = PyGILState_Ensure();
-    PyObject *chan_type = NULL, *sched_mod = NULL;
+    PyObject *chan_type = NULL, *sched_mod = NULL, *turn = NULL;
     int rc = -1;
 
     if (go_op_type) { /* installed */
@@ -993,15 +1194,30 @@ static int pycsp_fast_install(void)
         go_intern(&s_atake_py, "_atake_py") ||
         go_intern(&s_put_done, "_put_done") || go_intern(&s_took, "_took") ||
         go_intern(&s_send, "send") || go_intern(&s_throw, "throw") ||
-        go_intern(&s_close, "close") || go_intern(&s_value, "value"))
+        go_intern(&s_close, "close") || go_intern(&s_value, "value") ||
+        go_intern(&s_coro, "coro") || go_intern(&s_cancel_req, "cancel_req") ||
+        go_intern(&s_cancel, "_cancel") || go_intern(&s_step, "_step") ||
+        go_intern(&s_step_end, "_step_end") ||
+        go_intern(&s_popleft, "popleft") || go_intern(&s_append, "append") ||
+        go_intern(&s_callback, "callback"))
         goto out;
+    if (!(go_iter_send = (go_send_fn)dlsym(RTLD_DEFAULT, "PyIter_Send"))) {
+        PyErr_SetString(PyExc_RuntimeError, "csp: no PyIter_Send");
+        goto out;
+    }
     if (!(go_sched = go_attr("csp._sched", "SCHED")) ||
         !(go_park = go_attr("csp._sched", "PARK")) ||
         !(go_waiting = PyObject_GetAttrString(go_sched, "waiting")) ||
         !(go_encode = go_attr("csp._values", "encode")) ||
         !(go_decode = go_attr("csp._values", "decode")) ||
         !(go_peek = go_attr("csp._values", "peek")) ||
-        !(go_drain = go_attr("csp._values", "drain_drops")))
+        !(go_drain = go_attr("csp._values", "drain_drops")) ||
+        !(go_ready = PyObject_GetAttrString(go_sched, "ready")) ||
+        !(go_inbox = PyObject_GetAttrString(go_sched, "inbox")) ||
+        !(go_calls = PyObject_GetAttrString(go_sched, "calls")) ||
+        !(go_proc_type = go_attr("csp._sched", "Proc")) ||
+        !(go_throw_type = go_attr("csp._sched", "Throw")) ||
+        !(go_report = go_attr("csp._sched", "report")))
         goto out;
     if (!PyDict_Check(go_waiting)) {
         PyErr_SetString(PyExc_TypeError, "csp: SCHED.waiting is not a dict");
@@ -1013,8 +1229,11 @@ static int pycsp_fast_install(void)
         goto out;
     if (!(sched_mod = PyImport_ImportModule("csp._sched")))
         goto out;
+    if (!(turn = PyCFunction_NewEx(&go_turn_def, NULL, NULL)))
+        goto out;
     if (PyObject_SetAttrString(sched_mod, "_GoChan", chan_type) < 0 ||
-        PyObject_SetAttrString(sched_mod, "_GoOp", go_op_type) < 0)
+        PyObject_SetAttrString(sched_mod, "_GoOp", go_op_type) < 0 ||
+        PyObject_SetAttrString(sched_mod, "_go_turn", turn) < 0)
         goto out;
     rc = 0;
 out:
@@ -1024,6 +1243,7 @@ out:
     }
     Py_XDECREF(chan_type);
     Py_XDECREF(sched_mod);
+    Py_XDECREF(turn);
     PyGILState_Release(g);
     return rc;
 }
