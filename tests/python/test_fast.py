@@ -208,8 +208,8 @@ def test_fast_op_never_awaited_does_nothing():
     ch = csp.chan(1)
 
     async def g():
-        ch.aput(Obj())
-        ch.atake()
+        ch.aput(Obj()).close()
+        ch.atake().close()
         return ch.count()
     before = _values.pinned_count()
     assert run_go(g) == 0
@@ -259,9 +259,9 @@ def test_fast_op_is_a_go_process_of_its_own():
 def test_fast_cancel_withdraws_parked_put_without_delivering():
     # Even iterations cancel once the put is parked, odd ones at once
     # (racing the process's start and park).
+    before = _values.pinned_count()
     for i in range(200):
         ch = csp.chan()
-        before = _values.pinned_count()
 
         async def g():
             await ch.aput(Obj())
@@ -272,8 +272,8 @@ def test_fast_cancel_withdraws_parked_put_without_delivering():
         p.cancel()
         assert p.take(timeout=10) is None
         assert ch.poll() is None
-        settle()
-        assert _values.pinned_count() == before
+    settle()
+    assert _values.pinned_count() == before
 
 
 def test_fast_exception_in_process_goes_to_handler_with_traceback(caught):
