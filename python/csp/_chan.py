@@ -192,12 +192,13 @@ class Chan(_GoChan, Generic[T]):
     """A channel. Create one with csp.chan(), csp.promise_chan() or
     csp.timeout(); ``Chan[int]`` annotates one that carries ints."""
 
-    __slots__ = ("_ch", "_promise", "_drops", "_kind", "_cap", "__weakref__")
+    __slots__ = ("_ch", "_promise", "_drops", "_kind", "_cap", "_xf", "__weakref__")
 
     def __init__(self, n: Union[None, int, Buffer] = None,
                  xform: Optional[_xf.Xform] = None,
                  ex_handler: Optional[Callable[[BaseException], Any]] = None) -> None:
         self._ch = NULL
+        self._xf = xform is not None  # Python may run under its lock
         if n is None:
             kind, n = ll.BUF_NONE, 0
         elif isinstance(n, Buffer):
@@ -245,6 +246,7 @@ class Chan(_GoChan, Generic[T]):
         self._drops = promise
         self._kind = ll.BUF_PROMISE if promise else kind
         self._cap = 0
+        self._xf = False
         self._fset(int(ffi.cast("intptr_t", ch)),
                    GF_FAST | (GF_PROMISE | GF_DROPS if promise else 0))
         return self
@@ -263,7 +265,8 @@ class Chan(_GoChan, Generic[T]):
         ch = lib.csp_chan_retain(ffi.cast("csp_chan *", handle))
         self = cls._wrap(ch, promise)
         self._drops = True  # its buffer kind is unknown here
-        self._fset(0, 0)  # nor whether a transform runs under its lock
+        self._xf = True  # nor whether a Python transform runs under its lock
+        self._fset(0, 0)
         return self
 
     def handle(self) -> int:
@@ -654,6 +657,16 @@ class _Alts:
             for w in words:
                 _release(w)
             raise
+        if len(chans) > 1:
+            for c in chans:
+                if c._xf:
+                    # Pass 1 of this alts may run C's Python transform
+                    # step with every channel here locked: none of them
+                    # may be locked by a go op holding the GIL any more
+                    # (_glue.c, the go fast path).
+                    for d in chans:
+                        d._fset(0, 0)
+                    break
         self.chans, self.puts, self.words = chans, puts, words
         self.chs = ffi.new("csp_chan *[]", [c._ch for c in chans])
         self.vals = ffi.new("intptr_t[]", words)

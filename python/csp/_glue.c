@@ -25,8 +25,10 @@
  *     these channels); the trampolines hand them to extern "Python"
  *     functions, which take the GIL. Every csp call from Python releases
  *     the GIL first (CFFI's default), so no thread holds the GIL while
- *     waiting for a channel lock, and a step taking the GIL cannot
- *     deadlock.
+ *     waiting for the lock of a channel that may run a step, and a step
+ *     taking the GIL cannot deadlock. The one exception, the go fast path
+ *     at the end of this file, holds the GIL only for channels under
+ *     whose lock no step can run (see there).
  *
  * drop_lock is a leaf: nothing else is taken while it is held.
  */
@@ -480,9 +482,18 @@ static void *pycsp_exh(void *ud, int err)
  * as Chan._aput_py/_atake_py do. Everywhere else they return the
  * coroutine of _aput_py/_atake_py (asyncio, trio, transforms).
  *
- * The go op is issued with the GIL held: the channel has no transform,
- * so no thread holding its lock ever waits for the GIL (the drop hook
- * and the completion callbacks only record; see the top of this file).
+ * The go op is issued with the GIL held (releasing and retaking it
+ * around each op doubled W2's time): safe because no thread holding the
+ * lock of a GF_FAST channel ever waits for the GIL. Python code runs under
+ * a channel lock only in a Python transform's step or ex_handler, which
+ * runs under its own channel's lock and, in alts' pass 1 (csp.alts locks
+ * every channel of the alts), under the others' locks too: so a channel
+ * with a Python transform, or whose transform is unknown (from_handle), is
+ * never GF_FAST, and every channel of an alts that has such a channel
+ * loses GF_FAST for good before the alts runs (_chan._Alts). That happens
+ * with the GIL held, so no go op on it is in progress then; a _GoOp made
+ * before checks the flag again when it is first sent to. The drop hook
+ * and the completion callbacks only record (see the top of this file).
  *
  * CFFI compiles this file against the limited API of Python 3.2, which
  * has no am_send; the slot exists from 3.10, and pycsp_fast_install
@@ -717,8 +728,10 @@ static int goop_send(PyObject *self, PyObject *arg, PyObject **res)
     *res = NULL;
     switch (op->state) {
     case GO_NEW:
-        if (!on_sched || !c->ch) {
-            /* Made in a go process, awaited elsewhere: the general path. */
+        if (!on_sched || !(c->flags & GF_FAST)) {
+            /* Made in a go process and awaited elsewhere, or the channel
+             * lost GF_FAST since (an alts with a transform channel): the
+             * general path. */
             op->inner = op->take
                             ? PyObject_CallMethodObjArgs((PyObject *)c,
                                                          s_atake_py, NULL)
