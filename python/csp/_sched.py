@@ -17,6 +17,12 @@ from any thread (another Python thread's put, the timer thread closing a
 timeout channel) but only ever run on the scheduler thread, so no Python
 code runs on a csp worker. The main thread and other threads meanwhile
 block in C (GIL released), so processes keep running while they wait.
+
+Where the go fast path is installed (Python 3.10+, _glue.c), the loop's
+turn after the inbox and the calls (step the ready processes, wait, run
+and deliver the completions) is _go_turn, in C, with the same order and
+outcomes; a step that ends any other way than parking again goes back
+to Python through _step_end.
 """
 
 from __future__ import annotations
