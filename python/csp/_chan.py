@@ -22,8 +22,8 @@ import math
 import os
 import sys
 from _thread import get_ident
-from typing import (Any, AsyncIterator, Callable, Generic, Iterator, List,
-                    Optional, Sequence, Tuple, TypeVar, Union)
+from typing import (TYPE_CHECKING, Any, AsyncIterator, Awaitable, Callable, Generic,
+                    Iterator, List, Optional, Sequence, Tuple, TypeVar, Union)
 
 from . import _aio, _block, _trio
 from . import _lowlevel as ll
@@ -505,8 +505,20 @@ class Chan(_GoChan, Generic[T]):
 
     # -- awaitable --
     #
-    # The go-process path is the hot one (benchmarks W1, W2): it inlines
-    # the int encoding and decoding of _values and _put_done/_took.
+    # aput and atake are _GoChan's (C, the go fast path), or these two
+    # (assigned below the class) where it is not installed; either way
+    # they call these everywhere but in a go process. Without the fast
+    # path the go-process path is the hot one (benchmarks W1, W2): it
+    # inlines the int encoding and decoding of _values and _put_done/_took.
+
+    if TYPE_CHECKING:
+        def aput(self, v: T) -> Awaitable[bool]:
+            """Put V, waiting in a go process, asyncio or trio task;
+            True when done, False if the channel is closed."""
+
+        def atake(self) -> Awaitable[Optional[T]]:
+            """Take a value, waiting in a go process, asyncio or trio
+            task; None once the channel is closed and drained."""
 
     async def _aput_py(self, v: T) -> bool:
         """Put V, waiting in a go process or asyncio task; True when done,
