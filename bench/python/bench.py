@@ -28,12 +28,16 @@ What runs, per system:
                    takes N from c[N]; also the peak RSS growth per process
 csp processes are csp.go processes (coroutines on the go scheduler thread);
 asyncio and trio processes are tasks. Every workload checks its sum.
+System "csp-py" is csp with CSP_PY_NO_FAST=1: the same workloads on the
+pure Python path (no C awaitable, the scheduler loop in Python), for a
+before/after in the same run (--systems csp,csp-py,asyncio,uvloop,trio).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import statistics
 import subprocess
 import sys
@@ -301,6 +305,8 @@ def run_one(system: str, wl: str, n: int) -> Any:
     if system == "uvloop":
         uvloop.install()
         r = fns["asyncio"](n)
+    elif system == "csp-py":
+        r = fns["csp"](n)  # this process was started with CSP_PY_NO_FAST=1
     else:
         r = fns[system](n)
     if isinstance(r, tuple):
@@ -336,9 +342,13 @@ def main() -> None:
         runs: dict = {s: [] for s in systems}
         for _ in range(args.reps):
             for s in systems:  # alternate the systems
+                env = dict(os.environ)
+                if s == "csp-py":
+                    env["CSP_PY_NO_FAST"] = "1"
                 out = subprocess.run(
                     [sys.executable, __file__, str(args.scale), wl, "--one", s],
-                    check=True, capture_output=True, text=True).stdout.strip()
+                    check=True, capture_output=True, text=True,
+                    env=env).stdout.strip()
                 print(f"{out}  [{s}]")
                 sys.stdout.flush()
                 runs[s].append(float(out.split(": ", 1)[1].split()[0]))
@@ -351,6 +361,10 @@ def main() -> None:
                 ratios += f", csp/uvloop = {med['csp'] / med['uvloop']:.2f}"
             if "trio" in med:
                 ratios += f", csp/trio = {med['csp'] / med['trio']:.2f}"
+            if "csp-py" in med:
+                ratios += (f"; csp-py/asyncio = {med['csp-py'] / med['asyncio']:.2f}"
+                           + (f", csp-py/uvloop = {med['csp-py'] / med['uvloop']:.2f}"
+                              if "uvloop" in med else ""))
         print(f"# {wl} {name} median {unit}: {line}{ratios}")
 
 

@@ -184,7 +184,7 @@ ffibuilder.set_source(
     depends=[os.path.relpath(HERE / n) for n in ("_glue.c", "_glue_cdef.h", "_cdef.h")],
     extra_compile_args=["-std=gnu11", "-fvisibility=hidden", "-pthread"],
     extra_link_args=_link_args,
-    libraries=["m"],
+    libraries=["m", "dl"],  # dl: dlsym (the go fast path) before glibc 2.34
     py_limited_api=True,
 )
 

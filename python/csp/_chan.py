@@ -19,9 +19,11 @@ from __future__ import annotations
 import asyncio
 import itertools
 import math
+import os
+import sys
 from _thread import get_ident
-from typing import (Any, AsyncIterator, Callable, Generic, Iterator, List,
-                    Optional, Sequence, Tuple, TypeVar, Union)
+from typing import (TYPE_CHECKING, Any, AsyncIterator, Awaitable, Callable, Generic,
+                    Iterator, List, Optional, Sequence, Tuple, TypeVar, Union)
 
 from . import _aio, _block, _trio
 from . import _lowlevel as ll
@@ -41,6 +43,25 @@ _encode, _decode, _peek, _release = _values.encode, _values.decode, _values.peek
 _slots = _values._slots
 INT_MIN, INT_MAX, W_TRUE = _values.INT_MIN, _values.INT_MAX, _values.W_TRUE
 _sput, _stake = lib.pycsp_sput, lib.pycsp_stake
+
+# The go fast path (_glue.c): Chan's base class _GoChan has aput and atake
+# in C, which in a go process await a _GoOp (no coroutine, no frame, the
+# op issued without leaving C) for channels without a transform (GF_FAST)
+# and call _aput_py/_atake_py everywhere else. It needs am_send (Python
+# 3.10); CSP_PY_NO_FAST=1 turns it off (the pure Python path, for
+# comparison and tests).
+GF_FAST, GF_PROMISE, GF_DROPS = 1, 2, 4
+FAST = False
+if sys.version_info >= (3, 10) and not os.environ.get("CSP_PY_NO_FAST"):
+    FAST = lib.pycsp_fast_install() == 0
+if FAST:
+    from ._sched import _GoChan  # type: ignore[attr-defined]
+else:
+    class _GoChan:  # type: ignore[no-redef]
+        __slots__ = ()
+
+        def _fset(self, addr: int, flags: int) -> None:
+            pass
 
 
 # -- buffers --------------------------------------------------------------------
@@ -167,16 +188,17 @@ _TIMEOUT = -1
 _KIND_NAMES = {ll.BUF_NONE: "unbuffered", ll.BUF_FIXED: "buffer", ll.BUF_DROPPING: "dropping",
                ll.BUF_SLIDING: "sliding", ll.BUF_PROMISE: "promise", _TIMEOUT: "timeout"}
 
-class Chan(Generic[T]):
+class Chan(_GoChan, Generic[T]):
     """A channel. Create one with csp.chan(), csp.promise_chan() or
     csp.timeout(); ``Chan[int]`` annotates one that carries ints."""
 
-    __slots__ = ("_ch", "_promise", "_drops", "_kind", "_cap", "__weakref__")
+    __slots__ = ("_ch", "_promise", "_drops", "_kind", "_cap", "_xf", "__weakref__")
 
     def __init__(self, n: Union[None, int, Buffer] = None,
                  xform: Optional[_xf.Xform] = None,
                  ex_handler: Optional[Callable[[BaseException], Any]] = None) -> None:
         self._ch = NULL
+        self._xf = xform is not None  # Python may run under its lock
         if n is None:
             kind, n = ll.BUF_NONE, 0
         elif isinstance(n, Buffer):
@@ -191,6 +213,9 @@ class Chan(Generic[T]):
             if ex_handler is not None:
                 raise ValueError("ex_handler needs an xform")
             self._ch = ll.chan_new(kind, n)
+            self._fset(int(ffi.cast("intptr_t", self._ch)),
+                       GF_FAST | (GF_PROMISE if self._promise else 0)
+                       | (GF_DROPS if self._drops else 0))
             return
         if not isinstance(xform, _xf.Xform):
             raise TypeError(f"xform must be a csp.xf transducer, not {type(xform).__name__}")
@@ -221,6 +246,9 @@ class Chan(Generic[T]):
         self._drops = promise
         self._kind = ll.BUF_PROMISE if promise else kind
         self._cap = 0
+        self._xf = False
+        self._fset(int(ffi.cast("intptr_t", ch)),
+                   GF_FAST | (GF_PROMISE | GF_DROPS if promise else 0))
         return self
 
     @classmethod
@@ -237,6 +265,8 @@ class Chan(Generic[T]):
         ch = lib.csp_chan_retain(ffi.cast("csp_chan *", handle))
         self = cls._wrap(ch, promise)
         self._drops = True  # its buffer kind is unknown here
+        self._xf = True  # nor whether a Python transform runs under its lock
+        self._fset(0, 0)
         return self
 
     def handle(self) -> int:
@@ -248,6 +278,7 @@ class Chan(Generic[T]):
         ch = getattr(self, "_ch", NULL)
         if ch != NULL:
             self._ch = NULL
+            self._fset(0, 0)
             try:
                 lib.csp_chan_release(ch)
                 if lib.pycsp_drops_pending:
@@ -474,12 +505,24 @@ class Chan(Generic[T]):
 
     # -- awaitable --
     #
-    # The go-process path is the hot one (benchmarks W1, W2): it inlines
-    # the int encoding and decoding of _values and _put_done/_took.
+    # aput and atake are _GoChan's (C, the go fast path), or these two
+    # (assigned below the class) where it is not installed; either way
+    # they call these everywhere but in a go process. Without the fast
+    # path the go-process path is the hot one (benchmarks W1, W2): it
+    # inlines the int encoding and decoding of _values and _put_done/_took.
 
-    async def aput(self, v: T) -> bool:
+    if TYPE_CHECKING:
+        def aput(self, v: T) -> Awaitable[bool]:
+            """Put V, waiting in a go process, asyncio or trio task;
+            True when done, False if the channel is closed."""
+
+        def atake(self) -> Awaitable[Optional[T]]:
+            """Take a value, waiting in a go process, asyncio or trio
+            task; None once the channel is closed and drained."""
+
+    async def _aput_py(self, v: T) -> bool:
         """Put V, waiting in a go process or asyncio task; True when done,
-        False if the channel is closed."""
+        False if the channel is closed. (aput: this or the fast path.)"""
         if type(v) is int and INT_MIN <= v <= INT_MAX:
             w = (v << 2) | 1
         else:
@@ -505,9 +548,9 @@ class Chan(Generic[T]):
             return True
         return self._put_done(rc, w)
 
-    async def atake(self) -> Optional[T]:
+    async def _atake_py(self) -> Optional[T]:
         """Take a value, waiting in a go process or asyncio task; None once
-        the channel is closed and drained."""
+        the channel is closed and drained. (atake: this or the fast path.)"""
         r = _stake(self._ch)
         t = r & 3
         if t == 0:
@@ -544,6 +587,11 @@ class Chan(Generic[T]):
             if v is None:
                 return
             yield v
+
+
+if not FAST:
+    Chan.aput = Chan._aput_py  # type: ignore[method-assign]
+    Chan.atake = Chan._atake_py  # type: ignore[method-assign]
 
 
 def chan(n: Union[None, int, Buffer] = None, xform: Optional[_xf.Xform] = None,
@@ -621,6 +669,16 @@ class _Alts:
             for w in words:
                 _release(w)
             raise
+        if len(chans) > 1:
+            for c in chans:
+                if c._xf:
+                    # Pass 1 of this alts may run C's Python transform
+                    # step with every channel here locked: none of them
+                    # may be locked by a go op holding the GIL any more
+                    # (_glue.c, the go fast path).
+                    for d in chans:
+                        d._fset(0, 0)
+                    break
         self.chans, self.puts, self.words = chans, puts, words
         self.chs = ffi.new("csp_chan *[]", [c._ch for c in chans])
         self.vals = ffi.new("intptr_t[]", words)

@@ -57,3 +57,6 @@ extern "Python" int pycsp_py_xf_step(intptr_t state, intptr_t val,
                                      csp_emit *out);
 extern "Python" int pycsp_py_xf_complete(intptr_t state, csp_emit *out);
 extern "Python" intptr_t pycsp_py_exh(intptr_t ud, int err);
+
+/* the go fast path (Python >= 3.10): sets csp._sched._GoChan, _GoOp */
+int pycsp_fast_install(void);

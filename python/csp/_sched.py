@@ -17,6 +17,12 @@ from any thread (another Python thread's put, the timer thread closing a
 timeout channel) but only ever run on the scheduler thread, so no Python
 code runs on a csp worker. The main thread and other threads meanwhile
 block in C (GIL released), so processes keep running while they wait.
+
+Where the go fast path is installed (Python 3.10+, _glue.c), the loop's
+turn after the inbox and the calls (step the ready processes, wait, run
+and deliver the completions) is _go_turn, in C, with the same order and
+outcomes; a step that ends any other way than parking again goes back
+to Python through _step_end.
 """
 
 from __future__ import annotations
@@ -246,6 +252,8 @@ class Scheduler:
         host, recs = self.host, self.recs
         host_run, unpack = lib.pycsp_host_run, ffi.unpack
         step = self._step
+        turn = globals().get("_go_turn")  # the C turn (_glue.c), if installed
+        haddr = int(ffi.cast("intptr_t", host))
         while True:
             try:
                 while inbox:
@@ -261,6 +269,10 @@ class Scheduler:
                     except BaseException as e:
                         report(e, "callback")
                     fn = args = None
+                if turn is not None:
+                    item = None  # hold nothing while waiting (see below)
+                    turn(haddr)  # the rest of this loop, in C
+                    continue
                 for _ in range(len(ready)):
                     proc, val = ready.popleft()
                     step(proc, val)
@@ -311,6 +323,25 @@ class Scheduler:
             except BaseException:
                 pass
             proc.result._finish(None)
+
+    def _step_end(self, proc: Proc, kind: int, y: Any) -> None:
+        """The end of a step the C turn (_glue.c go_step) took but does not
+        finish itself: PROC's coroutine returned Y (KIND 0), raised Y (-1),
+        or yielded Y (1) where Y is not PARK or a cancel was asked. As the
+        end of _step."""
+        self.current = None
+        if kind == 0:
+            proc.done = True
+            proc.result._finish(y)
+        elif kind < 0:
+            proc.done = True
+            if not isinstance(y, errors.Cancelled):
+                report(y)
+            proc.result._finish(None)
+        elif y is not PARK:
+            self.ready.append((proc, Throw(RuntimeError(_FOREIGN))))
+        elif proc.cancel_req:
+            self._cancel(proc)
 
     def _step(self, proc: Proc, val: Any) -> None:
         self.current = proc
