@@ -17,7 +17,9 @@
 
 #include "lcsp.h"
 
-struct lcsp_chan *lcsp_tochan(lua_State *L, int idx)
+/* The channel userdata at IDX, or NULL; a lazy one as it is (for __gc
+ * and is_chan, which must not make its csp_chan). */
+struct lcsp_chan *lcsp_tochan_raw(lua_State *L, int idx)
 {
     struct lcsp_chan *c = lua_touserdata(L, idx);
 
@@ -26,6 +28,25 @@ struct lcsp_chan *lcsp_tochan(lua_State *L, int idx)
     if (!lua_rawequal(L, -1, LCSP_UV_CHANMT))
         c = NULL;
     lua_pop(L, 1);
+    return c;
+}
+
+/* The channel userdata at IDX, or NULL. A lazy channel (core.chan_lazy)
+ * gets its csp_chan now: C is about to use it. */
+struct lcsp_chan *lcsp_tochan(lua_State *L, int idx)
+{
+    struct lcsp_chan *c = lcsp_tochan_raw(L, idx);
+
+    if (c && c->lazy) {
+        csp_chan *ch;
+        int rc = csp_chan_new(&ch, lcsp_state(L)->rt, c->kind, c->cap,
+                              csp_value_drop, NULL);
+
+        if (rc != CSP_OK)
+            luaL_error(L, "csp: %s", csp_strerror(rc));
+        c->ch = ch;
+        c->lazy = 0;
+    }
     return c;
 }
 
@@ -74,6 +95,9 @@ void lcsp_pushchan(lua_State *L, csp_chan *ch, int timeout, int promise)
     c->ch = ch;
     c->timeout = timeout;
     c->promise = promise;
+    c->lazy = 0;
+    c->kind = 0;
+    c->cap = 0;
     lua_pushvalue(L, LCSP_UV_CHANMT);
     lua_setmetatable(L, -2);
 }
@@ -103,6 +127,31 @@ static int l_chan(lua_State *L)
     if (rc != CSP_OK)
         return lcsp_fail(L, rc);
     lcsp_pushchan(L, ch, 0, kind == CSP_BUF_PROMISE);
+    return 1;
+}
+
+/* core.chan_lazy(kind, cap) -> channel whose csp_chan is made when C
+ * first needs it (csp/init.lua keeps a local channel's state in Lua: a go
+ * process's result channel often never reaches C). NONE or FIXED only. */
+static int l_chan_lazy(lua_State *L)
+{
+    struct lcsp_state *st = lcsp_state(L);
+    lua_Integer kind = luaL_checkinteger(L, 1);
+    lua_Integer cap = luaL_optinteger(L, 2, 0);
+
+    lcsp_check_step(L, st);
+    if (kind != CSP_BUF_NONE && kind != CSP_BUF_FIXED)
+        return luaL_argerror(L, 1, "NONE or FIXED expected");
+    if (cap < 0 || (size_t)cap > CSP_CAP_MAX ||
+        (kind == CSP_BUF_NONE) != (cap == 0))
+        return luaL_argerror(L, 2, "buffer size out of range");
+    lcsp_pushchan(L, NULL, 0, 0);
+    {
+        struct lcsp_chan *c = lua_touserdata(L, -1);
+        c->lazy = 1;
+        c->kind = (int)kind;
+        c->cap = (size_t)cap;
+    }
     return 1;
 }
 
@@ -314,14 +363,14 @@ static int l_is_timeout(lua_State *L)
 /* core.is_chan(x) -> boolean */
 static int l_is_chan(lua_State *L)
 {
-    struct lcsp_chan *c = lcsp_tochan(L, 1);
-    lua_pushboolean(L, c != NULL && c->ch != NULL);
+    struct lcsp_chan *c = lcsp_tochan_raw(L, 1);
+    lua_pushboolean(L, c != NULL && (c->ch != NULL || c->lazy));
     return 1;
 }
 
 static int l_gc(lua_State *L)
 {
-    struct lcsp_chan *c = lcsp_tochan(L, 1);
+    struct lcsp_chan *c = lcsp_tochan_raw(L, 1);
 
     if (c && c->ch) {
         csp_chan *ch = c->ch;
@@ -400,7 +449,8 @@ static const luaL_Reg metamethods[] = {{"__gc", l_gc},
                                        {"__tostring", l_tostring},
                                        {NULL, NULL}};
 
-static const luaL_Reg funcs[] = {{"chan", l_chan},       {"timeout", l_timeout},
+static const luaL_Reg funcs[] = {{"chan", l_chan},       {"chan_lazy", l_chan_lazy},
+                                 {"timeout", l_timeout},
                                  {"put", l_put},         {"take", l_take},
                                  {"is_chan", l_is_chan}, {"wrap", l_wrap},
                                  {NULL, NULL}};
