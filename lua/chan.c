@@ -25,8 +25,12 @@ struct lcsp_chan *lcsp_tochan_raw(lua_State *L, int idx)
 
     if (!c || !lua_getmetatable(L, idx))
         return NULL;
-    if (!lua_rawequal(L, -1, LCSP_UV_CHANMT))
-        c = NULL;
+    if (!lua_rawequal(L, -1, LCSP_UV_CHANMT)) {
+        lua_rawgeti(L, LUA_REGISTRYINDEX, lcsp_state(L)->lazymt_ref);
+        if (!lua_rawequal(L, -1, -2))
+            c = NULL;
+        lua_pop(L, 1);
+    }
     lua_pop(L, 1);
     return c;
 }
@@ -46,6 +50,11 @@ struct lcsp_chan *lcsp_tochan(lua_State *L, int idx)
             luaL_error(L, "csp: %s", csp_strerror(rc));
         c->ch = ch;
         c->lazy = 0;
+        /* Now it has a reference to release: the metatable with __gc. */
+        if (idx < 0 && idx > LUA_REGISTRYINDEX)
+            idx = lua_gettop(L) + idx + 1;
+        lua_pushvalue(L, LCSP_UV_CHANMT);
+        lua_setmetatable(L, idx);
     }
     return c;
 }
@@ -145,12 +154,19 @@ static int l_chan_lazy(lua_State *L)
     if (cap < 0 || (size_t)cap > CSP_CAP_MAX ||
         (kind == CSP_BUF_NONE) != (cap == 0))
         return luaL_argerror(L, 2, "buffer size out of range");
-    lcsp_pushchan(L, NULL, 0, 0);
     {
-        struct lcsp_chan *c = lua_touserdata(L, -1);
+        /* The lazy metatable has no __gc (nothing to release yet), so
+         * the collector frees an unused one without finalizing it. */
+        struct lcsp_chan *c = lua_newuserdata(L, sizeof *c);
+
+        c->ch = NULL;
+        c->timeout = 0;
+        c->promise = 0;
         c->lazy = 1;
         c->kind = (int)kind;
         c->cap = (size_t)cap;
+        lua_rawgeti(L, LUA_REGISTRYINDEX, st->lazymt_ref);
+        lua_setmetatable(L, -2);
     }
     return 1;
 }
@@ -480,4 +496,16 @@ void lcsp_open_chan(lua_State *L)
     lua_pushliteral(L, "csp.chan");
     lua_setfield(L, -2, "__name");
     lua_pop(L, 1);
+
+    /* The lazy channels' metatable: the same but __gc. */
+    lua_newtable(L);
+    lua_pushvalue(L, state);
+    lua_pushvalue(L, mt);
+    lcsp_setfuncs(L, metamethods + 1, 2);
+    lua_getfield(L, mt, "__index");
+    lua_setfield(L, -2, "__index");
+    lua_pushliteral(L, "csp.chan");
+    lua_setfield(L, -2, "__name");
+    ((struct lcsp_state *)lua_touserdata(L, state))->lazymt_ref =
+        luaL_ref(L, LUA_REGISTRYINDEX);
 }

@@ -150,6 +150,7 @@ struct lcsp_state {
     int errq_ref;      /* registry: table of transform errors to report */
     int xfcall_ref;    /* registry: the protected step caller */
     int flags_ref;     /* registry: csp/sched.lua's ST (or LUA_NOREF) */
+    int lazymt_ref;    /* registry: the metatable of lazy channels (no __gc) */
     int closed;        /* the state's __gc ran */
     int shared;        /* a channel crossed to or from C (wrap, handle):
                           no deadlock is reported, another thread may

@@ -93,7 +93,8 @@ local nparked = 0 -- coroutines parked in local queues (csp.stats())
 
 local function record(ch, n)
   LAZY[ch] = nil
-  local lc = {n, 1, 0, 1, 0, false, false, false}
+  -- Room for the first parked op: the array part never grows for it.
+  local lc = {n, 1, 0, 1, 0, false, false, false, false, false}
   LOCAL[ch] = lc
   return lc
 end
@@ -337,6 +338,11 @@ end
 
 -- csp.chan([n | buffer [, xform [, ex_handler]]])
 function csp.chan(b, xform, exh)
+  if b == nil and xform == nil and exh == nil then -- the common case, short
+    local ch = core_chan(BUF_NONE, 0)
+    LAZY[ch] = 0
+    return ch
+  end
   local kind, n = parse_buf(b, "chan", 1)
   return make_chan(kind, n, xform, exh, "chan")
 end
@@ -582,8 +588,8 @@ function M.count(ch)
   if LAZY[ch] then return 0 end
   return core_count(ch)
 end
-do
-  local mt = getmetatable(core_chan(BUF_NONE, 0))
+for _, mt in ipairs({getmetatable(core_chan(BUF_NONE, 0)),
+                     getmetatable(core.chan_lazy(BUF_NONE, 0))}) do
   local core_close_mm = mt.__close
   if core_close_mm then
     mt.__close = function(ch, e)
@@ -716,9 +722,11 @@ end
 
 -- csp.go(fn, ...) -> result channel: gets fn's first result (if not nil),
 -- then closes; closes without a value if fn fails.
+local spawn, spawn0 = S.spawn, S.spawn0
 function csp.go(fn, ...)
-  if not callable(fn) then argerror(1, "go", "function expected") end
-  return S.spawn(fn, ...)
+  if type(fn) ~= "function" and not callable(fn) then argerror(1, "go", "function expected") end
+  if ... == nil and select("#", ...) == 0 then return spawn0(fn) end
+  return spawn(fn, ...)
 end
 
 -- csp.sleep(ms): park (or block) for MS milliseconds; negative is zero.

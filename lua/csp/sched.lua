@@ -122,19 +122,10 @@ end
 -- A go process yields (TOKEN, id) to wait for op id in C, (TOKEN, YIELD)
 -- to let others run, or (TOKEN, false) when it parked itself in a local
 -- channel's queue (csp/init.lua), which pushes it when the op completes.
-local function run_one(co, a, b, c)
-  local prev = current
-  current = co
-  ST.cur = co
-  local ok, tag, x = co_resume(co, a, b, c)
-  current = prev
-  ST.cur = prev
+-- What follows a resume of CO that did not end in a yield of TOKEN.
+local function after(co, ok, tag, x)
   if ok then
-    if tag == TOKEN then
-      if x then
-        if x == YIELD then later[#later + 1] = co else waiting[x] = co end
-      end
-    elseif tag == DONE then
+    if tag == DONE then
       finish(co, x)
     else
       -- A plain coroutine.yield in a go process: let others run first.
@@ -170,7 +161,20 @@ local function run_ready()
       local co, a, b, c = rq_co[h], rq_a[h], rq_b[h], rq_c[h]
       rq_co[h], rq_a[h], rq_b[h], rq_c[h] = nil, nil, nil, nil
       rq_head = h + 1
-      run_one(co, a, b, c)
+      -- run_one(co, a, b, c), written out: this is the hot loop.
+      local prev = current
+      current = co
+      ST.cur = co
+      local ok, tag, x = co_resume(co, a, b, c)
+      current = prev
+      ST.cur = prev
+      if ok and tag == TOKEN then
+        if x then
+          if x == YIELD then later[#later + 1] = co else waiting[x] = co end
+        end
+      else
+        after(co, ok, tag, x)
+      end
       n = n + 1
     end
     rq_head, rq_tail = 1, 0
@@ -420,6 +424,16 @@ function S.spawn(fn, ...)
   live = live + 1
   local n = select("#", ...)
   if n == 0 then push(co, fn, res) else push(co, fn, res, {n = n, ...}) end
+  return res
+end
+
+-- S.spawn(fn) with no arguments (csp.go's common case, without varargs).
+function S.spawn0(fn)
+  local res = res_chan and res_chan() or core_chan(BUF_FIXED, 1)
+  local co = co_create(go_body)
+  results[co] = res
+  live = live + 1
+  push(co, fn, res)
   return res
 end
 
