@@ -12,8 +12,9 @@
 --   defer queue  callbacks to run (put_async/take_async, on_caller=false)
 --   waiting      op id -> coroutine | box (a blocked caller) | function
 --   results      coroutine -> its result channel, while it lives
--- Invariant: a coroutine is in exactly one of the ready queue, waiting, or
--- running; ids in waiting are ops pending in C.
+-- Invariant: a coroutine is in exactly one of the ready queue, waiting,
+-- a local channel's queue (csp/init.lua), or running; ids in waiting are
+-- ops pending in C.
 --
 -- Nothing here touches a global: user coroutines that run csp ops inside a
 -- go process go through S.resume / S.wrap (csp.coroutine.*), and
@@ -121,7 +122,8 @@ end
 
 -- A go process yields (TOKEN, id) to wait for op id in C, (TOKEN, YIELD)
 -- to let others run, or (TOKEN, false) when it parked itself in a local
--- channel's queue (csp/init.lua), which pushes it when the op completes.
+-- channel's queue (csp/init.lua), which pushes it when the op completes
+-- (run_ready handles those inline).
 -- What follows a resume of CO that did not end in a yield of TOKEN.
 local function after(co, ok, tag, x)
   if ok then
