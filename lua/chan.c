@@ -17,15 +17,45 @@
 
 #include "lcsp.h"
 
-struct lcsp_chan *lcsp_tochan(lua_State *L, int idx)
+/* The channel userdata at IDX, or NULL; a lazy one as it is (for __gc
+ * and is_chan, which must not make its csp_chan). */
+struct lcsp_chan *lcsp_tochan_raw(lua_State *L, int idx)
 {
     struct lcsp_chan *c = lua_touserdata(L, idx);
 
     if (!c || !lua_getmetatable(L, idx))
         return NULL;
-    if (!lua_rawequal(L, -1, LCSP_UV_CHANMT))
-        c = NULL;
+    if (!lua_rawequal(L, -1, LCSP_UV_CHANMT)) {
+        lua_rawgeti(L, LUA_REGISTRYINDEX, lcsp_state(L)->lazymt_ref);
+        if (!lua_rawequal(L, -1, -2))
+            c = NULL;
+        lua_pop(L, 1);
+    }
     lua_pop(L, 1);
+    return c;
+}
+
+/* The channel userdata at IDX, or NULL. A lazy channel (core.chan_lazy)
+ * gets its csp_chan now: C is about to use it. */
+struct lcsp_chan *lcsp_tochan(lua_State *L, int idx)
+{
+    struct lcsp_chan *c = lcsp_tochan_raw(L, idx);
+
+    if (c && c->lazy) {
+        csp_chan *ch;
+        int rc = csp_chan_new(&ch, lcsp_state(L)->rt, c->kind, c->cap,
+                              csp_value_drop, NULL);
+
+        if (rc != CSP_OK)
+            luaL_error(L, "csp: %s", csp_strerror(rc));
+        c->ch = ch;
+        c->lazy = 0;
+        /* Now it has a reference to release: the metatable with __gc. */
+        if (idx < 0 && idx > LUA_REGISTRYINDEX)
+            idx = lua_gettop(L) + idx + 1;
+        lua_pushvalue(L, LCSP_UV_CHANMT);
+        lua_setmetatable(L, idx);
+    }
     return c;
 }
 
@@ -74,6 +104,9 @@ void lcsp_pushchan(lua_State *L, csp_chan *ch, int timeout, int promise)
     c->ch = ch;
     c->timeout = timeout;
     c->promise = promise;
+    c->lazy = 0;
+    c->kind = 0;
+    c->cap = 0;
     lua_pushvalue(L, LCSP_UV_CHANMT);
     lua_setmetatable(L, -2);
 }
@@ -103,6 +136,38 @@ static int l_chan(lua_State *L)
     if (rc != CSP_OK)
         return lcsp_fail(L, rc);
     lcsp_pushchan(L, ch, 0, kind == CSP_BUF_PROMISE);
+    return 1;
+}
+
+/* core.chan_lazy(kind, cap) -> channel whose csp_chan is made when C
+ * first needs it (csp/init.lua keeps a local channel's state in Lua: a go
+ * process's result channel often never reaches C). NONE or FIXED only. */
+static int l_chan_lazy(lua_State *L)
+{
+    struct lcsp_state *st = lcsp_state(L);
+    lua_Integer kind = luaL_checkinteger(L, 1);
+    lua_Integer cap = luaL_optinteger(L, 2, 0);
+
+    lcsp_check_step(L, st);
+    if (kind != CSP_BUF_NONE && kind != CSP_BUF_FIXED)
+        return luaL_argerror(L, 1, "NONE or FIXED expected");
+    if (cap < 0 || (size_t)cap > CSP_CAP_MAX ||
+        (kind == CSP_BUF_NONE) != (cap == 0))
+        return luaL_argerror(L, 2, "buffer size out of range");
+    {
+        /* The lazy metatable has no __gc (nothing to release yet), so
+         * the collector frees an unused one without finalizing it. */
+        struct lcsp_chan *c = lua_newuserdata(L, sizeof *c);
+
+        c->ch = NULL;
+        c->timeout = 0;
+        c->promise = 0;
+        c->lazy = 1;
+        c->kind = (int)kind;
+        c->cap = (size_t)cap;
+        lua_rawgeti(L, LUA_REGISTRYINDEX, st->lazymt_ref);
+        lua_setmetatable(L, -2);
+    }
     return 1;
 }
 
@@ -314,14 +379,14 @@ static int l_is_timeout(lua_State *L)
 /* core.is_chan(x) -> boolean */
 static int l_is_chan(lua_State *L)
 {
-    struct lcsp_chan *c = lcsp_tochan(L, 1);
-    lua_pushboolean(L, c != NULL && c->ch != NULL);
+    struct lcsp_chan *c = lcsp_tochan_raw(L, 1);
+    lua_pushboolean(L, c != NULL && (c->ch != NULL || c->lazy));
     return 1;
 }
 
 static int l_gc(lua_State *L)
 {
-    struct lcsp_chan *c = lcsp_tochan(L, 1);
+    struct lcsp_chan *c = lcsp_tochan_raw(L, 1);
 
     if (c && c->ch) {
         csp_chan *ch = c->ch;
@@ -400,7 +465,8 @@ static const luaL_Reg metamethods[] = {{"__gc", l_gc},
                                        {"__tostring", l_tostring},
                                        {NULL, NULL}};
 
-static const luaL_Reg funcs[] = {{"chan", l_chan},       {"timeout", l_timeout},
+static const luaL_Reg funcs[] = {{"chan", l_chan},       {"chan_lazy", l_chan_lazy},
+                                 {"timeout", l_timeout},
                                  {"put", l_put},         {"take", l_take},
                                  {"is_chan", l_is_chan}, {"wrap", l_wrap},
                                  {NULL, NULL}};
@@ -430,4 +496,16 @@ void lcsp_open_chan(lua_State *L)
     lua_pushliteral(L, "csp.chan");
     lua_setfield(L, -2, "__name");
     lua_pop(L, 1);
+
+    /* The lazy channels' metatable: the same but __gc. */
+    lua_newtable(L);
+    lua_pushvalue(L, state);
+    lua_pushvalue(L, mt);
+    lcsp_setfuncs(L, metamethods + 1, 2);
+    lua_getfield(L, mt, "__index");
+    lua_setfield(L, -2, "__index");
+    lua_pushliteral(L, "csp.chan");
+    lua_setfield(L, -2, "__name");
+    ((struct lcsp_state *)lua_touserdata(L, state))->lazymt_ref =
+        luaL_ref(L, LUA_REGISTRYINDEX);
 }

@@ -149,6 +149,8 @@ struct lcsp_state {
     int reduced_ref;   /* registry: the metatable of csp.reduced */
     int errq_ref;      /* registry: table of transform errors to report */
     int xfcall_ref;    /* registry: the protected step caller */
+    int flags_ref;     /* registry: csp/sched.lua's ST (or LUA_NOREF) */
+    int lazymt_ref;    /* registry: the metatable of lazy channels (no __gc) */
     int closed;        /* the state's __gc ran */
     int shared;        /* a channel crossed to or from C (wrap, handle):
                           no deadlock is reported, another thread may
@@ -193,12 +195,16 @@ int lcsp_fail(lua_State *L, int rc);
 
 /* chan.c */
 struct lcsp_chan {
-    csp_chan *ch; /* one reference, NULL after __gc */
+    csp_chan *ch; /* one reference, NULL after __gc (or while lazy) */
     int timeout;  /* a timeout channel */
     int promise;  /* a promise channel: takes borrow the value */
+    int lazy;     /* core.chan_lazy: ch is made on first use from C */
+    int kind;     /* while lazy: csp_chan_new's buffer kind and size */
+    size_t cap;
 };
 struct lcsp_chan *lcsp_checkchan(lua_State *L, int idx);
 struct lcsp_chan *lcsp_tochan(lua_State *L, int idx);
+struct lcsp_chan *lcsp_tochan_raw(lua_State *L, int idx);
 void lcsp_pushchan(lua_State *L, csp_chan *ch, int timeout, int promise);
 void lcsp_open_chan(lua_State *L);
 

@@ -104,6 +104,22 @@ static int run_job(struct lcsp_state *st, lua_State *L, struct xjob *job,
     csp_emit *prev = st->cur_out;
     int rc;
 
+    int busy = 0, outer = st->in_step == 0 && st->flags_ref != LUA_NOREF;
+
+    if (outer) {
+        /* The Lua fast path (csp/init.lua) sees the step through the
+         * flags table: step = true, and busy = false so that put and take
+         * leave their hot path and check. */
+        lua_rawgeti(L, LUA_REGISTRYINDEX, st->flags_ref);
+        lua_getfield(L, -1, "busy");
+        busy = lua_toboolean(L, -1);
+        lua_pop(L, 1);
+        lua_pushboolean(L, 0);
+        lua_setfield(L, -2, "busy");
+        lua_pushboolean(L, 1);
+        lua_setfield(L, -2, "step");
+        lua_pop(L, 1);
+    }
     lua_rawgeti(L, LUA_REGISTRYINDEX, st->xfcall_ref);
     lua_pushlightuserdata(L, job);
     st->cur_out = out;
@@ -111,6 +127,14 @@ static int run_job(struct lcsp_state *st, lua_State *L, struct xjob *job,
     rc = lua_pcall(L, 1, 0, 0);
     st->in_step--;
     st->cur_out = prev;
+    if (outer) {
+        lua_rawgeti(L, LUA_REGISTRYINDEX, st->flags_ref);
+        lua_pushboolean(L, busy);
+        lua_setfield(L, -2, "busy");
+        lua_pushboolean(L, 0);
+        lua_setfield(L, -2, "step");
+        lua_pop(L, 1);
+    }
     if (rc != LUA_OK) {
         lua_rawgeti(L, LUA_REGISTRYINDEX, st->errq_ref);
         lua_insert(L, -2);
@@ -264,9 +288,10 @@ static int l_emit(lua_State *L)
     return 1;
 }
 
-/* core.setup(reduced_mt, errq): the csp.reduced metatable, and the table
- * where transform errors are queued for csp.on_error (index 0 is the
- * parking slot). */
+/* core.setup(reduced_mt, errq [, flags]): the csp.reduced metatable, the
+ * table where transform errors are queued for csp.on_error (index 0 is
+ * the parking slot), and the scheduler's flags table (fields busy and
+ * step, set while a Lua transform step runs: see run_job). */
 static int l_setup(lua_State *L)
 {
     struct lcsp_state *st = lcsp_state(L);
@@ -279,6 +304,14 @@ static int l_setup(lua_State *L)
     lua_rawseti(L, LUA_REGISTRYINDEX, st->reduced_ref);
     lua_pushvalue(L, 2);
     lua_rawseti(L, LUA_REGISTRYINDEX, st->errq_ref);
+    if (!lua_isnoneornil(L, 3)) {
+        luaL_checktype(L, 3, LUA_TTABLE);
+        lua_pushvalue(L, 3);
+        if (st->flags_ref == LUA_NOREF)
+            st->flags_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+        else
+            lua_rawseti(L, LUA_REGISTRYINDEX, st->flags_ref);
+    }
     return 0;
 }
 
@@ -297,6 +330,7 @@ void lcsp_open_xform(lua_State *L)
     lua_pushboolean(L, 0);
     lua_rawseti(L, -2, 0);
     st->errq_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    st->flags_ref = LUA_NOREF;
     lua_pushvalue(L, -3);
     lua_pushvalue(L, -3);
     lcsp_setfuncs(L, funcs, 2);

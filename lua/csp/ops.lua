@@ -18,7 +18,7 @@ local core = I.core
 local put, take = I.put, I.take
 local core_close, core_offer, core_chan = I.core_close, I.core_offer, I.core_chan
 local BUF_NONE, BUF_FIXED, BUF_SLIDING = core.BUF_NONE, core.BUF_FIXED, core.BUF_SLIDING
-local core_closed = core.chan_methods.closed
+local core_closed = I.core_closed
 
 local go = csp.go
 

@@ -12,8 +12,9 @@
 --   defer queue  callbacks to run (put_async/take_async, on_caller=false)
 --   waiting      op id -> coroutine | box (a blocked caller) | function
 --   results      coroutine -> its result channel, while it lives
--- Invariant: a coroutine is in exactly one of the ready queue, waiting, or
--- running; ids in waiting are ops pending in C.
+-- Invariant: a coroutine is in exactly one of the ready queue, waiting,
+-- a local channel's queue (csp/init.lua), or running; ids in waiting are
+-- ops pending in C.
 --
 -- Nothing here touches a global: user coroutines that run csp ops inside a
 -- go process go through S.resume / S.wrap (csp.coroutine.*), and
@@ -66,7 +67,9 @@ local woke = false           -- S.complete finished a blocked caller's op
 -- ST.busy mirrors in_sched, for csp/init.lua's hot paths: while the
 -- scheduler runs (always the case inside a go process) settle() has
 -- nothing to do, and put/take skip the call.
-local ST = {busy = false}
+-- ST.cur mirrors current (the go coroutine being resumed) for the local
+-- channel path of csp/init.lua, which parks it in a channel's own queue.
+local ST = {busy = false, step = false, cur = nil}
 S.ST = ST
 local buf = {}               -- core.poll output
 local errq = {}              -- transform errors, filled by C
@@ -91,6 +94,7 @@ local function push(co, a, b, c)
   rq_co[t], rq_a[t], rq_b[t], rq_c[t] = co, a, b, c
   if not in_sched then core_kick() end
 end
+S.push = push
 
 -- Run FN(A) from the scheduler, soon (a deferred callback). Errors go to
 -- on_error.
@@ -102,25 +106,28 @@ local function defer(fn, a)
 end
 S.defer = defer
 
+-- The result channel's offer and close: csp/init.lua's, which know its
+-- local channels (S.chan_ops).
+local res_offer, res_close, res_chan = core_offer, core_close, nil
+
 local function finish(co, v)
   live = live - 1
   local res = results[co]
   results[co] = nil
   if res then
-    if v ~= nil then core_offer(res, v) end
-    core_close(res)
+    if v ~= nil then res_offer(res, v) end
+    res_close(res)
   end
 end
 
-local function run_one(co, a, b, c)
-  local prev = current
-  current = co
-  local ok, tag, x = co_resume(co, a, b, c)
-  current = prev
+-- A go process yields (TOKEN, id) to wait for op id in C, (TOKEN, YIELD)
+-- to let others run, or (TOKEN, false) when it parked itself in a local
+-- channel's queue (csp/init.lua), which pushes it when the op completes
+-- (run_ready handles those inline).
+-- What follows a resume of CO that did not end in a yield of TOKEN.
+local function after(co, ok, tag, x)
   if ok then
-    if tag == TOKEN then
-      if x == YIELD then later[#later + 1] = co else waiting[x] = co end
-    elseif tag == DONE then
+    if tag == DONE then
       finish(co, x)
     else
       -- A plain coroutine.yield in a go process: let others run first.
@@ -156,7 +163,20 @@ local function run_ready()
       local co, a, b, c = rq_co[h], rq_a[h], rq_b[h], rq_c[h]
       rq_co[h], rq_a[h], rq_b[h], rq_c[h] = nil, nil, nil, nil
       rq_head = h + 1
-      run_one(co, a, b, c)
+      -- run_one(co, a, b, c), written out: this is the hot loop.
+      local prev = current
+      current = co
+      ST.cur = co
+      local ok, tag, x = co_resume(co, a, b, c)
+      current = prev
+      ST.cur = prev
+      if ok and tag == TOKEN then
+        if x then
+          if x == YIELD then later[#later + 1] = co else waiting[x] = co end
+        end
+      else
+        after(co, ok, tag, x)
+      end
       n = n + 1
     end
     rq_head, rq_tail = 1, 0
@@ -314,6 +334,12 @@ function S.wait(id)
   return a, b
 end
 
+-- Coroutine CO (parked on a local channel that moved into C) now waits
+-- for op ID in C.
+function S.adopt(id, co)
+  waiting[id] = co
+end
+
 -- Run FN(A, B) when op ID completes (put!/take! callbacks).
 function S.on_complete(id, fn)
   waiting[id] = fn
@@ -394,7 +420,7 @@ end
 
 -- Start FN(...) as a go process; returns its result channel.
 function S.spawn(fn, ...)
-  local res = core_chan(BUF_FIXED, 1)
+  local res = res_chan and res_chan() or core_chan(BUF_FIXED, 1)
   local co = co_create(go_body)
   results[co] = res
   live = live + 1
@@ -402,6 +428,22 @@ function S.spawn(fn, ...)
   if n == 0 then push(co, fn, res) else push(co, fn, res, {n = n, ...}) end
   return res
 end
+
+-- S.spawn(fn) with no arguments (csp.go's common case, without varargs).
+function S.spawn0(fn)
+  local res = res_chan and res_chan() or core_chan(BUF_FIXED, 1)
+  local co = co_create(go_body)
+  results[co] = res
+  live = live + 1
+  push(co, fn, res)
+  return res
+end
+
+-- csp/init.lua's channel maker (for result channels) and offer and close.
+function S.chan_ops(mk, offer, close)
+  res_chan, res_offer, res_close = mk, offer, close
+end
+S.TOKEN = TOKEN
 
 function S.yield()
   if current ~= nil then
